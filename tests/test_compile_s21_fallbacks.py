@@ -164,14 +164,17 @@ def test_mask_read_count_that_never_repeats_falls_back_with_eagers_values():
     assert compiled.stats["eager"] > 0
 
 
-def test_mask_read_after_a_write_into_an_argument_falls_back():
+def test_mask_read_after_a_write_into_an_argument_replays():
+    """Since session 23 a replay that the guard stops puts the written memory back first
+    (tests/test_compile_s23_fallbacks.py); before, such a call ran eagerly."""
+
     def fn(x, m):
         with descent.no_grad():
             x.mul_(2)
-        return x[m] + 1
+        return x[m] + 1, x
 
     compiled, warned = compare_calls(fn, _masked, calls=6)
-    assert any("x[mask] with a boolean mask tensor after a write" in w for w in warned), warned
+    assert not warned and compiled.stats["fallbacks"] == 0, (compiled.stats, warned)
 
 
 # -- (c) a resized out= argument -----------------------------------------------------------------

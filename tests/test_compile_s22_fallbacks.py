@@ -273,15 +273,16 @@ def test_guarded_read_after_a_write_into_the_calls_own_tensor_replays():
     _guarded(fn, _positives)
 
 
-def test_guarded_read_after_a_write_into_an_argument_runs_eagerly():
+def test_guarded_read_after_a_write_into_an_argument_replays():
+    """Since session 23 (it ran eagerly before): a replay stopped by the guard puts the
+    argument's memory back (tests/test_compile_s23_fallbacks.py)."""
+
     def fn(x, y):
         with descent.no_grad():
-            y.mul_(1)
-        return (x > 0).nonzero()
+            y.mul_(2)
+        return (x > 0).nonzero(), y
 
-    compiled, warned = compare_calls(fn, _positives, 4)
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1, compiled.stats
-    assert any("nonzero after a write, a backward pass" in w for w in warned), warned
+    _guarded(fn, _positives)
 
 
 # x[mask] forms beyond one bool mask: counts per call as above
@@ -324,11 +325,11 @@ def test_wider_mask_reads_replay_gradients(name):
     assert compiled.stats["fallbacks"] == 0 and compiled.stats["replays"] >= 3, compiled.stats
 
 
-def test_guarded_shape_after_a_draw_runs_eagerly():
+def test_guarded_shape_after_a_draw_replays():
     """A replay stopped by a guard must leave nothing behind; a draw before it has moved the
-    generator: such a call runs eagerly, with eager's values and state, and says why."""
+    generator, which such a replay puts back since session 23 (it ran eagerly before)."""
     fn = lambda x, y: (descent.rand(2) + 1, (x > 0).nonzero())  # noqa: E731
     sides = _Sides()
-    compiled, warned = compare_calls(fn, _positives, 4, before=sides.before, after=sides.after)
-    assert compiled.stats["replays"] == 0 and compiled.stats["fallbacks"] == 1, compiled.stats
-    assert any("nonzero after a write, a backward pass, a random draw" in w for w in warned)
+    compiled, warned = compare_calls(fn, _positives, len(_SIZES), before=sides.before,
+                                     after=sides.after)  # fmt: skip
+    assert not warned and compiled.stats["replays"] >= 3, (compiled.stats, warned)

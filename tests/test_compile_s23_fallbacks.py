@@ -21,8 +21,10 @@ value 1 ulp off) at the commit before.
 """
 
 import numpy as np
+import pytest
 
 import descent
+import descent.nn.functional as F
 from compile_harness import compare_calls
 
 
@@ -62,6 +64,91 @@ def _replayed(compiled, warned, at_least=3):
     assert not warned, warned
     assert compiled.stats["fallbacks"] == 0, compiled.stats
     assert compiled.stats["replays"] >= at_least, compiled.stats
+
+
+# -- a guarded op after a draw, a backward pass or a write ----------------------------------------
+
+# the count of positive entries per call: 0 and 1 the same, then others, then back
+_SIZES = [5, 5, 8, 5, 2, 8, 5, 1, 5]
+
+
+def _positives(k):
+    rng = np.random.default_rng(max(k - 1, 0) + 231)
+    x = -np.abs(rng.standard_normal((3, 4))).astype(np.float32)
+    pos = rng.permutation(12)[: _SIZES[k]]
+    x.reshape(-1)[pos] = np.abs(x.reshape(-1)[pos]) + 0.5
+    return descent.tensor(x), descent.tensor(_data(k, seed=232))
+
+
+_W = descent.tensor(_data(0, seed=233), requires_grad=True)
+
+
+def _after_draw(x, y):
+    return descent.rand(3, 4) * y, (x > 0).nonzero(), descent.randn(2)
+
+
+def _after_dropout(x, y):
+    return F.dropout(y, 0.5, training=True), x[x > 0] * 2
+
+
+def _after_write_into_argument(x, y):
+    with descent.no_grad():
+        y.mul_(2)  # (a replay stopped below must not leave y doubled: the call runs again)
+    return descent.unique((x > 0).long() * descent.arange(1, 13).reshape(3, 4)), y
+
+
+def _after_write_into_captured():
+    buf = descent.zeros(3, 4)  # (a twin per side: eager's and the compiled function's)
+
+    def fn(x, y):
+        with descent.no_grad():
+            buf.add_(y)
+        return descent.bincount((x > 0).long().flatten() * 3) * 2, buf * 1
+
+    return fn
+
+
+def _after_backward(x, y):
+    loss = (y * _W).sum()
+    loss.backward()
+    return loss, descent.where(x > 0)[1]
+
+
+AFTER = {
+    "draw": (lambda: _after_draw, True, ()),
+    "dropout": (lambda: _after_dropout, True, ()),
+    "write_into_argument": (lambda: _after_write_into_argument, False, ()),
+    "write_into_captured": (_after_write_into_captured, False, ()),
+    "backward": (lambda: _after_backward, False, (_W,)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AFTER))
+def test_guarded_op_after_an_effect_replays(name):
+    make, draws, leaves = AFTER[name]
+    sides = _Sides() if draws else None
+    kw = dict(before=sides.before, after=sides.after) if draws else {}
+    c, warned = compare_calls(make(), _positives, len(_SIZES), eager=make(), leaves=leaves, **kw)
+    _replayed(c, warned)
+
+
+def test_guarded_op_after_an_optimizer_step_runs_eagerly():
+    def make():
+        w = descent.tensor(_data(0, seed=234), requires_grad=True)
+        opt = descent.optim.SGD([w], lr=0.1)
+
+        def step(x, y):
+            loss = (y * w).sum()
+            loss.backward()
+            opt.step()
+            return loss, (x > 0).nonzero(), w.detach() * 1
+
+        return step
+
+    # (call 0 records alone: its key has no .grad yet; call 1's key has them)
+    c, warned = compare_calls(make(), _positives, 3, eager=make())
+    assert c.stats["replays"] == 0 and c.stats["fallbacks"] >= 1, c.stats
+    assert any("nonzero after an optimizer's step" in w for w in warned), warned
 
 
 # -- a fused chain over a strided operand ---------------------------------------------------------

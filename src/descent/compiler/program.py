@@ -41,13 +41,18 @@ import numpy as np
 
 from .. import autograd, backend, hooks
 from ..array_backward import array_namespace
+from ..creation_random import Draw as _Draw
+from ..creation_random import Generator as _Generator
+from ..creation_random import _default_generator
 from ..ops import activation as _ops_activation
 from ..ops import indexing as _ops_indexing
 from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
+from ..ops.untracked import Guarded, GuardFailed
 from . import codegen, fusion, linear_t, replay_kernels
 from .fusion import FusedChain
+from .mask_read import MaskRead
 from .recorder import Backward, Call, Forward, Recording, View, Write, _Out
 from .threads import ThreadPlan
 
@@ -168,6 +173,10 @@ class Program:
         self.generated_runs = 0
         self.codegen_error: BaseException | None = None
         self._replays = 0
+        # What a replay stopped by a guard after a draw, a backward pass or a write into the
+        # caller's memory must put back (`_undo_plan`); None when no guard follows such a step
+        self.undo = _undo_plan(rec.program)
+        self._write_log: list | None = None  # (array, its old values) per journaled write
 
     # -- building --------------------------------------------------------------------------
     def _compile_steps(self) -> list:
@@ -243,6 +252,10 @@ class Program:
         for s in self.copies:  # (a factory's tensor written in the call: recorder.Recording)
             env[s] = env[s].copy()
         pool = self.pool
+        undo = self.undo
+        if undo is not None:
+            saved = _undo_begin(undo)
+            self._write_log = saved[2]
         t0 = self.threads.begin()
         try:
             gen = self.generated
@@ -254,10 +267,15 @@ class Program:
                 gen(self, env, pool)
             else:
                 self._run(env, pool)
+        except GuardFailed:
+            if undo is not None:
+                _undo_end(saved)
+            raise
         finally:
             self.threads.end(t0)
             if self._twins:
                 self._twins.clear()
+            self._write_log = None
         for obj, name, template in self.rec.attrs:  # what eager's call set on the modules
             setattr(obj, name, _build(template, env))
         return _build(self.rec.result, env)
@@ -850,9 +868,85 @@ def _store_leaf_grads(leaves, grads, env) -> None:
 def _replay_write(prog, ins: Write, env) -> None:
     """An unrecorded in-place write, repeated (recorder.Write); the transposed twins made from
     slots before it may hold old values: made again on demand."""
+    log = prog._write_log
+    if log is not None and id(ins) in prog.undo[0]:  # (undone if a later guard fails)
+        dst = env[ins.dst]
+        log.append((dst, dst.copy()))
     ins.fn(env[ins.dst], *[_operand(k, v, env) for k, v in ins.operands])
     if prog._twins:
         prog._twins.clear()
+
+
+# -- undoing a replay that a guard stopped ------------------------------------------------------
+# A guarded op (x[mask]'s MaskRead, `untracked.Guarded`: nonzero, unique, bincount, one_hot
+# without num_classes, ...) raises GuardFailed when a call's data give another shape; the call
+# then runs another program or is recorded, from the state the caller gave it. What the
+# instructions before the guard did outside the replay's own arrays is therefore put back:
+# the generators' states (a Draw, dropout's mask), the `.grad` of each leaf a backward pass
+# stored (stored out of place, so the old Tensor is intact), and the old values of the memory
+# a Write into the caller's tensors changed (copied just before the write). Optimizer steps,
+# clipping and schedulers are not undone: the recorder refuses a guard after them.
+
+
+def _undo_plan(program):
+    """(ids of the Writes to journal, leaves whose .grad to keep, generators) for the steps
+    before the program's last guard, or None when none of them acts outside the replay."""
+    last = -1
+    for k, ins in enumerate(program):
+        if type(ins) is Forward and type(ins.op) in (Guarded, MaskRead):
+            last = k
+    writes: set = set()
+    leaves: dict = {}
+    gens: dict = {}
+    effects = False
+    for ins in program[:last]:
+        kind = type(ins)
+        if kind is Write and not ins.local:
+            writes.add(id(ins))
+            effects = True
+        elif kind is Backward:
+            for leaf in ins.leaves:
+                leaves[id(leaf)] = leaf
+            effects = True
+        elif kind is Forward and type(ins.op) is _Draw:
+            effects = True
+            _generators_in((ins.op.args, ins.op.kwargs), gens)
+        elif kind is Call and ins.kind == "dropout_mask":
+            effects = True
+            _generators_in((ins.args, ins.kwargs), gens)
+    if not effects:
+        return None
+    gens[id(_default_generator)] = _default_generator  # (a draw without generator=)
+    return (frozenset(writes), tuple(leaves.values()), tuple(gens.values()))
+
+
+def _generators_in(v, found: dict, depth: int = 0) -> None:
+    """Add the descent Generators found in `v` (nested tuples, lists, dicts) to `found`."""
+    if isinstance(v, _Generator):
+        found[id(v)] = v
+    elif depth < 4 and isinstance(v, (tuple, list)):
+        for e in v:
+            _generators_in(e, found, depth + 1)
+    elif depth < 4 and isinstance(v, dict):
+        for e in v.values():
+            _generators_in(e, found, depth + 1)
+
+
+def _undo_begin(undo) -> tuple:
+    """What a stopped replay puts back: generator states, leaves' .grad, a write log."""
+    gens = [(g, g._rng.bit_generator.state) for g in undo[2]]
+    grads = [(leaf, leaf._grad) for leaf in undo[1]]
+    return (gens, grads, [])
+
+
+def _undo_end(saved) -> None:
+    gens, grads, log = saved
+    for dst, old in reversed(log):  # (the first write's old values last)
+        dst[...] = old
+    for leaf, g in grads:
+        leaf._grad = g
+    for g, state in gens:
+        g._rng.bit_generator.state = state
 
 
 def _in_pool(a, pool) -> bool:

@@ -363,11 +363,11 @@ class Recorder:
                 what = "x[mask] with a boolean mask tensor" if type(op) is MaskRead else \
                     _guarded_name(op)  # fmt: skip
                 self.fail(
-                    f"{what} after a write, a backward pass, a random draw or a recorded call "
-                    "(optimizer, clipping, dropout): its shape depends on the values, which a "
-                    "replay checks before going on, and a replay stopped there could not undo "
-                    "what ran before it; compute it first, or use a form of fixed shape "
-                    "(torch.where(mask, x, 0), bincount's minlength)"
+                    f"{what} after an optimizer's step, clipping or a scheduler's step: its "
+                    "shape depends on the values, which a replay checks before going on, and a "
+                    "replay stopped there could not undo the update before it; compute it "
+                    "first, or use a form of fixed shape (torch.where(mask, x, 0), bincount's "
+                    "minlength)"
                 )
                 return
         if type(op) is Guarded:
@@ -1029,19 +1029,15 @@ def _bounds(arr) -> tuple[int, int]:
 
 
 def _has_effects(program) -> bool:
-    """Whether an instruction of `program` acts outside the replay's own arrays (a write, a
-    backward pass, a recorded call, a random draw), so that a replay stopped by a guard after
-    it would leave its effect behind. An optimizer's `zero_grad` does not count: it is
-    idempotent (the call run again after the stop sets the same gradients to None or zero);
-    nor does a write into the call's own memory (`Write.local`)."""
+    """Whether an instruction of `program` acts outside the replay's own arrays in a way that a
+    replay stopped by a later guard cannot put back: an optimizer's step, clipping, a
+    scheduler's step. What it can put back (program._undo_plan) does not count: a random draw
+    (a Draw, dropout's mask: the generators' states), a backward pass (the leaves' `.grad`), a
+    write (the old values of the memory written); nor does an optimizer's `zero_grad`, which is
+    idempotent (the call run again after the stop sets the same gradients to None or zero)."""
     for ins in program:
-        if type(ins) is View or (type(ins) is Forward and type(ins.op) is not Draw):
-            continue
-        if type(ins) is Call and ins.kind == "zero_grad":
-            continue
-        if type(ins) is Write and ins.local:  # (into the call's own memory)
-            continue
-        return True
+        if type(ins) is Call and ins.kind not in ("zero_grad", "dropout_mask"):
+            return True
     return False
 
 
@@ -1049,7 +1045,10 @@ def _guarded_name(op) -> str:
     """The user's name of a Guarded op's function (nonzero, unique, bincount, ...)."""
     name = op.kernel.__name__.strip("_")
     return {"nonzero_positions": "nonzero(as_tuple=True) / where(condition)",
-            "nonzero_rows": "nonzero"}.get(name, name.removesuffix("_kernel"))  # fmt: skip
+            "nonzero_rows": "nonzero", "one_hot_width": "one_hot without num_classes",
+            "repeat_counts": "repeat_interleave with a tensor of counts",
+            "repeat_positions": "repeat_interleave with a tensor of counts",
+            }.get(name, name.removesuffix("_kernel"))  # fmt: skip
 
 
 # The tensor types a recorded draw takes as arguments (rebuilt as plain Tensors at replay).
