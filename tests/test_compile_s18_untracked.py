@@ -109,19 +109,14 @@ GUARDED = {
     "unique": lambda x: (x * 2).round().unique() + 1,
     "bincount": lambda x: descent.bincount(x.argmax(1), minlength=6) + 1,
     "unique_consecutive": lambda x: (x > 0).long().flatten().unique_consecutive() + 1,
+    # (since session 23: tests/test_compile_s23_fallbacks.py)
+    "one_hot_auto": lambda x: F.one_hot(x.argmax(1)),
+    "repeat_interleave": lambda x: x.repeat_interleave((x[:, 0] > 0).long() + 1, dim=0).sum(0),
+    "repeat_interleave_0d": lambda x: x.repeat_interleave(descent.tensor(2), dim=0),
 }
 
 # name -> (function, words of the fallback warning)
 FALLBACK = {
-    "one_hot_auto": (lambda x: F.one_hot(x.argmax(1)), "one_hot without num_classes"),
-    "repeat_interleave": (
-        lambda x: x.repeat_interleave((x[:, 0] > 0).long() + 1, dim=0).sum(0) * 2,
-        "repeat_interleave",
-    ),
-    "repeat_interleave_0d": (
-        lambda x: x.repeat_interleave(descent.tensor(2), dim=0),
-        "repeat_interleave",
-    ),
     # (a mask of x's shape replays per count of Trues since session 21: a broadcast one is a
     # copy made outside the ops; tests/test_compile_s21_fallbacks.py)
     "masked_select": (lambda x: x.masked_select(x[:1] > 0) * 2, "boolean mask"),

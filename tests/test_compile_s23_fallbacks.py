@@ -151,6 +151,94 @@ def test_guarded_op_after_an_optimizer_step_runs_eagerly():
     assert any("nonzero after an optimizer's step" in w for w in warned), warned
 
 
+# -- one_hot without num_classes, repeat_interleave with tensor counts ----------------------------
+
+
+def _counts(k):
+    """4 counts summing to _SIZES[k] (spread differently each call), 4 values, 8 classes
+    whose largest is _SIZES[k] - 1."""
+    rng = np.random.default_rng(max(k - 1, 0) + 235)
+    c = rng.multinomial(_SIZES[k], [0.25] * 4).astype(np.int64)
+    cls = np.concatenate([[_SIZES[k] - 1], rng.integers(0, _SIZES[k], 7)])
+    return descent.tensor(c), descent.tensor(_data(k, (4,), 236)), descent.tensor(cls)
+
+
+_W4 = descent.tensor(_data(0, (4,), seed=237), requires_grad=True)
+
+
+def _shapes_step(c, y, cls):
+    h = (y * _W4).repeat_interleave(c)  # (sum(c),)
+    hot = F.one_hot(cls) * 2  # (8, max + 1)
+    loss = (h * h).sum()
+    loss.backward()
+    return loss, h, hot, descent.repeat_interleave(c) + 1, y.reshape(4, 1).repeat_interleave(c, 0)
+
+
+def test_one_hot_and_repeat_interleave_replay_per_shape():
+    _replayed(*compare_calls(_shapes_step, _counts, len(_SIZES), leaves=[_W4]))
+
+
+# -- embedding_bag, ctc_loss ----------------------------------------------------------------------
+
+# the number of padding indices in the 1-D input per call
+_PADS = [3, 3, 5, 3, 1, 5, 3, 0, 3]
+_W63 = descent.tensor(_data(0, (6, 3), seed=239), requires_grad=True)
+
+
+def _bags(k):
+    rng = np.random.default_rng(max(k - 1, 0) + 240)
+    i1 = rng.integers(0, 5, 8)
+    i1[rng.permutation(8)[: _PADS[k]]] = 5
+    off = np.array([0, 2 + k % 2, 5])
+    return (descent.tensor(i1), descent.tensor(off), descent.tensor(rng.integers(0, 5, (3, 4))),
+            descent.tensor(_data(k, (8,), 241)))  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_training_step_replays(mode):
+    def step(i1, off, i2, psw):
+        a = F.embedding_bag(i1, _W63, off, mode=mode, padding_idx=5,
+                            scale_grad_by_freq=mode != "max")  # fmt: skip
+        b = F.embedding_bag(i2, _W63, mode=mode)
+        outs = [a, b]
+        if mode == "sum":
+            outs.append(F.embedding_bag(i1, _W63, off, per_sample_weights=psw, padding_idx=5,
+                                        mode="sum"))  # fmt: skip
+        loss = sum((o * o).sum() for o in outs)
+        loss.backward()
+        return loss, *outs
+
+    _replayed(*compare_calls(step, _bags, len(_PADS), leaves=[_W63]), at_least=1)
+
+
+# the longest target per call (the extended labels' count 2 S + 1 is a guarded shape)
+_SMAX = [3, 3, 2, 3, 4, 2, 3, 2, 3]
+_W635 = descent.tensor(np.ones((6, 3, 5), np.float32), requires_grad=True)
+
+
+def _ctc_data(k):
+    rng = np.random.default_rng(max(k - 1, 0) + 242)
+    s = _SMAX[k]
+    tl = rng.permutation(np.array([s, min(s, 6 - s), 6 - s - min(s, 6 - s)]))  # (sum 6)
+    tg = rng.integers(1, 5, (3, 4))
+    il = rng.integers(3, 7, 3)
+    il[2] = 0 if k % 3 == 2 else il[2]  # (a sample without frames every third call)
+    cat = np.concatenate([tg[i, : tl[i]] for i in range(3)])
+    return (descent.tensor(_data(k, (6, 3, 5), 243)), descent.tensor(tg), descent.tensor(il),
+            descent.tensor(tl), descent.tensor(cat))  # fmt: skip
+
+
+@pytest.mark.parametrize("concat", [False, True], ids=["padded", "concatenated"])
+def test_ctc_loss_training_step_replays(concat):
+    def step(x, tg, il, tl, cat):
+        lp = (x * _W635).log_softmax(2)
+        loss = F.ctc_loss(lp, cat if concat else tg, il, tl, zero_infinity=concat)
+        loss.backward()
+        return loss
+
+    _replayed(*compare_calls(step, _ctc_data, len(_SMAX), leaves=[_W635]), at_least=2)
+
+
 # -- a fused chain over a strided operand ---------------------------------------------------------
 
 

@@ -32,7 +32,7 @@ from ._common import (
     user_stacklevel,
 )
 from .shape import broadcast_to, permute, reshape
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, derived, derived_observers, guarded
 from .view_rules import _dense_range, address, overlaps, writable_alias
 from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
@@ -1084,10 +1084,13 @@ def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
     index = as_tensor(index)
     if num_classes >= 0:  # data computed from the values: descent.compile replays the kernel
         return computed(_one_hot_kernel, (index,), (int(num_classes), np.dtype(dtype)))
-    out = Tensor._wrap(_one_hot_kernel(index._data, int(index._data.max()) + 1, dtype))
-    if derived_observers:  # (its width is the largest index + 1: a replay cannot know it)
-        derived(out._data, op="one_hot without num_classes")
-    return out
+    # (its width is the largest index + 1: a guarded op, ops/untracked.py)
+    return guarded(_one_hot_width, (index,), (np.dtype(dtype),), "one_hot without num_classes")[0]
+
+
+def _one_hot_width(a, dtype):
+    """(one_hot of `a` with the largest index + 1 classes,)."""
+    return (_one_hot_kernel(a, int(a.max()) + 1, dtype),)
 
 
 def _one_hot_kernel(a, num_classes: int, dtype):

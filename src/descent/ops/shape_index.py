@@ -32,7 +32,7 @@ from .indexing import (
     take_index,
 )
 from .shape import broadcast_to, permute, reshape
-from .untracked import computed, derived, derived_observers
+from .untracked import computed, guarded
 
 
 def _axis(x: Tensor, dim, name: str) -> int:
@@ -246,11 +246,8 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
                 f"repeat_interleave: repeats alone must be a 1-d integer tensor, got shape "
                 f"{tuple(x.shape)} and dtype {x._data.dtype}"
             )
-        r = x._data.reshape(-1)
-        out = Tensor._wrap(xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r))
-        if derived_observers:  # (its shape depends on the counts: ops/untracked.py)
-            derived(out._data, op="repeat_interleave with a tensor of counts")
-        return out
+        # (its shape depends on the counts: a guarded op, ops/untracked.py)
+        return guarded(_repeat_counts, (x,), (), "repeat_interleave with a tensor of counts")[0]
     if dim is None:
         x, d = reshape(x, -1), 0
     else:
@@ -263,10 +260,27 @@ def repeat_interleave(x, repeats=None, dim=None, *, output_size=None) -> Tensor:
         raise DescentError(
             f"repeat_interleave: {r.shape[0]} repeat counts for dimension {d} of size {n}"
         )
-    idx = xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r))
-    if derived_observers and isinstance(repeats, Tensor):  # (see above)
-        derived(idx, op="repeat_interleave with a tensor of counts")
+    if isinstance(repeats, Tensor):  # (see above: the positions, a guarded op's result)
+        idx = guarded(_repeat_positions, (repeats,), (n,),
+                      "repeat_interleave with a tensor of counts")[0]  # fmt: skip
+    else:
+        idx = _repeat_positions(r, n)[0]
     return take_index(x, (slice(None),) * d + (idx,))  # (PyTorch's node frees no index)
+
+
+def _repeat_counts(r):
+    """(arange(len(r)) with element i repeated r[i] times,): repeat_interleave(repeats)."""
+    xp = backend.get_array_module(r)
+    r = r.reshape(-1)
+    return (xp.repeat(xp.arange(r.shape[0], dtype=np.int64), r),)
+
+
+def _repeat_positions(r, n: int):
+    """(the positions along a dimension of size n, position i repeated r[i] times (or r
+    times: an int or a 0-d count),): repeat_interleave's gather index."""
+    xp = backend.get_array_module(r)
+    r = xp.asarray(r)
+    return (xp.repeat(xp.arange(n), r.reshape(-1) if r.ndim else int(r)),)
 
 
 def narrow(x, dim: int, start: int, length: int) -> Tensor:

@@ -14,7 +14,7 @@ from ...ops.elementwise import where
 from ...ops.embedding import Embedding
 from ...ops.indexing import index_add, take_along_axis
 from ...ops.indexing import one_hot as _one_hot
-from ...ops.untracked import computed, derived, derived_observers
+from ...ops.untracked import computed, derived, derived_observers, guarded
 from ...tensor import Tensor
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
@@ -143,8 +143,14 @@ def _renorm_rows_(w: Tensor, idx, max_norm: float, norm_type: float) -> None:
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a new last axis of size num_classes (inferred when -1)."""
     t = as_tensor(tensor)
-    if t._data.dtype.kind not in "iu":
-        raise TypeError(f"one_hot: expects an integer tensor of class indices, got {t.dtype}")
+    if t._data.dtype != np.int64:
+        # PyTorch's one_hot takes int64 only ("one_hot is only applicable to index tensor of
+        # type LongTensor", a RuntimeError): a DtypeError is one, and still the TypeError
+        # descent raised for float and bool indices (it read int32/int8/uint8 ones)
+        raise DtypeError(
+            f"one_hot: is only applicable to an index tensor of type LongTensor (int64 integer "
+            f"class indices), got {t.dtype} of shape {tuple(t.shape)}; convert with .long()"
+        )
     # (t._data.size: `t.size` is the method, always true, so an empty index raised NumPy's
     # "zero-size array" error; PyTorch returns the (0, C) result)
     if t._data.size == 0 and num_classes < 0:
@@ -153,11 +159,14 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
         # The result is data computed from the values: `computed` shows descent.compile how
         # (ops/untracked.py); the class check runs in the kernel, on every call
         return computed(_one_hot_of, (t,), (int(num_classes),))
-    _check_classes(t._data, num_classes)
-    out = _one_hot(t, num_classes)
-    if derived_observers:  # (its width is the largest class + 1: a replay cannot know it)
-        derived(out._data, op="one_hot without num_classes")
-    return out
+    # (its width is the largest class + 1: a guarded op, a program per width: ops/untracked.py)
+    return guarded(_one_hot_width, (t,), (), "one_hot without num_classes")[0]
+
+
+def _one_hot_width(a):
+    """(F.one_hot of an array of classes, checked, with the largest class + 1 classes,)."""
+    _check_classes(a, -1)
+    return (_one_hot(Tensor._wrap(a), -1)._data,)
 
 
 def _one_hot_of(a, num_classes: int):
@@ -263,14 +272,97 @@ def embedding_bag(
             f"supported for mode='sum' (got mode='{mode}')"
         )
     w = as_tensor(weight)
-    src = as_tensor(input)._data
+    inp = as_tensor(input)
+    src = inp._data
     if src.dtype.kind not in "iu":
         raise DescentError(
             f"embedding_bag: indices must be an integer tensor (int64 or int32), got {src.dtype}"
         )
+    if src.ndim == 2 and offsets is not None:
+        _bags(src, offsets, include_last_offset)  # (PyTorch's error, naming offsets' type)
+    n_rows, dim = w.shape
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += n_rows
+    xp = backend.get_array_module(w._data)
+    # The bags, the kept indices, their positions, counts and scales are computed from the
+    # input's and offsets' values in one kernel, a guarded op: descent.compile replays it on
+    # each call's values and keeps a program per number of kept indices (and of empty bags).
+    half = w._data.dtype.itemsize == 2
+    out_dt = np.dtype(np.float32) if half else np.dtype(w._data.dtype)
+    inputs = (inp,) if offsets is None else (inp, as_tensor(offsets))
+    plan = guarded(_bag_plan, inputs, (len(inputs), n_rows, include_last_offset, padding_idx,
+                                       mode, bool(scale_grad_by_freq), out_dt,
+                                       str(w.device)), "embedding_bag")  # fmt: skip
+    flat_idx, bag, kept, freq_scale, divisor, empty_bags, empty = plan
+    if max_norm is not None:
+        # torch renorms the rows used before the bags (every index up to the last bag's end)
+        _renorm_rows_(w, xp.asarray(_bag_indices(src, offsets, include_last_offset)), max_norm,
+                      norm_type)  # fmt: skip
+        if derived_observers:
+            # The renorm writes the weight outside the ops, from its values: a replay would
+            # skip it. A marked copy of the index makes descent.compile run such a call eagerly.
+            flat_idx = Tensor._wrap(flat_idx._data.copy())
+            derived(flat_idx._data, op="embedding_bag with max_norm")
+    n_bags = empty.shape[0]
+    zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
+    sparse = bool(sparse)
+    if flat_idx.shape[0] == 0:  # (a shape: guarded)
+        # every bag empty: zeros, still connected to weight (through an empty lookup, so that a
+        # sparse gradient has no entry, as PyTorch's)
+        none = Embedding.apply(w, idx=flat_idx._data, padding_idx=None, sparse=sparse)
+        return zeros + 0.0 * none.sum()
+    rows = Embedding.apply(w, idx=flat_idx._data, padding_idx=None,
+                           freq_scale=freq_scale._data if scale_grad_by_freq else None,
+                           sparse=sparse)  # fmt: skip
+    if sparse and scale_grad_by_freq and rows.requires_grad:
+        rows.register_hook(_refuse_sparse_freq)  # PyTorch refuses at backward
+    if mode == "max":
+        # Per bag and column the first maximum (on the arrays, a kernel that descent.compile
+        # replays), then one differentiable gather of those rows: the gradient goes to the
+        # winning row of each column.
+        win = computed(_bag_winners, (rows, bag), (n_bags,))
+        picked = take_along_axis(rows, win, axis=0)  # (B, dim)
+        if not empty_bags.shape[0]:  # (a shape: guarded)
+            return picked
+        return where(empty, zeros, picked)
+    # Half precision: weighted rows, bag sums and means in float32, rounded once, as PyTorch (a
+    # float16 sum of thousands of rows drifted by about 1 on values near 3; bfloat16 products
+    # rounded before the sum were 3 ulps off)
+    if half:
+        zeros, rows = zeros.float(), rows.float()
+    if per_sample_weights is not None:
+        psw = as_tensor(per_sample_weights)
+        if tuple(psw.shape) != tuple(inp.shape):
+            raise ValueError(
+                f"embedding_bag: per_sample_weights {tuple(psw.shape)} must have the input's "
+                f"shape {tuple(inp.shape)}"
+            )
+        psw = psw.reshape(-1)[kept]  # the kept indices' weights
+        rows = rows * psw.reshape(-1, 1)  # (float32 for half weights: promotion)
+    out = index_add(zeros, 0, bag, rows)  # (B, dim) bag sums
+    if mode == "mean":
+        out = out / divisor  # (an empty bag stays 0)
+    return out.to(w.dtype) if half else out
+
+
+def _bag_indices(idx, offsets, include_last_offset: bool):
+    """The indices that fall in a bag (int64, flat), checked against nothing."""
+    idx = backend.as_numpy(idx).astype(np.int64)
+    bag, _ = _bags(idx, offsets, include_last_offset)
+    return idx.reshape(-1)[: bag.size]
+
+
+def _bag_plan(*arrays) -> tuple:
+    """embedding_bag's arrays from the input's (and offsets') values, checked: the kept
+    indices (M,), their bags (M,) and positions in the flat input (M,), each one's gradient
+    scale (M, 1) (scale_grad_by_freq; else (0, 1)), the mean's divisors (B, 1), the empty
+    bags' positions and an empty-bag mask (B, 1)."""
+    k = arrays[-8]
+    src, offsets = arrays[0], (arrays[1] if k == 2 else None)
+    n_rows, include_last_offset, padding_idx, mode, freq, out_dt, device = arrays[-7:]
+    xp = backend.xp_for_device(device)
     idx = backend.as_numpy(src).astype(np.int64)
     bag, bounds = _bags(idx, offsets, include_last_offset)
-    n_rows, dim = w.shape
     flat = idx.reshape(-1)[: bag.size]  # indices past include_last_offset's end are unused
     if flat.size and (flat.min() < 0 or flat.max() >= n_rows):
         pos = int(np.flatnonzero((flat < 0) | (flat >= n_rows))[0])
@@ -278,76 +370,38 @@ def embedding_bag(
             f"embedding_bag: Index {pos} of input takes value {int(flat[pos])} which is not in "
             f"the valid range [0, {n_rows})"
         )
-    if padding_idx is not None and padding_idx < 0:
-        padding_idx += n_rows
-    if max_norm is not None:
-        xp = backend.get_array_module(w._data)
-        _renorm_rows_(w, xp.asarray(flat), max_norm, norm_type)  # torch renorms before the bags
     keep = np.ones(flat.size, bool) if padding_idx is None else flat != padding_idx
     n_bags = bounds.shape[0]
-    xp = backend.get_array_module(w._data)
-    zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
-    sparse = bool(sparse)
-    if not keep.any():
-        # every bag empty: zeros, still connected to weight (through an empty lookup, so that a
-        # sparse gradient has no entry, as PyTorch's)
-        none_idx = xp.zeros(0, np.int64)
-        if derived_observers:  # (the bags come from the values: see below)
-            derived(none_idx, op="embedding_bag")
-        none = Embedding.apply(w, idx=none_idx, padding_idx=None, sparse=sparse)
-        return zeros + 0.0 * none.sum()
-    freq_scale = None
-    if scale_grad_by_freq:
+    scale = np.zeros((0, 1))
+    if freq:
         # each row's gradient divided by its index's count in the whole input (PyTorch's
         # documented rule, as F.embedding's; torch 2.13's CPU bag kernel divides some rows by
         # another index's count: docs/nn_extra.md)
         counts = np.bincount(idx.reshape(-1), minlength=n_rows)
-        freq_scale = xp.asarray((1.0 / counts[flat[keep]])[:, None])  # (M, 1)
+        scale = (1.0 / counts[flat[keep]])[:, None]  # (M, 1)
     flat, bag = flat[keep], bag[keep]
-    flat_idx = xp.asarray(flat)
-    if derived_observers:
-        # The bags, the kept indices and (max) the winners are computed from the input's,
-        # offsets' and rows' values on arrays: descent.compile runs such a call eagerly (a
-        # replay froze them when the first two calls agreed).
-        derived(flat_idx, op="embedding_bag")
-    rows = Embedding.apply(w, idx=flat_idx, padding_idx=None, freq_scale=freq_scale,
-                           sparse=sparse)  # fmt: skip
-    if sparse and scale_grad_by_freq and rows.requires_grad:
-        rows.register_hook(_refuse_sparse_freq)  # PyTorch refuses at backward
-    if mode == "max":
-        # Per bag and column the first maximum (on the arrays), then one differentiable gather
-        # of those rows: the gradient goes to the winning row of each column.
-        order = np.arange(flat.size)
-        counts = np.bincount(bag, minlength=n_bags)
-        longest = int(counts.max())
-        slot = order - np.repeat(np.cumsum(counts) - counts, counts)  # position inside the bag
-        table = np.full((n_bags, longest), -1, np.int64)  # (B, longest) row numbers, -1 = none
-        table[bag, slot] = order
-        vals = backend.as_numpy(rows._data)[np.maximum(table, 0)]  # (B, longest, dim)
-        vals = np.where((table >= 0)[..., None], vals, -np.inf)
-        win = np.take_along_axis(table, vals.argmax(axis=1), axis=1)  # (B, dim)
-        empty = counts == 0
-        picked = take_along_axis(rows, xp.asarray(np.maximum(win, 0)), axis=0)  # (B, dim)
-        if not empty.any():
-            return picked
-        return where(Tensor._wrap(xp.asarray(empty[:, None])), zeros, picked)
-    # Half precision: weighted rows, bag sums and means in float32, rounded once, as PyTorch (a
-    # float16 sum of thousands of rows drifted by about 1 on values near 3; bfloat16 products
-    # rounded before the sum were 3 ulps off)
-    half = w._data.dtype.itemsize == 2
-    if half:
-        zeros, rows = zeros.float(), rows.float()
-    if per_sample_weights is not None:
-        psw = as_tensor(per_sample_weights)
-        if tuple(psw.shape) != tuple(idx.shape):
-            raise ValueError(
-                f"embedding_bag: per_sample_weights {tuple(psw.shape)} must have the input's "
-                f"shape {tuple(idx.shape)}"
-            )
-        psw = psw.reshape(-1)[xp.asarray(np.flatnonzero(keep))]  # the kept indices' weights
-        rows = rows * psw.reshape(-1, 1)  # (float32 for half weights: promotion)
-    out = index_add(zeros, 0, xp.asarray(bag), rows)  # (B, dim) bag sums
-    if mode == "mean":
-        counts = np.maximum(np.bincount(bag, minlength=n_bags), 1)  # an empty bag stays 0
-        out = out / Tensor._wrap(xp.asarray(counts.reshape(-1, 1).astype(out._data.dtype)))
-    return out.to(w.dtype) if half else out
+    counts = np.bincount(bag, minlength=n_bags)
+    divisor = np.maximum(counts, 1).reshape(-1, 1).astype(out_dt)  # an empty bag stays 0
+    empty = counts == 0
+    # (the empty bags' positions decide mode 'max''s form only: a guard on them elsewhere would
+    # record a program per number of empty bags for nothing)
+    empty_at = np.flatnonzero(empty) if mode == "max" else np.zeros(0, np.int64)
+    return tuple(xp.asarray(a) for a in (flat, bag, np.flatnonzero(keep), scale, divisor,
+                                         empty_at, empty[:, None]))  # fmt: skip
+
+
+def _bag_winners(rows, bag, n_bags: int):
+    """Per bag and column the position (in rows) of the first maximum, 0 for an empty bag:
+    (B, dim) int64 (embedding_bag's mode 'max')."""
+    xp = backend.get_array_module(rows)
+    bag = backend.as_numpy(bag)
+    order = np.arange(bag.size)
+    counts = np.bincount(bag, minlength=n_bags)
+    longest = int(counts.max())
+    slot = order - np.repeat(np.cumsum(counts) - counts, counts)  # position inside the bag
+    table = np.full((n_bags, longest), -1, np.int64)  # (B, longest) row numbers, -1 = none
+    table[bag, slot] = order
+    vals = backend.as_numpy(rows)[np.maximum(table, 0)]  # (B, longest, dim)
+    vals = np.where((table >= 0)[..., None], vals, -np.inf)
+    win = np.take_along_axis(table, vals.argmax(axis=1), axis=1)  # (B, dim)
+    return xp.asarray(np.maximum(win, 0))

@@ -20,7 +20,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.elementwise import clamp, exp, log, where
 from ...ops.indexing import take_along_axis
-from ...ops.untracked import derived, derived_observers
+from ...ops.untracked import computed, guarded
 from ...tensor import Tensor
 from ._distance import pairwise_distance
 from ._inputs import autocast_f32, float_tensor
@@ -169,21 +169,35 @@ def gaussian_nll_loss(
 def _logaddexp(terms: list[Tensor]) -> Tensor:
     """log(sum(exp(terms))) elementwise, safe where every term is -inf (gives -inf with a zero
     gradient instead of nan): the maximum is a constant shift, 0 where it is -inf."""
-    xp = backend.get_array_module(terms[0]._data)
-    m = terms[0]._data
-    for t in terms[1:]:
-        m = xp.maximum(m, t._data)
-    m = xp.where(xp.isfinite(m), m, 0.0).astype(m.dtype)
-    mt = Tensor._wrap(m)
+    mt = computed(_lae_shift, tuple(terms), ())  # (computed: descent.compile replays it)
     s = None
     for t in terms:
         e = exp(t - mt)
         s = e if s is None else s + e
     # log(0) = -inf where all terms are -inf; its gradient 1/0 meets an exp(-inf) = 0 factor,
     # so the log is taken of s clamped away from 0 and -inf put back by a constant mask.
-    tiny = np.finfo(m.dtype).tiny
-    dead = Tensor._wrap(xp.where(s._data > 0, 0.0, -np.inf).astype(m.dtype))
+    tiny = np.finfo(mt._data.dtype).tiny
+    dead = computed(_lae_dead, (s,), ())
     return log(clamp(s, min=tiny)) + mt + dead
+
+
+def _lae_shift(*arrays):
+    """The elementwise maximum of the arrays, 0 where it is not finite (_logaddexp's shift)."""
+    xp = backend.get_array_module(arrays[0])
+    m = arrays[0]
+    for a in arrays[1:]:
+        m = xp.maximum(m, a)
+    return xp.where(xp.isfinite(m), m, 0.0).astype(m.dtype)
+
+
+def _lae_dead(s):
+    """0 where the sum of exponentials is positive, -inf where it is 0 (_logaddexp)."""
+    xp = backend.get_array_module(s)
+    return xp.where(s > 0, 0.0, -np.inf).astype(s.dtype)
+
+
+def _isinf(a):
+    return backend.get_array_module(a).isinf(a)
 
 
 def ctc_loss(
@@ -223,16 +237,64 @@ def ctc_loss(
     if lp.ndim != 3:
         raise ValueError(f"ctc_loss: log_probs must be (T, N, C) or (T, C), got {tuple(lp.shape)}")
     t_max, n, c = lp.shape
+    dt = lp._data.dtype
+    # Everything computed from the targets' and the lengths' values (the extended labels, the
+    # masks, the lengths' checks) in one kernel, a guarded op: descent.compile replays it on
+    # each call's values and keeps a program per number of extended labels (2 S + 1).
+    (idx, skip_t, valid, start_valid, live, last, both, no_frames, empty, empty_nll,
+     div) = guarded(_ctc_plan, (as_tensor(targets), as_tensor(input_lengths),
+                                as_tensor(target_lengths)),
+                    (t_max, n, c, int(blank), bool(unbatched), np.dtype(dt), str(lp.device)),
+                    "ctc_loss")  # fmt: skip
+    big = idx.shape[1]
     xp = backend.get_array_module(lp._data)
-    tg = np.asarray(backend.as_numpy(as_tensor(targets)._data)).astype(np.int64)
-    in_len = np.asarray(backend.as_numpy(as_tensor(input_lengths)._data)).reshape(-1)
-    tg_len = np.asarray(backend.as_numpy(as_tensor(target_lengths)._data)).reshape(-1)
+    neg = Tensor._wrap(xp.full((n, 1), -np.inf, dtype=dt))
+    neg2 = Tensor._wrap(xp.full((n, 2), -np.inf, dtype=dt))
+    lp_ext0 = take_along_axis(lp[0], idx, axis=1)  # (N, L): log y_{l'_s} at t = 0
+    alpha = where(start_valid, lp_ext0, -np.inf)
+    # Keep alpha at t = input_length - 1 for each sample: a frame past a sample's input
+    # length leaves its alpha unchanged (masked), so the last alpha is read at the end.
+    for t in range(1, t_max):
+        a1 = _shape.concatenate([neg, alpha[:, :-1]], axis=1)  # alpha_{t-1}(s-1)
+        a2 = _shape.concatenate([neg2, alpha[:, :-2]], axis=1)[:, :big]  # alpha_{t-1}(s-2)
+        a2 = where(skip_t, a2, -np.inf)
+        new = _logaddexp([alpha, a1, a2]) + take_along_axis(lp[t], idx, axis=1)
+        new = where(valid, new, -np.inf)
+        alpha = where(live[t], new, alpha)
+    # The total: alignments ending in the last blank or the last label.
+    ends = take_along_axis(alpha, last, axis=1)
+    ends = where(both, ends, -np.inf)
+    nll = -_logaddexp([ends[:, 0], ends[:, 1]])  # (N,)
+    if no_frames.shape[0]:  # (a shape: guarded)
+        # No frame at all: only an empty target is feasible (probability 1).
+        nll = where(empty, empty_nll, nll)
+    if zero_infinity:
+        nll = where(computed(_isinf, (nll,), ()), 0.0, nll)
+    if unbatched:
+        nll = nll[0]
+    if reduction == "none":
+        return nll
+    if reduction == "sum":
+        return nll.sum()
+    return (nll / (div[0] if unbatched else div)).mean()
+
+
+def _ctc_plan(targets, input_lengths, target_lengths, t_max, n, c, blank, unbatched, dt,
+              device) -> tuple:  # fmt: skip
+    """ctc_loss's arrays from the targets' and lengths' values, checked: the extended labels
+    (N, L), the skip, valid and start masks (N, L), the frames' live masks (T, N, 1), the two
+    final states (N, 2) and whether both count, the samples without frames (their positions,
+    a mask, their loss) and the mean's divisors (N,)."""
+    xp = backend.xp_for_device(device)
+    tg = np.asarray(backend.as_numpy(targets)).astype(np.int64)
+    in_len = np.asarray(backend.as_numpy(input_lengths)).reshape(-1)
+    tg_len = np.asarray(backend.as_numpy(target_lengths)).reshape(-1)
     in_len, tg_len = in_len.astype(np.int64), tg_len.astype(np.int64)
     if unbatched and tg.ndim == 1 and len(tg_len) == 1:
         tg = tg[None, : tg_len[0]] if tg.size else tg.reshape(1, 0)
     if len(in_len) != n or len(tg_len) != n:
         raise ValueError(
-            f"ctc_loss: {n} samples in log_probs {tuple(lp.shape)}, but input_lengths has "
+            f"ctc_loss: {n} samples in log_probs {(t_max, n, c)}, but input_lengths has "
             f"{len(in_len)} and target_lengths {len(tg_len)}"
         )
     if (in_len > t_max).any() or (in_len < 0).any() or (tg_len < 0).any():
@@ -263,7 +325,6 @@ def ctc_loss(
         if ((tg < 0) | (tg >= c))[mask].any():
             raise ValueError(f"ctc_loss: target classes must lie in [0, {c}), got {tg.tolist()}")
         tg = np.where(mask, tg, blank)
-
     # The extended label sequence l' = (blank, l1, blank, l2, ..., blank): L = 2 S + 1 states.
     big = 2 * s_max + 1
     ext = np.full((n, big), blank, np.int64)
@@ -273,53 +334,18 @@ def ctc_loss(
     skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
     lengths_ext = 2 * tg_len + 1
     valid = np.arange(big)[None] < lengths_ext[:, None]  # (N, L) states within each target
-
-    dt = lp._data.dtype
-    neg = Tensor._wrap(xp.full((n, 1), -np.inf, dtype=dt))
-    neg2 = Tensor._wrap(xp.full((n, 2), -np.inf, dtype=dt))
-    skip_t = xp.asarray(skip)
-    idx = xp.asarray(ext)
-    if derived_observers:
-        # The extended labels, masks and lengths come from the targets' and lengths' values
-        # (and zero_infinity from the loss's): descent.compile runs such a call eagerly.
-        idx = idx.copy()
-        derived(idx, op="ctc_loss")
     # alpha_0: only the first blank and the first label can start an alignment.
     start = np.zeros((n, big), bool)
     start[:, 0] = True
     start[:, 1] = tg_len > 0
-    lp_ext0 = take_along_axis(lp[0], idx, axis=1)  # (N, L): log y_{l'_s} at t = 0
-    alpha = where(xp.asarray(start & valid), lp_ext0, -np.inf)
-    # Keep alpha at t = input_length - 1 for each sample: a frame past a sample's input
-    # length leaves its alpha unchanged (masked), so the last alpha is read at the end.
-    for t in range(1, t_max):
-        a1 = _shape.concatenate([neg, alpha[:, :-1]], axis=1)  # alpha_{t-1}(s-1)
-        a2 = _shape.concatenate([neg2, alpha[:, :-2]], axis=1)[:, :big]  # alpha_{t-1}(s-2)
-        a2 = where(skip_t, a2, -np.inf)
-        new = _logaddexp([alpha, a1, a2]) + take_along_axis(lp[t], idx, axis=1)
-        new = where(xp.asarray(valid), new, -np.inf)
-        live = xp.asarray((t < in_len)[:, None])
-        alpha = where(live, new, alpha)
-    # The total: alignments ending in the last blank or the last label.
+    live = (np.arange(t_max)[:, None] < in_len[None, :])[:, :, None]  # (T, N, 1)
     last = np.stack([lengths_ext - 1, np.maximum(lengths_ext - 2, 0)], axis=1)  # (N, 2)
-    ends = take_along_axis(alpha, xp.asarray(last), axis=1)
-    both = xp.asarray(np.stack([np.ones(n, bool), tg_len > 0], axis=1))
-    ends = where(both, ends, -np.inf)
-    nll = -_logaddexp([ends[:, 0], ends[:, 1]])  # (N,)
-    if (in_len == 0).any():
-        # No frame at all: only an empty target is feasible (probability 1).
-        empty = xp.asarray(in_len == 0)
-        nll = where(empty, xp.asarray(np.where(tg_len == 0, 0.0, np.inf).astype(dt)), nll)
-    if zero_infinity:
-        nll = where(xp.isinf(nll._data), 0.0, nll)
-    if unbatched:
-        nll = nll[0]
-    if reduction == "none":
-        return nll
-    if reduction == "sum":
-        return nll.sum()
-    div = xp.asarray(np.maximum(tg_len, 1).astype(dt))
-    return (nll / (div[0] if unbatched else div)).mean()
+    both = np.stack([np.ones(n, bool), tg_len > 0], axis=1)
+    empty = in_len == 0
+    empty_nll = np.where(tg_len == 0, 0.0, np.inf).astype(dt)
+    div = np.maximum(tg_len, 1).astype(dt)
+    return tuple(xp.asarray(a) for a in (ext, skip, valid, start & valid, live, last, both,
+                                         np.flatnonzero(empty), empty, empty_nll, div))  # fmt: skip
 
 
 def cosine_embedding_loss(
