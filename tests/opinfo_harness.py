@@ -261,6 +261,13 @@ def resolve(op):
     obj = _walk(descent, name)
     if obj is not None and callable(obj):
         return obj
+    # An entry named after an ATen op whose function is a public torch one under another
+    # name ("_segment_reduce.lengths" runs torch.segment_reduce): descent's of that name.
+    tname = getattr(op.op, "__name__", None)
+    if tname and getattr(torch, tname, None) is op.op:
+        obj = getattr(descent, tname, None)
+        if obj is not None and callable(obj):
+            return obj
     method = op.method_variant
     if method is not None and hasattr(descent.Tensor, getattr(method, "__name__", "")):
         mname = method.__name__
@@ -282,6 +289,8 @@ def to_descent(obj, leaves):
         for t, d in leaves:
             if t is obj:  # the same tensor passed twice (input and target): one descent tensor
                 return d
+        if obj.layout == torch.sparse_csr:
+            return _csr_to_descent(obj, leaves)
         if obj.layout != torch.strided:
             raise Unsupported(f"layout {obj.layout}")
         if obj.device.type != "cpu":
@@ -319,10 +328,46 @@ def to_descent(obj, leaves):
     if isinstance(obj, dict):
         return {k: to_descent(v, leaves) for k, v in obj.items()}
     if isinstance(obj, torch.nn.Module):
-        raise Unsupported("module argument")
+        return _module_to_descent(obj)
     if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
         raise Unsupported("callable argument")
     return obj
+
+
+def _csr_to_descent(obj, leaves):
+    """A 2-d sparse CSR tensor (no batch or dense dims) as descent's, a leaf if torch's is."""
+    if obj.dim() != 2 or obj.dense_dim() != 0 or obj.device.type != "cpu":
+        raise Unsupported(f"layout {obj.layout} of {obj.dim()} dims")
+    if obj.requires_grad and obj.grad_fn is not None:
+        raise Unsupported("a sparse CSR tensor that is not a leaf")
+    for t, d in leaves:
+        if t is obj:
+            return d
+    d = descent.sparse_csr_tensor(
+        to_descent(obj.crow_indices(), []), to_descent(obj.col_indices(), []),
+        to_descent(obj.values().detach(), []), tuple(obj.shape),
+        requires_grad=obj.requires_grad)  # fmt: skip
+    if obj.requires_grad:
+        leaves.append((obj, d))
+    return d
+
+
+def _module_to_descent(mod):
+    """A torch module without parameters or buffers (PairwiseDistance() as a loss's
+    distance_function) as descent.nn's module of the same class name and settings."""
+    cls = getattr(descent.nn, type(mod).__name__, None)
+    if cls is None or type(mod).__module__.split(".")[:2] != ["torch", "nn"] or \
+            any(True for _ in mod.parameters()) or any(True for _ in mod.buffers()):
+        raise Unsupported("module argument")
+    new = cls()
+    for key, value in vars(mod).items():
+        if key.startswith("_") or key == "training":
+            continue
+        if key not in vars(new):
+            raise Unsupported(f"module argument: descent's {cls.__name__} has no {key}")
+        setattr(new, key, to_descent(value, []))
+    new.train(mod.training)
+    return new
 
 
 def _flat(out):
@@ -335,7 +380,7 @@ def _flat(out):
 
 
 def _np(x):
-    if isinstance(x, (torch.Tensor, descent.Tensor)) and x.is_sparse:
+    if isinstance(x, (torch.Tensor, descent.Tensor)) and (x.is_sparse or x.is_sparse_csr):
         x = x.detach().to_dense()  # a sparse gradient (Embedding(sparse=True)): its values
     if isinstance(x, torch.Tensor):
         if x._is_zerotensor():
@@ -538,6 +583,11 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
     dleaves = [d for _, d in leaves]
     if not tf or not tleaves:
         return bad
+    # A sparse CSR output is weighted through to_dense() (as a program reads it): a dense
+    # weight fed to torch's backward for a CSR output reaches a CSR input unmasked
+    # (sampled_addmm's beta * w at every position), which no program's loss does.
+    tf = [o.to_dense() if o.layout == torch.sparse_csr else o for o in tf]
+    df = [d.to_dense() if d.is_sparse_csr else d for d in df]
     gen = torch.Generator().manual_seed(1)
     ws = [torch.randn(o.shape, generator=gen, dtype=torch.float64).to(o.dtype) for o in tf]
     try:
@@ -567,6 +617,8 @@ def check_sample(op, fn, sample, dtype, grad, tfn=None):
 def _upcast(obj, memo):
     """A float16 sample's argument in float64 (the same tensor twice: one float64 tensor)."""
     if isinstance(obj, torch.Tensor):
+        if obj.layout != torch.strided:
+            raise Unsupported(f"layout {obj.layout}")  # (no float64 reference: torch's decides)
         if obj._base is not None or obj.untyped_storage().nbytes() != obj.numel() * \
                 obj.element_size():
             # a view, or a tensor with storage beyond its elements (as_strided reads it): the

@@ -98,10 +98,15 @@ def segment_reduce(
     positions = positions.expand(*lengths.shape[:-1], n).contiguous()
     seg = searchsorted(ends.contiguous(), positions, right=True)  # (..., N): its segment
     seg = seg.reshape(tuple(seg.shape) + (1,) * (x.ndim - axis - 1)).expand(*x.shape)
-    out_shape = tuple(x.shape[:axis]) + (s,) + tuple(x.shape[axis + 1 :])
+    # unsafe=True lets the lengths sum to less than n: as PyTorch, the values after the last
+    # segment are left out, here by reducing them into one more segment that is dropped.
+    spare = 1 if unsafe else 0
+    out_shape = tuple(x.shape[:axis]) + (s + spare,) + tuple(x.shape[axis + 1 :])
     fill = _EMPTY[reduce] if initial is None else initial
     base = Tensor._from_data(np.full(out_shape, fill), dtype=x.dtype, device=x.device)
     out = base.scatter_reduce(axis, seg, x, _SCATTER[reduce], include_self=initial is not None)
+    if spare:
+        out = out.narrow(axis, 0, s)
     if reduce == "mean":
         count = lengths.reshape(tuple(lengths.shape) + (1,) * (x.ndim - axis - 1))
         if initial is None:

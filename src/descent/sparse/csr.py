@@ -299,8 +299,8 @@ def csr_mm(a, b, op: str = "mm", sparse_grad: bool = False) -> Tensor:
 
 class CsrSampledAddmm(_SparseFunction):
     """SDDMM: beta * input + alpha * (mat1 @ mat2), computed at input's CSR entries only.
-    d/dinput = beta * g at the entries (CSR); with G the gradient as a sparse matrix on the
-    pattern, d/dmat1 = alpha * G @ mat2^T and d/dmat2 = alpha * mat1^T @ G."""
+    d/dinput = conj(beta) * g at the entries (CSR); with G the gradient as a sparse matrix on
+    the pattern, d/dmat1 = conj(alpha) * G @ mat2^H and d/dmat2 = conj(alpha) * mat1^H @ G."""
 
     __slots__ = ("alpha", "beta")
     save_inputs = True
@@ -318,10 +318,15 @@ class CsrSampledAddmm(_SparseFunction):
         st, m1, m2 = self.inputs(ops)
         pattern = CsrStorage(st.crow, st.col, None, st.shape)
         gvals = _csr_values(gy, pattern)
-        g = CooStorage(_coo_indices(st), gvals * self.alpha, st.shape)
+        # complex: the gradient of a product is the upstream gradient times the conjugate of
+        # the other factor (PyTorch's convention), so conj(alpha), conj(beta), conj(mat)
+        alpha, beta = self.alpha.conjugate(), self.beta.conjugate()  # (Python scalars)
+        if np.iscomplexobj(m1):
+            m1, m2 = m1.conj(), m2.conj()
+        g = CooStorage(_coo_indices(st), gvals * alpha, st.shape)
         gi = g1 = g2 = None
         if self.parents[0] is not None:
-            gi = CsrStorage(st.crow, st.col, (gvals * self.beta).astype(st.dtype), st.shape)
+            gi = CsrStorage(st.crow, st.col, (gvals * beta).astype(st.dtype), st.shape)
         if self.parents[1] is not None:
             g1 = kernels.spmm(g, m2.T).astype(m1.dtype, copy=False)
         if self.parents[2] is not None:

@@ -19,12 +19,11 @@ def mm_reduce(mat1, mat2, reduce: str) -> Tensor:
     """z[i, j] = reduce over the stored k of row i of mat1[i, k] * mat2[k, j]; rows with no
     stored value give 0 (PyTorch's `_sparse_mm_reduce_impl`). mat1: a 2-d CSR tensor, mat2: a
     dense (K, N) one. Gradients reach mat2 (for amax/amin through the first product reaching
-    the extreme, as PyTorch's); a mat1 that requires grad is refused rather than given none.
+    the extreme, as PyTorch's) and to mat1's stored entries.
 
     Raises:
         RuntimeError: an unknown reduction (PyTorch's message).
-        SparseUnsupportedError: mat1 not CSR (PyTorch has no kernel either), or mat1
-            requires grad.
+        SparseUnsupportedError: mat1 not CSR (PyTorch has no kernel either).
     """
     if reduce not in _REDUCTIONS:
         raise RuntimeError(f"sparse_mm_reduce: reduce type of {reduce} has not been enabled.")
@@ -33,16 +32,17 @@ def mm_reduce(mat1, mat2, reduce: str) -> Tensor:
             "torch.sparse.mm: reduce= needs a CSR first operand (as PyTorch's kernel); "
             "convert it with .to_sparse_csr()"
         )
-    if mat1.requires_grad:
-        raise SparseUnsupportedError(
-            "torch.sparse.mm: reduce= with a CSR operand that requires grad is not supported "
-            "by descent (the dense operand's gradient is); detach the sparse one"
-        )
     b = as_tensor(mat2)
     n = mat1.shape[0]
     crow = mat1.crow_indices().numpy()
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(crow))  # (nnz,) row of each value
-    vals = mat1.values()  # (nnz,)
+    if mat1.requires_grad:
+        # values() is not recorded: read the stored values through the recorded to_dense, so
+        # the gradient reaches mat1 at its stored entries (a CSR gradient, as PyTorch's), at
+        # the cost of one dense (M, K) matrix while the graph lives
+        vals = mat1.to_dense()[as_tensor(rows), mat1.col_indices()]  # (nnz,)
+    else:
+        vals = mat1.values()  # (nnz,)
     prod = vals.unsqueeze(1) * b[mat1.col_indices()]  # (nnz, N)
     how = _REDUCTIONS[reduce]
     if how in ("amax", "amin"):
