@@ -98,3 +98,51 @@ def test_transformer_encoder_use_nested_tensor_as_torch(kw):
     for lib in (torch, descent):
         layer = lib.nn.TransformerEncoderLayer(8, 2, 16, activation=lib.nn.GELU())
         assert layer.activation_relu_or_gelu == 2
+
+
+# CPU autocast's op lists (amp_cpu_bf16_ops): PyTorch runs addmm / baddbmm / addbmm / einsum
+# contractions / conv_transpose / linalg.vecdot in bfloat16, leaves dot / mv / addmv / vdot /
+# bilinear in float32 and never casts float64. Each case: an expression of L (the library), F
+# (its nn.functional) and a (the input tensors), and the inputs' shapes.
+_S2, _S3 = [(2, 3), (3, 4)], [(2, 3, 2), (2, 3, 4), (2, 4, 2)]
+_AUTOCAST_CASES = {
+    "addmm": ("L.addmm(a[0][:, :2], a[1][:, :3], a[2][:3, :2])", [(3, 3), (3, 4), (4, 2)]),
+    "baddbmm": ("L.baddbmm(a[0], a[1], a[2], beta=0.5)", _S3),
+    "addbmm": ("L.addbmm(a[0][0], a[1], a[2])", _S3),
+    "einsum_bmm": ("L.einsum('bij,bjk->bik', a[1], a[2])", _S3),
+    "einsum_rowdot": ("L.einsum('ij,ij->i', a[0], a[0])", _S2),
+    "einsum_outer": ("L.einsum('i,j->ij', a[0][0], a[1][0])", _S2),
+    "einsum_one": ("L.einsum('ij->j', a[0])", _S2),
+    "einsum_chain": ("L.einsum('ij,jk,kl->il', a[0], a[1], a[1].T)", _S2),
+    "conv_transpose1d": ("F.conv_transpose1d(a[0], a[1])", [(1, 2, 5), (2, 3, 3)]),
+    "conv_transpose2d": (
+        "F.conv_transpose2d(a[0], a[1], a[2][0])",
+        [(1, 2, 4, 4), (2, 3, 3, 3), (1, 3)],
+    ),
+    "vecdot": ("L.linalg.vecdot(a[1], a[1])", _S2),
+    "dot": ("L.dot(a[1][0], a[1][1])", _S2),
+    "mv": ("L.mv(a[1], a[1][0])", [(2, 3), (4, 4)]),
+    "addmv": ("L.addmv(a[0][0, :2], a[1][:2], a[1][0])", [(2, 3), (4, 4)]),
+    "vdot": ("L.vdot(a[1][0], a[1][1])", _S2),
+    "bilinear": ("F.bilinear(a[0], a[1], a[2])", [(2, 3), (2, 4), (5, 3, 4)]),
+    "mm_float64": ("L.mm(a[0].double(), a[1].double())", _S2),
+    "linear_float64": ("F.linear(a[0].double(), a[1].T.double())", _S2),
+    "conv_float64": ("F.conv1d(a[0].double(), a[1].double())", [(1, 2, 5), (3, 2, 3)]),
+    "einsum_float64": ("L.einsum('ij,jk->ik', a[0].double(), a[1].double())", _S2),
+    "addmm_float64": ("L.addmm(a[0][:, :1].double(), a[0].double(), a[1].double())", _S2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_AUTOCAST_CASES))
+def test_cpu_autocast_op_lists_as_torch(case):
+    expr, shapes = _AUTOCAST_CASES[case]
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    outs = []
+    for lib in (torch, descent):
+        env = {"L": lib, "F": lib.nn.functional, "a": [lib.tensor(x) for x in arrays]}
+        with lib.autocast("cpu", dtype=lib.bfloat16):
+            out = eval(expr, env)
+        outs.append((str(out.dtype).split(".")[-1], out.float().numpy().astype(np.float64)))
+    assert outs[1][0] == outs[0][0]
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=2e-2, atol=2e-2)

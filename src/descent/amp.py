@@ -238,7 +238,9 @@ def _lower(*tensors):
     """Inside autocast: the floating tensors cast to the low dtype (others unchanged).
 
     Used by the ops that compute in low precision (matmul, linear, conv, attention). Returns the
-    tensors as given outside a region, or on another device type than the region's.
+    tensors as given outside a region, or on another device type than the region's. float64
+    tensors are left as they are: PyTorch's autocast casts float32 (and the other low dtype)
+    only, so a float64 model computes in float64 inside a region.
     """
     cur = _current()
     if cur is None:
@@ -248,7 +250,7 @@ def _lower(*tensors):
     low = cur[1]
     out = []
     for t in tensors:
-        floating = t is not None and t._data.dtype.kind in "fV"
+        floating = t is not None and t._data.dtype.kind in "fV" and t._data.dtype.itemsize < 8
         if floating and t._data.dtype != low and _applies(cur, t):
             t = cast(t, low)
         out.append(t)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math as _math
 import warnings as _warnings
 
+from . import amp as _amp
 from . import backend as _backend
 from .errors import DescentError as _DescentError
 from .linalg_ex import cholesky_ex, inv_ex, solve_ex  # info instead of errors
@@ -338,6 +339,8 @@ def vecdot(x, y, *, dim: int = -1) -> _Tensor:
     sum(x * y) for real x."""
     x = _as_tensor(x)
     y = _as_tensor(y, x)
+    if _amp._depth:  # on PyTorch's autocast list (linalg_vecdot): the low dtype
+        x, y = _amp._lower(x, y)
     if x._data.dtype != y._data.dtype:
         raise _DescentError(
             f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "

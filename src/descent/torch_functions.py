@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import backend
+from . import amp, backend
 from .errors import DescentError, DimensionError
 from .hooks import composite
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
@@ -265,6 +265,11 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
             f"baddbmm: expects two 3-D batches with the same batch size, got shapes "
             f"{tuple(batch1.shape)} and {tuple(batch2.shape)}"
         )
+    if amp._depth:  # on PyTorch's autocast list: the three inputs in the low dtype
+        if isinstance(input, Tensor):
+            input, batch1, batch2 = amp._lower(input, batch1, batch2)
+        else:  # a number: broadcast as it is
+            batch1, batch2 = amp._lower(batch1, batch2)
     prod = product(batch1, batch2, "baddbmm")
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("baddbmm", prod, beta, alpha)

@@ -30,7 +30,7 @@ from .gaps_math_inplace import TOPLEVEL_INPLACE as _TOPLEVEL_INPLACE
 from .gaps_math_inplace import ZeroGradient
 from .gaps_math_samples import cumulative_trapezoid, gradient, histogramdd, trapezoid, trapz
 from .half import rounds_once
-from .linalg import integer_coefficients, matmul, outer
+from .linalg import integer_coefficients, matmul, outer, product
 from .linalg_norm import vector_norm
 from .linalg_spectral import svdvals
 from .order import EvenlyShared, _select, median, refuse_no_kernel
@@ -353,8 +353,8 @@ def vdot(input, other) -> Tensor:
             "to have the same number of elements, but got different"
         )
     if a._data.dtype.kind == "c":  # conj(a) . b for complex vectors
-        return matmul(conj(a), b)
-    return matmul(a, b)
+        return product(conj(a), b, "vdot")
+    return product(a, b, "vdot")  # (not on PyTorch's autocast list: keeps its dtype there)
 
 
 def _shape(v) -> tuple:
@@ -390,7 +390,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
             f"vector + matrix @ vector expected, got {len(_shape(input))}, {mat.ndim}, "
             f"{vec.ndim} (shapes {tuple(mat.shape)} and {tuple(vec.shape)})"
         )
-    prod = matmul(mat, vec)
+    prod = product(mat, vec, "mv")  # (addmv is not on PyTorch's autocast list)
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("addmv", prod, beta, alpha)
     return _scaled_sum(input, prod, beta, alpha)

@@ -94,6 +94,11 @@ def matmul(a, b, *, out=None) -> Tensor:
     return product(a, b, "matmul")
 
 
+# Products PyTorch's autocast leaves in their input dtype (not on its lower-precision list,
+# which has mm, bmm, matmul, addmm, baddbmm, addbmm, linear, convolutions, linalg_vecdot)
+_NOT_AUTOCAST = frozenset({"dot", "mv", "vdot"})
+
+
 def product(a, b, op: str) -> Tensor:
     """matmul under another op's name (mm, bmm, mv, dot, addmm): its errors name that op."""
     both = isinstance(a, Tensor) and isinstance(b, Tensor)
@@ -135,7 +140,7 @@ def product(a, b, op: str) -> Tensor:
         check_devices(op, a, b)
     # Under autocast the product runs in float16/bfloat16 (the point of mixed precision);
     # amp._lower records the casts, so gradients flow back in each input's own dtype.
-    if amp._depth:  # inside descent.autocast: compute in the low dtype
+    if amp._depth and op not in _NOT_AUTOCAST:  # inside descent.autocast: the low dtype
         a, b = amp._lower(a, b)
     if a._data.dtype != b._data.dtype and not both:
         # A NumPy array or nested list with a tensor (np.ones((2, 3)) @ t): at
@@ -210,6 +215,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
 @composite("aten.addmm")  # one op for descent.utils.flop_counter
 @rounds_once  # one kernel in PyTorch: float16/bfloat16 products, scales and sum rounded once
 def _addmm(input, mat1, mat2, beta, alpha) -> Tensor:
+    if amp._depth:  # on PyTorch's autocast list: input, mat1, mat2 in the low dtype
+        input, mat1, mat2 = amp._lower(as_tensor(input), as_tensor(mat1), as_tensor(mat2))
     prod = mm(mat1, mat2)
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("addmm", prod, beta, alpha)
@@ -334,6 +341,8 @@ def einsum(subscripts: str, *operands) -> Tensor:
     subs = lhs.split(",")
     if len(subs) != len(tensors):
         raise DescentError(f"einsum: {len(subs)} operand subscripts for {len(tensors)} operands")
+    if amp._depth and _einsum_contracts(subs, out):
+        tensors = list(amp._lower(*tensors))
     if len({t._data.dtype for t in tensors}) > 1:  # PyTorch refuses; promoted here before
         raise DescentError(
             "einsum: operands must share one dtype, got "
@@ -397,6 +406,22 @@ def einsum(subscripts: str, *operands) -> Tensor:
     check_devices("einsum", *tensors)
     op = EinsumOne if len(tensors) == 1 else Einsum
     return op.apply(*tensors, inputs_subs=tuple(subs), out_subs=out)
+
+
+def _einsum_contracts(subs: list, out: str | None) -> bool:
+    """Whether PyTorch's einsum ends in a bmm (so autocast runs it in the low dtype): a letter
+    that two operands share and the output drops. PyTorch contracts operand pairs with bmm
+    when they share a summed letter and with mul otherwise (which keeps float32); for three
+    or more operands the order is opt_einsum's, and this takes any contraction as a bmm."""
+    if len(subs) < 2:
+        return False  # sums and permutes: not on the autocast list
+    letters = "".join(s.replace("...", "") for s in subs)
+    if out is None:
+        kept = {c for c in letters if letters.count(c) == 1}
+    else:
+        kept = set(out.replace("...", ""))
+    shared = [c for c in set(letters) if sum(c in s for s in subs) >= 2 and c not in kept]
+    return bool(shared)
 
 
 def _sum_first_as_int64(subs, tensors, out):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..errors import DescentError
 from ..opmath import HALF
 from ..tensor import Tensor
@@ -181,6 +181,8 @@ def vander(x, N: int | None = None, increasing: bool = False) -> Tensor:
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * sum_b batch1[b] @ batch2[b] (torch.addbmm; beta=0 ignores input,
     nan included)."""
+    if amp._depth:  # on PyTorch's autocast list: the three inputs in the low dtype
+        input, batch1, batch2 = amp._lower(as_tensor(input), as_tensor(batch1), as_tensor(batch2))
     prod = bmm(batch1, batch2)  # (b, n, p)
     if prod._data.dtype.kind in "iub":  # (checked before the sum turns bool into int64)
         beta, alpha = integer_coefficients("addbmm", prod, beta, alpha)

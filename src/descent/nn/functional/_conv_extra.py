@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import amp
 from ...errors import DescentError, DtypeError
 from ...hooks import composite
 from ...opmath import HALF, is_reduced
@@ -282,9 +283,19 @@ def _conv_transpose_products(x, w, bias, geom, out, groups: int) -> Tensor:
     return y
 
 
+def _autocast_lower(x, w, bias):
+    """Inside descent.autocast: the operands in the low dtype (conv_transpose1d/2d/3d are on
+    PyTorch's autocast list); as given otherwise."""
+    if not amp._depth:
+        return x, w, bias
+    b = None if bias is None else as_tensor(bias)
+    return amp._lower(as_tensor(x), as_tensor(w), b)
+
+
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0,
                      groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
     """Transposed 1-D convolution of (N, C_in, L) with weight (C_in, C_out/groups, k)."""
+    input, weight, bias = _autocast_lower(input, weight, bias)
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
                               dilation, 1, "conv_transpose1d")  # fmt: skip
 
@@ -293,6 +304,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
     """Transposed 2-D convolution ("deconvolution") of (N, C_in, H, W) with weight
     (C_in, C_out/groups, kh, kw): the gradient of conv2d with respect to its input."""
+    input, weight, bias = _autocast_lower(input, weight, bias)
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
                               dilation, 2, "conv_transpose2d")  # fmt: skip
 
@@ -301,6 +313,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      groups: int = 1, dilation=1) -> Tensor:  # fmt: skip
     """Transposed 3-D convolution of (N, C_in, D, H, W) with weight
     (C_in, C_out/groups, kd, kh, kw)."""
+    input, weight, bias = _autocast_lower(input, weight, bias)
     return _conv_transpose_nd(input, weight, bias, stride, padding, output_padding, int(groups),
                               dilation, 3, "conv_transpose3d")  # fmt: skip
 

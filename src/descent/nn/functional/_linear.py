@@ -60,6 +60,11 @@ def bilinear(input1, input2, weight, bias=None) -> Tensor:
             "leading dimensions"
         )
     lead = a.shape[:-1]
-    y = einsum("ni,oij,nj->no", a.reshape(-1, a.shape[-1]), w, b.reshape(-1, b.shape[-1]))
+    a2, b2 = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    if amp._depth:  # not on PyTorch's autocast list (its _trilinear keeps the input dtype)
+        with amp.autocast("cpu", enabled=False):
+            y = einsum("ni,oij,nj->no", a2, w, b2)
+    else:
+        y = einsum("ni,oij,nj->no", a2, w, b2)
     y = y.reshape(*lead, w.shape[0])
     return y if bias is None else y + as_tensor(bias)
