@@ -152,3 +152,39 @@ def test_activations_of_empty_bool(call):
     # PyTorch dispatches on the dtype before it looks at the size: an empty bool tensor raises
     fn = ACTIVATIONS[call]
     _same_class(lambda m: fn(m, m.zeros(0, dtype=m.bool)))
+
+
+# -- Python ints and floats out of a dtype's range in tensor() / as_tensor() --------------------
+@pytest.mark.parametrize(
+    "data,dtype",
+    [
+        ([2**64 - 1], None),
+        (2**63, None),
+        ([[1, 2], [3, -(2**63) - 1]], None),
+        ([2**100], None),
+        ([2**64], "int8"),
+        ([128], "int8"),
+        ([-129], "int8"),
+        ([-1], "uint8"),  # wraps to 255, as PyTorch
+        ([-256], "uint8"),
+        ([40000], "int16"),
+        ([2**31], "int32"),
+        ([300.0], "int8"),
+        ([127.9], "int8"),  # a float must lie in the range itself
+        ([-1.0], "uint8"),
+        ([float("nan")], "int32"),
+        ([2**63], "float32"),  # floating, bool and uint64 dtypes take it
+        ([2**63], "bool"),
+        ([2**64 - 1], "uint64"),
+        ([1, 2.5], None),
+        ([2**63 - 1, -(2**63)], None),
+    ],
+)
+@pytest.mark.parametrize("make", ["tensor", "as_tensor"])
+def test_tensor_of_out_of_range_python_numbers(data, dtype, make):
+    def fn(m):
+        return getattr(m, make)(data, dtype=None if dtype is None else getattr(m, dtype))
+
+    err = _same_class(fn)
+    if err is not None:
+        assert "overflow" in str(err).lower() and isinstance(err, RuntimeError)

@@ -101,7 +101,7 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         dtype = _own_dtype(data)
     if device is None:
         device = _default_device
-    t = Tensor._from_data(data, dtype, device)
+    t = Tensor._from_data(_python_values(data, dtype), dtype, device)
     if requires_grad:
         t.requires_grad_(True)
     src = data._data if isinstance(data, Tensor) else data
@@ -149,13 +149,78 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         return data
     if dtype is None:
         dtype = _own_dtype(data)
-    t = Tensor._from_data(data, dtype, device if device is not None else _default_device)
+    t = Tensor._from_data(
+        _python_values(data, dtype), dtype, device if device is not None else _default_device
+    )
     # (Python data: a new array, as tensor's; an array's memory is shared, no constant; a
     # Tensor converted to another dtype or device: its values copied, which descent.compile's
     # recorder must see)
     if isinstance(data, (list, tuple, int, float, Tensor)):
         return _from_data_made(t, data)
     return t
+
+
+_PYTHON_NUMBERS = (int, float, bool)
+_WIDE_INTS = (np.dtype(np.uint64), np.dtype(object))  # NumPy's dtypes for ints past int64's
+
+
+def _python_values(data, dtype):
+    """Python numbers (a scalar or a list of them) as a NumPy array with PyTorch's checked
+    conversion (`tensor`, `as_tensor`); other data is returned as it is.
+
+    An int past int64's range raises PyTorch's "Overflow when unpacking long long" unless the
+    dtype is a floating, complex, bool or uint64 one (it wrapped: tensor([2**64 - 1]) was -1);
+    an int or float outside an explicit integer dtype's range raises its "value cannot be
+    converted to type int8 without overflow" (it wrapped: tensor([128], dtype=int8) was -128).
+    Converting here, not in the Tensor layer, costs nothing more: the Tensor layer takes the
+    array as it is.
+    """
+    first = data
+    while isinstance(first, (list, tuple)) and first:
+        first = first[0]
+    if type(first) not in _PYTHON_NUMBERS:
+        return data
+    if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
+        return data  # (tensors inside a list: the Tensor layer's conversion)
+    dt = None if dtype is None else np.dtype(as_dtype(dtype))
+    if dt is not None and dt.kind == "u" and dt.itemsize == 8:
+        return data  # (uint64 takes ints up to 2**64 - 1 from the ints themselves)
+    arr = np.asarray(data)
+    if arr.dtype in _WIDE_INTS and (dt is None or dt.kind in "iu"):
+        if arr.dtype == object:
+            wide = [v for v in arr.flat if type(v) is int and not -(2**63) <= v < 2**63]
+        else:
+            wide = [int(arr.max())]  # uint64: NumPy's type for ints in [2**63, 2**64)
+        if wide:
+            raise DescentError(
+                f"tensor: Overflow when unpacking long long: {wide[0]} is outside int64's range "
+                f"[-2**63, 2**63) (as PyTorch); give dtype=descent.float64 (or uint64) to keep it"
+            )
+    elif dt is not None and dt.kind in "iu" and dt.itemsize < 8 and arr.size:
+        if arr.dtype.kind in "iu" or (arr.dtype.kind == "f" and np.isfinite(arr).all()):
+            info = np.iinfo(dt)
+            # (an int -1 wraps to uint8 255; a float must lie in the range itself: -1.0 and
+            # 127.9 for int8 raise, as PyTorch's checked conversion of a double)
+            low = -info.max if dt.kind == "u" and arr.dtype.kind != "f" else info.min
+            bad = arr[(arr < low) | (arr > info.max)]
+        else:
+            bad = arr[~np.isfinite(arr)] if arr.dtype.kind == "f" else arr[:0]
+        if bad.size:
+            raise DescentError(
+                f"tensor: value cannot be converted to type {dt} without overflow (got "
+                f"{bad.flat[0]!r} in data of shape {tuple(arr.shape)}), as in PyTorch; give a "
+                "wider dtype"
+            )
+    return arr
+
+
+def _flat(data):
+    """The leaves of a nested list/tuple."""
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            yield from _flat(d)
+        else:
+            yield d
 
 
 def _own_dtype(data):
