@@ -37,15 +37,14 @@ import torch.autograd.forward_ad as tfwad
 import descent
 from harness_report import report, run_case, short
 from opinfo_harness import (
-    RANDOM,
     TOL,
     Unsupported,
     _flat,
     _is_test_code,
     _np,
-    _random_sample,
     _retarget,
     compare,
+    is_random,
     label,
     ops,
     resolve,
@@ -240,7 +239,7 @@ def _each_sample(op, max_samples, check):
     for k, s in enumerate(samples):
         if ran >= max_samples:
             break
-        if op.name in RANDOM or _random_sample(s):
+        if is_random(op, s):
             continue  # random results: nothing to compare the tangents of
         try:
             sample = _Sample(op, s)
