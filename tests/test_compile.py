@@ -211,9 +211,9 @@ def test_random_draw_outside_dropout_replays():
         np.testing.assert_array_equal(a, b)
 
 
-def test_random_draw_of_nn_init_falls_back():
-    """nn.init draws on the generator's arrays directly (no Draw op): the function runs
-    eagerly, with eager's values."""
+def test_random_draw_of_nn_init_replays():
+    """nn.init's draws are Draw ops since session 23 (they ran eagerly before): eager's
+    values on every call, the generator advanced as eager's."""
 
     def f(x):
         w = descent.empty(3, 4)
@@ -225,8 +225,10 @@ def test_random_draw_of_nn_init_falls_back():
     eager = [f(x)._data for x in xs]
     descent.manual_seed(5)
     compiled = descent.compile(f)
-    with pytest.warns(CompileWarning, match="random numbers"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompileWarning)
         got = [compiled(x)._data for x in xs]
+    assert compiled.stats["replays"] == 2, compiled.stats
     for a, b in zip(eager, got):
         np.testing.assert_array_equal(a, b)
 

@@ -24,8 +24,10 @@ import numpy as np
 import pytest
 
 import descent
+import descent.distributions as D
 import descent.nn.functional as F
 from compile_harness import compare_calls
+from descent.nn import init
 
 
 def _data(k, shape=(3, 4), seed=230):
@@ -176,6 +178,53 @@ def _shapes_step(c, y, cls):
 
 def test_one_hot_and_repeat_interleave_replay_per_shape():
     _replayed(*compare_calls(_shapes_step, _counts, len(_SIZES), leaves=[_W4]))
+
+
+# -- nn.init, poisson, distributions: Draw ops ----------------------------------------------------
+
+_GEN = descent.Generator()
+
+
+def _inits(x):
+    w = descent.empty(3, 4)
+    init.uniform_(w, -1, 1)
+    a = w * x
+    init.normal_(w, 0.5, 2.0)
+    b = w + x
+    init.trunc_normal_(w, std=0.5)
+    c = w * 1
+    init.kaiming_uniform_(w, a=5**0.5)
+    d = w - x
+    init.xavier_normal_(w, generator=_GEN)
+    e = w * 2
+    init.orthogonal_(w)
+    f = w + 0
+    init.sparse_(w, 0.5)
+    return a, b, c, d, e, f, w * 1, descent.poisson(x.abs() * 3), descent.poisson(x.abs(), _GEN)
+
+
+def test_nn_init_and_poisson_replay_with_eager_values_and_state():
+    sides = _Sides(_GEN)
+    _replayed(*compare_calls(_inits, _data, before=sides.before, after=sides.after))
+
+
+_W34 = descent.tensor(_data(0, seed=238), requires_grad=True)
+
+
+def _distributions_step(x):
+    n = D.Normal(x * _W34, x.abs() + 0.5, validate_args=False)
+    s = n.rsample()
+    loss = (s * s).sum() + n.log_prob(s).sum()
+    loss.backward()
+    return (loss, s, D.Bernoulli(logits=x, validate_args=False).sample(),
+            D.Categorical(logits=x, validate_args=False).sample((5,)))  # fmt: skip
+
+
+def test_distribution_samples_replay_with_eager_values_and_state():
+    sides = _Sides()
+    c, warned = compare_calls(_distributions_step, _data, leaves=[_W34], before=sides.before,
+                              after=sides.after)  # fmt: skip
+    _replayed(c, warned)
 
 
 # -- embedding_bag, ctc_loss ----------------------------------------------------------------------

@@ -12,6 +12,8 @@ import numpy as np
 
 from . import backend
 from .creation import _rng, as_tensor, tensor
+from .creation_random import _replayable
+from .creation_random import draws_through_ops as _draws_through_ops
 from .dtypes import scalar_type
 from .ops.elementwise import where
 from .print_options import set_printoptions
@@ -78,6 +80,20 @@ def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=_UNSET) ->
     return out.requires_grad_(True) if rg else out
 
 
+@_replayable
+def _poisson_draws(x: Tensor, generator) -> Tensor:
+    """Poisson samples with the rates in x, in x's dtype (checked: non-negative, not NaN); a
+    sampling function that descent.compile keeps as a Draw (creation_random._replayable)."""
+    rates = backend.as_numpy(x._data)
+    if (rates < 0).any() or np.isnan(rates).any():
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    rng = _rng(generator, str(x.device))
+    xp = backend.get_array_module(x._data)
+    draws = rng.poisson(x._data.astype(np.float64))
+    return Tensor._wrap(xp.asarray(draws).astype(x._data.dtype))
+
+
+@_draws_through_ops
 def poisson(input, generator=None) -> Tensor:
     """Samples from Poisson distributions with the rates in `input` (torch.poisson), in the
     input's floating dtype. Its gradient is zero, as PyTorch's (the samples are constants that
@@ -86,15 +102,10 @@ def poisson(input, generator=None) -> Tensor:
     if x._data.dtype.kind not in "fV":
         name = scalar_type(x._data.dtype)  # PyTorch's ScalarType name ('Long')
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{name}'")
-    rates = backend.as_numpy(x._data)
-    if (rates < 0).any() or np.isnan(rates).any():
-        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
-    rng = _rng(generator, str(x.device))
-    xp = backend.get_array_module(x._data)
-    draws = rng.poisson(x._data.astype(np.float64))
-    sample = Tensor._wrap(xp.asarray(draws).astype(x._data.dtype))
+    sample = _poisson_draws(x.detach(), generator)
     if not x.requires_grad:
         return sample
+    xp = backend.get_array_module(x._data)
     # where(False, input, sample): the sample's values, and zeros as the input's gradient.
     return where(Tensor._wrap(xp.zeros(x._data.shape, bool)), x, sample)
 

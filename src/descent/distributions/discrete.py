@@ -13,6 +13,8 @@ import numpy as np
 
 from .. import autograd, backend
 from ..creation import arange, eye, full
+from ..creation_random import _replayable
+from ..creation_random import draws_through_ops as _draws_through_ops
 from ..dtypes import finfo, scalar_type
 from ..ops.activation import softplus
 from ..ops.indexing import one_hot
@@ -179,24 +181,14 @@ class Categorical(Distribution):
     def variance(self) -> Tensor:
         return self.mean
 
+    @_draws_through_ops
     def sample(self, sample_shape=()) -> Tensor:
         """Inverse-CDF draws: one uniform per draw and row, located in the row's cumulative
         probabilities by one searchsorted over all rows (row r's CDF shifted by r), so memory
         is O(n R + R K), not the O(n R K) of comparing every draw with every category."""
         sample_shape = Size(sample_shape)
-        k = self._num_events
-        w = self.probs.detach()._data.reshape(-1, k)  # (R, K)
-        xp = backend.get_array_module(w)
-        cdf = xp.cumsum(w.astype(np.float64), axis=-1)  # (R, K)
-        cdf = cdf / cdf[:, -1:]
-        rows = cdf.shape[0]
-        n = math.prod(sample_shape)
-        u = numpy_rng(self.probs).random((n, rows))  # (n, R) in [0, 1)
-        shift = xp.arange(rows, dtype=np.float64)
-        idx = xp.searchsorted((cdf + shift[:, None]).ravel(), (u + shift).ravel(), side="right")
-        idx = idx.reshape(n, rows) - (shift * k).astype(np.int64)  # index within each row
-        idx = xp.minimum(idx, k - 1).astype(np.int64)  # u rounding up to the row's last 1.0
-        return autograd._new_tensor(idx.reshape(tuple(self._extended_shape(sample_shape))))
+        shape = tuple(self._extended_shape(sample_shape))
+        return _categorical_draws(self.probs.detach(), math.prod(sample_shape), shape)
 
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
@@ -214,6 +206,24 @@ class Categorical(Distribution):
     def enumerate_support(self, expand: bool = True) -> Tensor:
         values = arange(self._num_events, dtype=np.int64, device=self._param.device)
         return _enumerate(values, self._batch_shape, expand)
+
+
+@_replayable
+def _categorical_draws(probs: Tensor, n: int, shape: tuple) -> Tensor:
+    """n draws per row of `probs` (.., K), as int64 of `shape` (Categorical.sample); a
+    sampling function that descent.compile keeps as a Draw (creation_random._replayable)."""
+    k = probs.shape[-1]
+    w = probs._data.reshape(-1, k)  # (R, K)
+    xp = backend.get_array_module(w)
+    cdf = xp.cumsum(w.astype(np.float64), axis=-1)  # (R, K)
+    cdf = cdf / cdf[:, -1:]
+    rows = cdf.shape[0]
+    u = numpy_rng(probs).random((n, rows))  # (n, R) in [0, 1)
+    shift = xp.arange(rows, dtype=np.float64)
+    idx = xp.searchsorted((cdf + shift[:, None]).ravel(), (u + shift).ravel(), side="right")
+    idx = idx.reshape(n, rows) - (shift * k).astype(np.int64)  # index within each row
+    idx = xp.minimum(idx, k - 1).astype(np.int64)  # u rounding up to the row's last 1.0
+    return autograd._new_tensor(idx.reshape(shape))
 
 
 class OneHotCategorical(Distribution):

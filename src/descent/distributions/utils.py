@@ -24,6 +24,7 @@ from .. import backend
 from ..autograd import Function
 from ..autograd import _new_tensor as new_tensor
 from ..creation import _rng, rand, randn, tensor
+from ..creation_random import draws_through_ops as _draws_through_ops
 from ..dtypes import finfo, get_default_dtype
 from ..ops.special import _digamma64, _lgamma64
 from ..tensor import Tensor
@@ -98,11 +99,15 @@ def sum_rightmost(value: Tensor, dim: int) -> Tensor:
     return value.reshape(tuple(value.shape[: value.ndim - dim]) + (-1,)).sum(-1)
 
 
+# (draws_through_ops: the samples are used through ops only, so descent.compile replays them
+# as draws on the same generator: Normal's rsample, Bernoulli's sample, ...)
+@_draws_through_ops
 def standard_normal(shape, like: Tensor) -> Tensor:
     """N(0, 1) draws of `like`'s dtype and device from descent's default generator."""
     return randn(tuple(shape), dtype=like.dtype, device=like.device)
 
 
+@_draws_through_ops
 def standard_uniform(shape, like: Tensor) -> Tensor:
     """U[0, 1) draws of `like`'s dtype and device from descent's default generator."""
     return rand(tuple(shape), dtype=like.dtype, device=like.device)

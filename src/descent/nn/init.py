@@ -33,6 +33,9 @@ import numpy as _np
 
 from .. import backend as _backend
 from ..creation import _rng
+from ..creation_random import _replayable
+from ..creation_random import draws_through_ops as _draws_through_ops
+from ..ops import view_write as _view_write
 from ..tensor import Tensor
 
 __all__ = [
@@ -142,22 +145,33 @@ def _fill(tensor: Tensor, arr) -> Tensor:
     """Write `arr` into `tensor` in place (no graph is recorded: this is initialisation)."""
     tensor._data[...] = arr
     tensor._version += 1  # anything saved for backward from the old values is now stale
+    for fn in _view_write.write_observers:  # (descent.compile: a write of these values, which
+        fn(tensor, (_view_write.redo_assign, arr))  # its replay repeats from their slot)
     return tensor
+
+
+# The random fills draw their values in `_replayable` functions of the tensor's shape, dtype
+# and device and the fill's numbers (not of the tensor: its values play no part), so that
+# descent.compile keeps each draw as an op, replayed on the same generator in eager's order,
+# and the fill as a write of its result (creation_random's fills do the same).
 
 
 def _draw(kind: str, tensor: Tensor, generator):
     """Uniform [0, 1) or standard-normal samples of the tensor's shape, dtype and device."""
-    rng = _rng(generator, tensor.device)
-    dt = tensor.dtype
+    return _draw_array(kind, tuple(tensor.shape), tensor.dtype, tensor.device, generator)
+
+
+def _draw_array(kind: str, shape: tuple, dt, device, generator):
+    rng = _rng(generator, device)
     if dt.kind not in "fV":
         raise TypeError(f"nn.init: random initialisation needs a floating tensor, got dtype {dt}")
     # NumPy's Generator draws float32 or float64 only: half precision is drawn in float32 and
     # rounded once.
     draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
     if kind == "uniform":
-        arr = rng.random(tensor.shape, dtype=draw_dt)
+        arr = rng.random(shape, dtype=draw_dt)
     else:
-        arr = rng.standard_normal(tensor.shape, dtype=draw_dt)
+        arr = rng.standard_normal(shape, dtype=draw_dt)
     if draw_dt == dt:
         return arr
     arr = arr.astype(dt)
@@ -166,20 +180,35 @@ def _draw(kind: str, tensor: Tensor, generator):
     return arr
 
 
+@_replayable
+def _uniform_values(shape, dtype, device, a, b, generator) -> Tensor:
+    u = _draw_array("uniform", shape, dtype, device, generator)
+    return Tensor._wrap(u * (b - a) + a)
+
+
+@_replayable
+def _normal_values(shape, dtype, device, mean, std, generator) -> Tensor:
+    z = _draw_array("normal", shape, dtype, device, generator)
+    return Tensor._wrap(z * std + mean)
+
+
+@_draws_through_ops
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with samples from U(a, b)."""
     _check(tensor, "uniform_")
-    u = _draw("uniform", tensor, generator)
-    return _fill(tensor, u * (b - a) + a)
+    u = _uniform_values(tuple(tensor.shape), tensor.dtype, tensor.device, a, b, generator)
+    return _fill(tensor, u._data)
 
 
+@_draws_through_ops
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
     _check(tensor, "normal_")
-    z = _draw("normal", tensor, generator)
-    return _fill(tensor, z * std + mean)
+    z = _normal_values(tuple(tensor.shape), tensor.dtype, tensor.device, mean, std, generator)
+    return _fill(tensor, z._data)
 
 
+@_draws_through_ops
 def trunc_normal_(
     tensor: Tensor,
     mean: float = 0.0,
@@ -220,11 +249,17 @@ def trunc_normal_(
         )
     if tensor.is_meta:  # nothing to draw (the rejection loop below reads values)
         return tensor
-    rng = _rng(generator, tensor.device)
-    xp = _backend.get_array_module(tensor._data)
-    dt = tensor.dtype
+    values = _trunc_normal_values(tuple(tensor.shape), tensor.dtype, tensor.device, mean, std,
+                                  a, b, mass, generator)  # fmt: skip
+    return _fill(tensor, values._data)
+
+
+@_replayable
+def _trunc_normal_values(shape, dt, device, mean, std, a, b, mass, generator) -> Tensor:
+    rng = _rng(generator, device)
+    xp = _backend.xp_for_device(str(device))
     draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
-    n = tensor.numel()
+    n = math.prod(shape)
     out = xp.empty(n, dtype=draw_dt)
     filled = 0
     while filled < n:
@@ -235,7 +270,7 @@ def trunc_normal_(
         keep = z[(z >= a) & (z <= b)][:need]
         out[filled : filled + keep.shape[0]] = keep
         filled += int(keep.shape[0])
-    return _fill(tensor, out.reshape(tensor.shape).astype(dt, copy=False))
+    return Tensor._wrap(out.reshape(shape).astype(dt, copy=False))
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -323,6 +358,7 @@ def kaiming_normal_(
     return normal_(tensor, 0.0, std, generator=generator)
 
 
+@_draws_through_ops
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """Fill with a (semi-)orthogonal matrix: the tensor viewed as (rows, numel / rows) gets the
     Q factor of the QR decomposition of a standard-normal matrix, each column of Q multiplied
@@ -340,12 +376,18 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
         )
     if tensor.numel() == 0:
         return tensor  # no-op, as PyTorch
-    rows = tensor.shape[0]
-    cols = tensor.numel() // rows
-    rng = _rng(generator, tensor.device)
     dt = tensor.dtype
     if dt.kind not in "fV":
         raise TypeError(f"orthogonal_: needs a floating tensor, got dtype {dt}")
+    q = _orthogonal_values(tuple(tensor.shape), dt, tensor.device, gain, generator)
+    return _fill(tensor, q._data)
+
+
+@_replayable
+def _orthogonal_values(shape, dt, device, gain, generator) -> Tensor:
+    rows = shape[0]
+    cols = math.prod(shape) // rows
+    rng = _rng(generator, device)
     draw_dt = dt if dt in (_np.float32, _np.float64) else _np.dtype(_np.float32)
     flat = rng.standard_normal((rows, cols), dtype=draw_dt)  # (rows, cols)
     if rows < cols:
@@ -355,7 +397,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     q = q * xp.sign(xp.diagonal(r))  # column j times sign(r_jj)
     if rows < cols:
         q = q.T
-    return _fill(tensor, (q * gain).reshape(tensor.shape).astype(dt))
+    return Tensor._wrap((q * gain).reshape(shape).astype(dt))
 
 
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
@@ -385,6 +427,7 @@ def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     return _fill(tensor, arr)
 
 
+@_draws_through_ops
 def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
     """Fill a 2-D tensor with N(0, std^2) samples, then zero ceil(sparsity * rows) randomly
     chosen rows in every column (Martens 2010, "Deep learning via Hessian-free optimization").
@@ -398,13 +441,20 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
             f"sparse_: Only tensors with 2 dimensions are supported, got shape "
             f"{tuple(tensor.shape)}"
         )
-    rows, cols = tensor.shape
+    z = _sparse_values(tuple(tensor.shape), tensor.dtype, tensor.device, sparsity, std,
+                       generator)  # fmt: skip
+    return _fill(tensor, z._data)
+
+
+@_replayable
+def _sparse_values(shape, dt, device, sparsity, std, generator) -> Tensor:
+    rows, cols = shape
     num_zeros = int(math.ceil(sparsity * rows))
-    z = _draw("normal", tensor, generator) * tensor.dtype.type(std)
-    rng = _rng(generator, tensor.device)
+    z = _draw_array("normal", shape, dt, device, generator) * dt.type(std)
+    rng = _rng(generator, device)
     for col in range(cols):
         z[rng.permutation(rows)[:num_zeros], col] = 0
-    return _fill(tensor, z)
+    return Tensor._wrap(z)
 
 
 def _deprecated(new):
