@@ -153,6 +153,18 @@ def test_guarded_op_after_an_optimizer_step_runs_eagerly():
     assert any("nonzero after an optimizer's step" in w for w in warned), warned
 
 
+def test_a_gpu_dropout_mask_before_a_guard_is_not_undoable():
+    """The undo record puts CPU generators back only: a dropout mask drawn on a GPU before a
+    guarded op keeps the call eager (checked on the recorder's rule: no GPU here)."""
+    from descent.compiler.recorder import Call, _has_effects
+
+    def mask(device):
+        return Call("dropout_mask", None, ((2,), 0.5, np.dtype(np.float32), device, None), {})
+
+    assert not _has_effects([mask(descent.zeros(1).device)])
+    assert _has_effects([mask("cuda:0")])
+
+
 # -- one_hot without num_classes, repeat_interleave with tensor counts ----------------------------
 
 

@@ -358,16 +358,17 @@ class Recorder:
                 binds.append((name, s))
         if type(op) is MaskRead or type(op) is Guarded:
             # a replay may stop at its guard (compiler/__init__ then runs another program or
-            # records): nothing before it may have an effect outside the replay's arrays
+            # records): what ran before it must be undoable (program._undo_plan: draws,
+            # backward passes, writes), not an optimizer's step, clipping or a scheduler's
             if self.pending is not None or _has_effects(self.rec.program):
                 what = "x[mask] with a boolean mask tensor" if type(op) is MaskRead else \
                     _guarded_name(op)  # fmt: skip
                 self.fail(
-                    f"{what} after an optimizer's step, clipping or a scheduler's step: its "
-                    "shape depends on the values, which a replay checks before going on, and a "
-                    "replay stopped there could not undo the update before it; compute it "
-                    "first, or use a form of fixed shape (torch.where(mask, x, 0), bincount's "
-                    "minlength)"
+                    f"{what} after an optimizer's step, clipping, a scheduler's step or a GPU "
+                    "dropout mask: its shape depends on the values, which a replay checks "
+                    "before going on, and a replay stopped there could not undo what ran "
+                    "before it; compute it first, or use a form of fixed shape "
+                    "(torch.where(mask, x, 0), bincount's minlength)"
                 )
                 return
         if type(op) is Guarded:
@@ -1038,6 +1039,8 @@ def _has_effects(program) -> bool:
     for ins in program:
         if type(ins) is Call and ins.kind not in ("zero_grad", "dropout_mask"):
             return True
+        if type(ins) is Call and ins.kind == "dropout_mask" and str(ins.args[3]) != "cpu":
+            return True  # (a GPU generator's state is not put back: CPU generators only)
     return False
 
 
