@@ -49,12 +49,13 @@ def _with_edges(rng, shape, scale=3.0):
 
 
 @functools.cache
-def _njit_like(dispatcher, fn):
-    """fn compiled with dispatcher's options, without the disk cache (once per session)."""
+def _njit_like(dispatcher, fn, signature=None):
+    """fn compiled with dispatcher's options, without the disk cache (once per session); for
+    one explicit `signature` only where given (numba then converts C arrays to its 'A' ones)."""
     import numba
 
     opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
-    return numba.njit(**opts)(fn)
+    return numba.njit(signature, **opts)(fn) if signature else numba.njit(**opts)(fn)
 
 
 # -- softmax: the masked columns are filled by a slice (no scatter) -----------------------------
@@ -222,10 +223,19 @@ def _row_views(x, *arrays):
     return [cpu._as4(a).transpose(order) for a in (x, *arrays)]
 
 
+# The frozen loops as they ran before: on 'A' (any-stride) views, one compiled copy each. Their
+# loops move values elementwise and sum only the C buffer, so the layout types numba would
+# otherwise specialise on (3 forward, 6 backward combinations of C and 'A' here, ~2 s each)
+# give the same bits.
+_A4 = "float32[:, :, :, :]"
+_RMS_FWD_SIG = f"void({_A4}, {_A4}, {_A4}, float32)"
+_RMS_BWD_SIG = f"void({_A4}, {_A4}, {_A4}, {_A4})"
+
+
 @pytest.mark.parametrize("n", [1, 9, 128])
 def test_rms_norm_kernels_on_strided_views_keep_the_bits(n):
-    fwd = _njit_like(_cpu_jit.rms_norm_fwd32, _rms_norm_fwd32_frozen)
-    bwd = _njit_like(_cpu_jit.rms_norm_bwd32, _rms_norm_bwd32_frozen)
+    fwd = _njit_like(_cpu_jit.rms_norm_fwd32, _rms_norm_fwd32_frozen, _RMS_FWD_SIG)
+    bwd = _njit_like(_cpu_jit.rms_norm_bwd32, _rms_norm_bwd32_frozen, _RMS_BWD_SIG)
     rng = np.random.default_rng(n)
     head_split = _with_edges(rng, (3, 5, 2, n)).transpose(0, 2, 1, 3)  # (B, H, T, D) view
     sliced = _with_edges(rng, (2, 3, 4, 2 * n))[..., :n]  # rows of a wider array
