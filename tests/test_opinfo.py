@@ -17,6 +17,7 @@ pytest.importorskip("expecttest")  # PyTorch's test utilities import it
 from opinfo_harness import (  # noqa: E402
     DTYPES,
     RUNS,
+    has_error_inputs,
     label,
     ops,
     resolve,
@@ -29,10 +30,10 @@ from opinfo_known import KNOWN  # noqa: E402
 
 def _runs(op, variant):
     """Whether descent has something to compare for this variant (its function or method, or
-    the function of an operator with error inputs); PyTorch's private kernels and variants
-    PyTorch itself lacks are not collected."""
+    the function of an operator with error inputs that name their error); PyTorch's private
+    kernels and variants PyTorch itself lacks are not collected."""
     if variant == "errors":
-        return op.error_inputs_func is not None and resolve(op) is not None
+        return resolve(op) is not None and has_error_inputs(op)
     fns = variant_fns(op, variant)
     return fns is not None and fns[1] is not None
 

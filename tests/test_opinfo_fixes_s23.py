@@ -82,3 +82,12 @@ def test_sparse_mm_reduce_gradient_reaches_the_csr_operand(reduce):
     assert dgs.is_sparse_csr
     np.testing.assert_allclose(dgs.to_dense().numpy(), tgs.to_dense().numpy(), rtol=1e-12)
     np.testing.assert_allclose(dgb.numpy(), tgb.numpy(), rtol=1e-12)
+
+
+def test_cat_out_that_is_an_empty_input_raises_as_torch():
+    # PyTorch's overlap check compares the tensors first: out=x with x among the inputs
+    # raises even when x is empty (descent compared memory only: an empty x shared none)
+    for lib in (torch, descent):
+        x, y = lib.zeros(0), lib.ones(4, 6)
+        with pytest.raises(RuntimeError, match="refer to a single memory location"):
+            lib.cat([x, y], dim=0, out=x)
