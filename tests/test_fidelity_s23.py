@@ -84,7 +84,7 @@ def test_loss_target_dtypes(call):
         assert "Long or Byte" in str(err) and ".long()" in str(err)
 
 
-# -- scaled_dot_product_attention ---------------------------------------------------
+# -- one_hot and scaled_dot_product_attention ---------------------------------------------------
 def _sdpa(q, k=None, v=None, **kw):
     return lambda m: m.nn.functional.scaled_dot_product_attention(
         q(m), (k or q)(m), (v or q)(m), **kw
@@ -92,6 +92,12 @@ def _sdpa(q, k=None, v=None, **kw):
 
 
 EDGE_CALLS = {
+    "one_hot_int32": lambda m: m.nn.functional.one_hot(m.tensor([0, 1]).int(), 3),
+    "one_hot_uint8": lambda m: m.nn.functional.one_hot(m.tensor([0, 1]).byte(), 3),
+    "one_hot_bool": lambda m: m.nn.functional.one_hot(m.tensor([True, False]), 3),
+    "one_hot_float": lambda m: m.nn.functional.one_hot(m.tensor([0.0, 1.0]), 3),
+    "one_hot_empty_int32": lambda m: m.nn.functional.one_hot(m.zeros(0, dtype=m.int32)),
+    "one_hot_int64": lambda m: m.nn.functional.one_hot(m.tensor([0, 2])),
     "sdpa_int64": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.int64)),
     "sdpa_bool": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.bool)),
     "sdpa_uint8": _sdpa(lambda m: m.ones(1, 2, 2, dtype=m.uint8)),
@@ -113,7 +119,7 @@ EDGE_CALLS = {
 
 
 @pytest.mark.parametrize("call", list(EDGE_CALLS))
-def test_sdpa_dtypes(call):
+def test_one_hot_and_sdpa_dtypes(call):
     _same_class(EDGE_CALLS[call])
 
 
@@ -188,3 +194,24 @@ def test_tensor_of_out_of_range_python_numbers(data, dtype, make):
     err = _same_class(fn)
     if err is not None:
         assert "overflow" in str(err).lower() and isinstance(err, RuntimeError)
+
+
+# -- scans with dtype=bool, histc of integers, trace of bools -------------------------------------
+MISC_CALLS = {
+    "cumsum_dtype_bool": lambda m: m.tensor([1, 0, 2]).cumsum(0, dtype=m.bool),
+    "torch.cumsum_dtype_bool": lambda m: m.cumsum(m.tensor([True, False]), 0, dtype=m.bool),
+    "cumprod_dtype_bool": lambda m: m.cumprod(m.tensor([1, 2]), 0, dtype=m.bool),
+    "cumsum_bool": lambda m: m.tensor([True, False, True]).cumsum(0),  # int64
+    "cumprod_bool": lambda m: m.tensor([True, True, False]).cumprod(0),  # int64
+    "cumsum_int8_dtype_int8": lambda m: m.tensor([100, 100], dtype=m.int8).cumsum(0, dtype=m.int8),
+    "histc_int64": lambda m: m.histc(m.tensor([1, 2, 3])),
+    "histc_bool": lambda m: m.histc(m.tensor([True, False])),
+    "histc_float": lambda m: m.histc(m.tensor([1.0, 2.0, 3.0]), bins=3),
+    "trace_bool": lambda m: m.trace(m.tensor([[True, False], [True, True]])),
+    "trace_int": lambda m: m.trace(m.tensor([[1, 2], [3, 4]], dtype=m.int8)),
+}
+
+
+@pytest.mark.parametrize("call", list(MISC_CALLS))
+def test_scans_histc_trace_dtypes(call):
+    _same_class(MISC_CALLS[call])

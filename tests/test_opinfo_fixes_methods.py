@@ -360,12 +360,8 @@ def test_masked_gradcheck_float64(name, args, kwargs):
 
 @pytest.mark.parametrize("name", ["sum", "prod", "amax", "amin", "argmax", "argmin", "cumsum"])
 @pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
-def test_masked_integer_inputs(name, dtype, request):
-    if name == "cumsum" and dtype == "bool":
-        # the plain op's difference, not masked's: torch.cumsum(b, 0, dtype=torch.bool) raises
-        # NotImplementedError, descent.cumsum(b, 0, dtype=descent.bool) returns int64 counts
-        request.applymarker(pytest.mark.xfail(strict=True, reason="descent.cumsum ignores "
-                                              "dtype=bool (plain op, reported)"))
+def test_masked_integer_inputs(name, dtype):
+    # (cumsum of bools: masked's dtype=bool raises, as torch's, since session 23)
     x = np.random.default_rng(1).integers(0, 5, (3, 4))
     mask = np.random.default_rng(2).random((3, 4)) > 0.3
     mask[0] = False

@@ -34,6 +34,7 @@ from .indexing import SelectedValues
 from .linalg_norm import VectorNorm
 from .order import EvenlyShared
 from .out_arg import write_out, write_outs
+from .scan import _refuse_bool_scan
 from .shape import permute, reshape, squeeze
 from .untracked import computed, seen
 
@@ -814,6 +815,8 @@ def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
     """Cumulative sum along `axis` (flattened when None); `dtype` casts first (torch.cumsum's
     dtype=); bool and unsigned tensors accumulate in int64, as in PyTorch."""
     x0 = x = as_tensor(x)
+    if dtype is not None:
+        _refuse_bool_scan(x, dtype, "cumsum")
     x = cast(x, dtype) if dtype is not None else _as_int64(x)
     axis = axis_arg(axis, dim)
     # NumPy's rule: no axis means the flattened tensor.

@@ -13,7 +13,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DtypeError
 from ..tensor import Tensor
+from ..tensor import as_dtype as _as_dtype
 from ._common import (
     as_tensor,
     axis_arg,
@@ -189,10 +191,21 @@ def _scan_kernel(name, x, axis, *more):
     return out
 
 
+def _refuse_bool_scan(x, dtype, op: str) -> None:
+    """cumsum / cumprod with dtype=bool: PyTorch has no bool scan kernel ("cumsum_out_cpu" not
+    implemented for 'Bool'); descent summed in int64 (cumsum) or in bool."""
+    if np.dtype(_as_dtype(dtype)) == np.bool_:
+        raise DtypeError(
+            f"{op}: not implemented for dtype=bool (input {x.dtype} of shape {tuple(x.shape)}), "
+            f"as in PyTorch; scan in an integer dtype and compare with != 0"
+        )
+
+
 def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
     """Cumulative product along `dim` (torch.cumprod); exact gradient with zeros."""
     x = as_tensor(x)
     if dtype is not None:
+        _refuse_bool_scan(x, dtype, "cumprod")
         x = cast(x, dtype)
     elif x._data.dtype.kind in "iu" and x._data.dtype.itemsize < 8:
         x = cast(x, np.int64)  # narrower integers multiply in int64, as in PyTorch

@@ -17,7 +17,7 @@ from ..array_backward import along_axis_index
 from ..autograd import Function
 from ..autograd import _mark_unrecorded_view as mark_unrecorded_view
 from ..autograd import _mark_view as mark_view
-from ..errors import DescentError, DimensionError, RangeError
+from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
@@ -159,6 +159,11 @@ def trace(x) -> Tensor:
         raise DescentError(
             f"trace: expects a 2-D tensor (a matrix), got shape {tuple(x.shape)}; use "
             f"diagonal(x, dim1=-2, dim2=-1).sum(-1) for a batch of matrices"
+        )
+    if x._data.dtype == np.bool_:  # PyTorch: "trace" not implemented for 'Bool'
+        raise DtypeError(
+            f"trace: not implemented for bool tensors (shape {tuple(x.shape)}), as in PyTorch; "
+            "convert first with .int()"
         )
     return diagonal(x).sum()
 

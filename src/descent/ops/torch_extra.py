@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import amp, backend
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..opmath import HALF
 from ..tensor import Tensor
 from ..tensor_methods import beta_alpha_first
@@ -313,7 +313,11 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
     entries outside, and nan, are not counted. Same dtype as the input; no gradient."""
     x = as_tensor(input)
     if x._data.dtype.kind not in "fV":
-        raise RuntimeError(f"histc: expected a floating point input, got {x.dtype}")
+        # PyTorch: "histogram_cpu" not implemented for 'Long' (a NotImplementedError)
+        raise DtypeError(
+            f"histc: expected a floating point input, got {x.dtype} of shape "
+            f"{tuple(x.shape)}; convert first with .float()"
+        )
     if bins <= 0:
         raise RuntimeError(f"histc: bins must be > 0, got {bins}")
     # The counts are data computed from the values: `computed` shows descent.compile how
