@@ -146,3 +146,25 @@ def test_cpu_autocast_op_lists_as_torch(case):
         outs.append((str(out.dtype).split(".")[-1], out.float().numpy().astype(np.float64)))
     assert outs[1][0] == outs[0][0]
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_nn_init_fills_complex_tensors_as_torch(dtype):
+    """nn.Linear(..., dtype=torch.cfloat) (complex_valued_net): nn.init refused complex
+    tensors. PyTorch draws the real and imaginary parts each from U(a, b), and for normal_
+    each from N(mean, std^2 / 2)."""
+    for lib in (torch, descent):
+        dt = getattr(lib, dtype)
+        layer = lib.nn.Linear(64, 32, dtype=dt)
+        bound = 1 / np.sqrt(64)
+        parts = [layer.weight.detach().real.numpy(), layer.weight.detach().imag.numpy()]
+        assert layer.weight.dtype == dt and layer.bias.dtype == dt
+        for part in parts:
+            assert np.abs(part).max() <= bound and part.std() > bound / 3
+        t = lib.empty(40000, dtype=dt)
+        lib.nn.init.normal_(t, 1.0, 2.0)
+        re, im = t.real.numpy(), t.imag.numpy()
+        np.testing.assert_allclose([re.mean(), im.mean()], [1.0, 1.0], atol=0.05)
+        np.testing.assert_allclose([re.std(), im.std()], [2 / np.sqrt(2)] * 2, rtol=0.03)
+        lib.nn.init.uniform_(t, 2.0, 3.0)
+        assert t.real.min() >= 2 and t.imag.min() >= 2 and t.real.max() <= 3

@@ -182,14 +182,31 @@ def _draw_array(kind: str, shape: tuple, dt, device, generator):
 
 @_replayable
 def _uniform_values(shape, dtype, device, a, b, generator) -> Tensor:
+    if dtype.kind == "c":  # PyTorch: the real and imaginary parts each U(a, b)
+        u = _draw_array("uniform", shape + (2,), _complex_part(dtype), device, generator)
+        return Tensor._wrap(_as_complex(u * (b - a) + a, dtype))
     u = _draw_array("uniform", shape, dtype, device, generator)
     return Tensor._wrap(u * (b - a) + a)
 
 
 @_replayable
 def _normal_values(shape, dtype, device, mean, std, generator) -> Tensor:
+    if dtype.kind == "c":  # PyTorch: each part N(mean, std^2 / 2), so E|z - mean|^2 = std^2
+        z = _draw_array("normal", shape + (2,), _complex_part(dtype), device, generator)
+        return Tensor._wrap(_as_complex(z * (std / math.sqrt(2)) + mean, dtype))
     z = _draw_array("normal", shape, dtype, device, generator)
     return Tensor._wrap(z * std + mean)
+
+
+def _complex_part(dtype):
+    """The real dtype of a complex dtype's parts (complex64 -> float32)."""
+    return _np.dtype(_np.float32 if dtype.itemsize == 8 else _np.float64)
+
+
+def _as_complex(parts, dtype):
+    """(..., 2) real and imaginary parts as one complex array of `dtype` (view_as_complex)."""
+    parts = parts.astype(_complex_part(dtype), copy=False)
+    return parts.view(dtype).reshape(parts.shape[:-1])
 
 
 @_draws_through_ops
