@@ -74,10 +74,10 @@ def _replayed(compiled, warned, at_least=3):
 _SIZES = [5, 5, 8, 5, 2, 8, 5, 1, 5]
 
 
-def _positives(k):
+def _positives(k, sizes=_SIZES):
     rng = np.random.default_rng(max(k - 1, 0) + 231)
     x = -np.abs(rng.standard_normal((3, 4))).astype(np.float32)
-    pos = rng.permutation(12)[: _SIZES[k]]
+    pos = rng.permutation(12)[: sizes[k]]
     x.reshape(-1)[pos] = np.abs(x.reshape(-1)[pos]) + 0.5
     return descent.tensor(x), descent.tensor(_data(k, seed=232))
 
@@ -134,21 +134,44 @@ def test_guarded_op_after_an_effect_replays(name):
     _replayed(c, warned)
 
 
-def test_guarded_op_after_an_optimizer_step_runs_eagerly():
+def _training_step(reads_w: bool):
     def make():
         w = descent.tensor(_data(0, seed=234), requires_grad=True)
-        opt = descent.optim.SGD([w], lr=0.1)
+        opt = descent.optim.SGD([w], lr=0.1, momentum=0.9)
 
         def step(x, y):
-            loss = (y * w).sum()
+            opt.zero_grad()
+            pred = y * w
+            loss = (pred * pred).sum()
             loss.backward()
+            descent.nn.utils.clip_grad_norm_([w], 0.5)
             opt.step()
-            return loss, (x > 0).nonzero(), w.detach() * 1
+            if reads_w:  # (the updated weight's positives: after the step by its nature)
+                return loss, (w > 0).nonzero(), w.detach() * 1
+            return loss, (x > 0).nonzero(), pred.detach()[x > 0], w.detach() * 1
 
         return step
 
-    # (call 0 records alone: its key has no .grad yet; call 1's key has them)
-    c, warned = compare_calls(make(), _positives, 3, eager=make())
+    return make
+
+
+# (call 0 records alone: its key has no .grad yet; a size needs two recordings in a row)
+_STEP_SIZES = [5, 5, 5, 8, 8, 5, 5, 8, 5]
+
+
+def test_guarded_op_after_an_optimizer_step_runs_before_it():
+    """A guarded op after clipping and an optimizer's step that reads nothing they change (the
+    step's inputs, an argument) runs before them at replay (recorder._hoist): eager's values,
+    parameters and gradients on every call."""
+    make = _training_step(reads_w=False)
+    c, warned = compare_calls(make(), lambda k: _positives(k, _STEP_SIZES), len(_STEP_SIZES),
+                              eager=make())  # fmt: skip
+    _replayed(c, warned)
+
+
+def test_guarded_op_on_what_an_optimizer_step_changed_runs_eagerly():
+    make = _training_step(reads_w=True)
+    c, warned = compare_calls(make(), lambda k: _positives(k, _STEP_SIZES), 3, eager=make())
     assert c.stats["replays"] == 0 and c.stats["fallbacks"] >= 1, c.stats
     assert any("nonzero after an optimizer's step" in w for w in warned), warned
 

@@ -143,6 +143,12 @@ class Program:
 
     def __init__(self, rec: Recording, n_args: int, use_pool: bool = True,
                  fuse: bool = True, exact: bool = False) -> None:  # fmt: skip
+        if rec.hoisted:  # guarded ops run before the first step they do not depend on
+            moved = {id(i) for i in rec.hoisted}
+            prog = [i for i in rec.program if id(i) not in moved]
+            k = next(j for j, i in enumerate(prog) if i is rec.hoist_before)
+            rec.program = prog[:k] + list(rec.hoisted) + prog[k:]
+            rec.hoisted = []
         self.rec = rec
         self.n_slots = len(rec.slots)
         self.arg_slots = [(s.arg, i) for i, s in enumerate(rec.slots) if s.kind == "arg"]

@@ -167,6 +167,11 @@ class Recording:
     # (argument position, new shape) per out= argument that the call resized: the replay
     # gets each new array as an argument after the call's own (slot kind "arg")
     resized: list = field(default_factory=list)
+    # guarded ops after an optimizer's step (or clipping, a scheduler's step) that depend on
+    # nothing it changes, with the ops they read that ran after it (in program order): the
+    # program runs them just before `hoist_before`, the first such call (Recorder._hoist)
+    hoisted: list = field(default_factory=list)
+    hoist_before: Any = None
 
 
 class _Out:
@@ -360,7 +365,10 @@ class Recorder:
             # a replay may stop at its guard (compiler/__init__ then runs another program or
             # records): what ran before it must be undoable (program._undo_plan: draws,
             # backward passes, writes), not an optimizer's step, clipping or a scheduler's
+            hoist = None
             if self.pending is not None or _has_effects(self.rec.program):
+                hoist = self._hoist(ins, binds)
+            if hoist is None and (self.pending is not None or _has_effects(self.rec.program)):
                 what = "x[mask] with a boolean mask tensor" if type(op) is MaskRead else \
                     _guarded_name(op)  # fmt: skip
                 self.fail(
@@ -388,7 +396,88 @@ class Recorder:
                     return
             self.rec.guards = (*self.rec.guards, op.count)
         o = self._new_slot(Slot("out"), out._data)
-        self.rec.program.append(Forward(op, ins, o, binds, out._node is op))
+        fw = Forward(op, ins, o, binds, out._node is op)
+        self.rec.program.append(fw)
+        if type(op) in (MaskRead, Guarded) and hoist is not None:
+            self.rec.hoisted.extend((*hoist, fw))
+
+    def _hoist(self, ins: tuple, binds: list):
+        """The instructions a guarded op over slots `ins` (and `binds`) reads that ran after the
+        program's first step that a stopped replay cannot undo (an optimizer's step, clipping, a
+        scheduler's step), when the op and they can run before that step with the same values:
+        they are ops and views only, and what they read from before it is memory the steps
+        after it do not change (no parameter, gradient, optimizer state or written array, no
+        captured tensor); None otherwise. A training step's `acc = (pred.argmax(1) == y)
+        .nonzero()` after `opt.step()` is the case."""
+        prog = self.rec.program
+        first = next((k for k, i in enumerate(prog) if _has_effects([i])), None)
+        if first is None or self.pending is not None:
+            return None
+        if self.rec.hoist_before is not None and self.rec.hoist_before is not prog[first]:
+            return None
+        produced: dict = {}  # slot -> instruction index, for instructions from `first` on
+        for k in range(first, len(prog)):
+            for s in _made_slots(prog[k]):
+                produced[s] = k
+        done = {id(i) for i in self.rec.hoisted}
+        stack = list(ins) + [v for _, b in binds for v in _bind_slots(b)]
+        closure: set = set()
+        outside: set = set()
+        while stack:
+            s = stack.pop()
+            k = produced.get(s)
+            if k is None or id(prog[k]) in done:
+                outside.add(s)
+                continue
+            if k in closure:
+                continue
+            i = prog[k]
+            if type(i) is View:
+                stack.append(i.base)
+            elif type(i) is Forward and type(i.op) is not Draw:
+                stack.extend(i.ins)
+                stack.extend(v for _, b in i.binds for v in _bind_slots(b))
+            else:
+                return None
+            closure.add(k)
+        # the memory the steps from `first` on change
+        touched: set = set()
+        params: set = set()
+        for i in prog[first:]:
+            if type(i) is Write:
+                touched.add(id(_owner(self.keep[self.keep_index[i.dst]])))
+            elif type(i) is Call:
+                opt = getattr(i.fn, "__self__", None)
+                groups = getattr(opt, "param_groups", None)
+                if groups:  # an optimizer's step or zero_grad: its parameters
+                    tensors = [p for g in groups for p in g["params"]]
+                else:  # clipping: the tensors it was given
+                    tensors = [a for a in i.args if isinstance(a, Tensor)]
+                    for a in i.args:
+                        if isinstance(a, (list, tuple)):
+                            tensors += [t for t in a if isinstance(t, Tensor)]
+                for t in tensors:
+                    params.add(id(t))
+                    arrays = [t._data] + ([t.grad._data] if t.grad is not None else [])
+                    state = getattr(opt, "state", {}).get(t, {}) if groups else {}
+                    arrays += [v._data for v in state.values() if isinstance(v, Tensor)]
+                    touched.update(id(_owner(a)) for a in arrays)
+        for k in closure:  # (a write after `first` into what the moved ops compute)
+            out = self.keep[self.keep_index[prog[k].out if type(prog[k]) is Forward else
+                                            prog[k].slot]]  # fmt: skip
+            if _is_array(out) and id(_owner(out)) in touched:
+                return None
+        for s in outside:
+            slot = self.rec.slots[s]
+            if slot.kind not in ("out", "view", "const", "arg") or s in self.foreign:
+                return None  # (a captured tensor's array: the step may change it)
+            if slot.kind == "arg" and id(self.args[slot.arg][0]) in params:
+                return None
+            arr = self.keep[self.keep_index[s]] if s in self.keep_index else None
+            if arr is None or (_is_array(arr) and id(_owner(arr)) in touched):
+                return None
+        self.rec.hoist_before = prog[first]
+        return [prog[k] for k in sorted(closure)]
 
     def _items(self, v: tuple):
         """("items", ((is_slot, slot or value), ...)) for a tuple parameter holding arrays: an
@@ -1027,6 +1116,22 @@ def _bounds(arr) -> tuple[int, int]:
         else:
             hi += (n - 1) * st
     return lo, hi + arr.itemsize
+
+
+def _made_slots(ins) -> tuple:
+    """The slots an instruction makes: a Forward's or Call's result, a View, a pass's grads."""
+    if type(ins) in (Forward, Call):
+        return (ins.out,)
+    if type(ins) is View:
+        return (ins.slot,)
+    return tuple(getattr(ins, "grad_slots", ()))
+
+
+def _bind_slots(b) -> tuple:
+    """The slots a Forward's bound parameter reads: a slot, or an index tuple's slots."""
+    if type(b) is int:
+        return (b,)
+    return tuple(v for is_slot, v in b[1] if is_slot)
 
 
 def _has_effects(program) -> bool:
