@@ -73,6 +73,8 @@ EXPLAINED = {
     "fwbw:as_strided.partial_views": _PARTIAL,
     "fwbw:max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public "
     "function",
+    "gradgrad:max_pool2d_with_indices_backward": "a private ATen backward kernel, not a public "
+    "function",
     "fwbw:triangular_solve": "torch's forward-over-reverse is off: its tangent of the gradient "
     "differs from central differences of torch's own gradient by 166 (of 15) for b and 1.1e4 "
     "(of 2.3e3) for A; descent's within 1e-7; PyTorch's OpInfo marks test_fn_fwgrad_bwgrad an "
@@ -304,10 +306,11 @@ def _gradgrad_sample(sample, fn):
         keep = [i for i, g in enumerate(tg) if g is not None]
         vs = _weights_like([tg[i] for i in keep], 2)
         tpairs = [(tg[i], v) for i, v in zip(keep, vs) if tg[i].requires_grad]
-        if not tpairs:
-            return None  # a linear op: its second derivative is zero in torch too
+        # none: torch's gradient is constant (floor, sign, fill, ...): its second derivative
+        # is zero, and descent's must be too (None or zeros), checked below
         tgg = torch.autograd.grad([g for g, _ in tpairs], tleaves + ws,
-                                  [v for _, v in tpairs], allow_unused=True)  # fmt: skip
+                                  [v for _, v in tpairs], allow_unused=True) if tpairs \
+            else [None] * (len(tleaves) + len(ws))  # fmt: skip
     except Exception:  # noqa: BLE001 - torch does not differentiate twice here
         return None
     try:
