@@ -49,7 +49,10 @@ MixMatch / Mean Teacher, DANN / MMD / CORAL and Deep SVDD, ArcFace-style margins
 prototypical networks, a biaffine dependency parser with Eisner decoding, hash-grid encodings,
 IWAE / DReG estimators, Tacotron 2's location-sensitive attention, evolution strategies and
 CMA-ES, the Temporal Fusion Transformer and Informer, federated averaging, Conv-TasNet with PIT,
-learned compression with GDN and an entropy bottleneck, packed-sequence LM pre-training).
+learned compression with GDN and an entropy bottleneck, packed-sequence LM pre-training;
+eval-mode encoder padding, optimizer and scheduler state round trips, double-backward
+Functions, CPU autocast beyond nn.Linear, complex nets, uint8 dtype arithmetic, module surgery,
+samplers and splits, NumPy interop, checkpointing with hooks, autograd.functional Newton steps).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -744,6 +747,38 @@ CASES = {
     # cross-entropy under checkpoint(use_reentrant=False) with a z-loss, per-document losses by
     # scatter_add_, tied embeddings, a WSD LambdaLR; SigLIP's sigmoid loss
     "lm_packing_tricks": ((1e-5, 1e-6), None),
+    # session 23 (helper-165): API areas the earlier programs touched little
+    # eval-mode TransformerEncoder under no_grad / inference_mode with a key padding mask
+    # (PyTorch's nested fast path: 0 at padded positions before the norm), fast path switch
+    "encoder_inference_padding": ((1e-5, 1e-6), None),
+    # groups from named_parameters, step / state_dict hooks, BytesIO resume, amsgrad, maximize
+    "optimizer_state_hooks": ((1e-5, 1e-6), None),
+    # Functions with differentiable backwards, gradgradcheck, set_materialize_grads, WGAN-GP
+    "function_double_backward": ((1e-5, 1e-6), None),
+    # SequentialLR / OneCycleLR(three_phase) / plateau(max, abs) / warm restarts / custom
+    # LRScheduler, each resumed from its state_dict mid-run
+    "scheduler_combos": ((1e-5, 1e-6), None),
+    # CPU bfloat16 autocast through addmm (GPT-2 Conv1D), baddbmm / einsum scores,
+    # ConvTranspose2d, vecdot, a float64 GP head, dot / mv / addmv / vdot: bfloat16 values,
+    # so a rounding the other way moves a result by one bfloat16 ulp (0.4-0.8%), as in
+    # bf16_transformer; measured worst 4.5e-4 relative (gen_losses[2])
+    "amp_cpu_bf16_ops": ((2e-2, 1e-2), None),
+    # complex nn.Linear (dtype=cfloat), modReLU by polar / angle, CReLU, Adam on complex weights
+    "complex_valued_net": ((1e-5, 1e-6), None),
+    # uint8 images, integer division / remainder, promote_types / can_cast / finfo / iinfo
+    "uint8_preprocess_dtypes": ((1e-5, 1e-6), None),
+    # get/set_submodule, shared layers, Sequential / ModuleDict surgery, strict=False, freezing
+    "module_api_walk": ((1e-5, 1e-6), None),
+    # random_split fractions, WeightedRandomSampler, BatchSampler, default_collate of dicts
+    "data_split_samplers": ((1e-5, 1e-6), None),
+    # from_numpy / numpy() sharing, NumPy scalars and index arrays, NumPy metrics
+    "numpy_interop_eval": ((1e-5, 1e-6), None),
+    # checkpoint(use_reentrant=False) with kwargs and in-place ops, checkpoint_sequential,
+    # module / tensor hooks, grad-mode regions
+    "checkpoint_hooks_inplace": ((1e-5, 1e-6), None),
+    # Newton by autograd.functional.hessian, Gauss-Newton by jacobian (forward-mode too), CG on
+    # hvp, tuple jvp / vjp, strict, torch.func cross-checks
+    "autograd_functional_newton": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
