@@ -215,3 +215,44 @@ MISC_CALLS = {
 @pytest.mark.parametrize("call", list(MISC_CALLS))
 def test_scans_histc_trace_dtypes(call):
     _same_class(MISC_CALLS[call])
+
+
+# -- losses of integer / bool pairs, linear of bools, trapezoid of bools --------------------------
+LOSSES = {
+    "mse": lambda m, a, b: m.nn.functional.mse_loss(a, b),
+    "smooth_l1": lambda m, a, b: m.nn.functional.smooth_l1_loss(a, b),
+    "huber": lambda m, a, b: m.nn.functional.huber_loss(a, b),
+    "kl_div": lambda m, a, b: m.nn.functional.kl_div(a, b, reduction="batchmean"),
+}
+
+
+PAIRS = ["int-int", "uint8-uint8", "bool-bool", "int-float", "float-int", "bool-float",
+         "float-bool", "empty-int"]  # fmt: skip
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_losses_of_integer_pairs(loss, pair):
+    def fn(m):
+        vals = {"int": m.tensor([1, 2]), "uint8": m.tensor([1, 2], dtype=m.uint8),
+                "bool": m.tensor([True, False]), "float": m.tensor([1.5, 2.0]),
+                "empty": m.zeros(0, dtype=m.int64)}  # fmt: skip
+        a, b = pair.split("-")
+        return LOSSES[loss](m, vals[a], vals["empty" if a == "empty" else b])
+
+    _same_class(fn)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.nn.functional.linear(m.ones(2, 3, dtype=m.bool), m.ones(4, 3, dtype=m.bool)),
+        lambda m: m.nn.functional.linear(m.ones(2, 3, dtype=m.int64), m.ones(4, 3, dtype=m.int64)),
+        lambda m: m.trapezoid(m.tensor([True, False, True])),
+        lambda m: m.cumulative_trapezoid(m.tensor([[True, False], [True, True]])),
+        lambda m: m.trapezoid(m.tensor([1, 2, 4])),
+    ],
+    ids=["linear_bool", "linear_int", "trapezoid_bool", "cumulative_trapezoid_bool", "trap_int"],
+)
+def test_linear_and_trapezoid_of_bools(call):
+    _same_class(call)

@@ -14,6 +14,7 @@ import builtins
 import numpy as np
 
 from .. import backend
+from ..errors import DescentError
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, promote_types, return_type
 from .arithmetic import scale, scale_div
@@ -65,9 +66,20 @@ def _times(pair: Tensor, width):
     return pair * width if isinstance(width, Tensor) else scale(pair, width)
 
 
+def _refuse_bool(y, op: str) -> None:
+    """PyTorch's trapezoid rules refuse a bool y ("received a bool input for `y`, but bool is
+    not supported"); descent integrated it as 0/1."""
+    if isinstance(y, Tensor) and y._data.dtype == np.bool_:
+        raise DescentError(
+            f"{op}: received a bool input for `y` (shape {tuple(y.shape)}), but bool is not "
+            "supported, as in PyTorch; convert first with .float()"
+        )
+
+
 def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
     with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
+    _refuse_bool(y, "trapezoid")
     y = _floating(y)
     d, pair, width = _intervals("trapezoid", y, x, dx, dim)
     # PyTorch's composite scales by Scalars (MulBackward1, DivBackward1), which free nothing:
@@ -80,6 +92,7 @@ trapz = trapezoid
 
 def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoidal integral along dim (one fewer element there)."""
+    _refuse_bool(y, "cumulative_trapezoid")
     y = _floating(y)
     d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
     return cumsum(scale_div(_times(pair, width), 2), d)

@@ -3,8 +3,10 @@ bilinear: y = x1^T A x2 + b (nn.Bilinear)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ... import amp
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...hooks import composite
 from ...ops._common import as_tensor
 from ...ops.linalg import einsum
@@ -35,6 +37,11 @@ def linear(input, weight, bias=None) -> Tensor:
             f"linear: input of dtype {x.dtype} and shape {tuple(x.shape)} but weight of dtype "
             f"{w.dtype} and shape {tuple(w.shape)}; convert the input (x.to(weight.dtype)) or "
             "the module (module.to(x.dtype))"
+        )
+    if x._data.dtype == np.bool_:  # PyTorch: "addmm_impl_cpu_" not implemented for 'Bool'
+        raise DtypeError(
+            f"linear: not implemented for bool tensors (input {tuple(x.shape)}, weight "
+            f"{tuple(w.shape)}), as in PyTorch; convert both first with .float()"
         )
     if bias is None:
         return Linear.apply(x, w, has_b=False)

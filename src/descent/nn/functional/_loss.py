@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ... import backend
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...grad_mode import check_inference_saved, is_grad_enabled
 from ...opmath import HALF, is_reduced
 from ...ops import activation as _act
@@ -368,6 +368,26 @@ def _bool_operand(x: Tensor, y: Tensor, both: bool = True) -> tuple[Tensor, Tens
     return x, y
 
 
+def _refuse_integral(x: Tensor, y: Tensor, op: str, input_dtype: bool = False) -> None:
+    """PyTorch's mse/smooth_l1/huber kernels are floating only: an integer or bool pair raises
+    its NotImplementedError ("smooth_l1_cpu" not implemented for 'Long'), where descent computed
+    in float32 (or refused bool subtraction with a RuntimeError); an empty pair too. With
+    `input_dtype` (huber, whose result takes the input's dtype) an integer or bool input beside
+    a float target raises PyTorch's "result type Float can't be cast" RuntimeError."""
+    xk, yk = x._data.dtype.kind, y._data.dtype.kind
+    shapes = f"input {x.dtype} {tuple(x.shape)}, target {y.dtype} {tuple(y.shape)}"
+    if xk in "iub" and yk in "iub":
+        raise DtypeError(
+            f"{op}: not implemented for integer or bool tensors ({shapes}), as in PyTorch; "
+            "convert first with .float()"
+        )
+    if input_dtype and xk in "iub":
+        raise DescentError(
+            f"{op}: result type {y.dtype} can't be cast to the desired output type {x.dtype} "
+            f"({shapes}), as in PyTorch; convert the input with .float()"
+        )
+
+
 def _same_float(x: Tensor, y: Tensor) -> bool:
     """Both float32 or both float64 (the losses' one-node kernels; other pairs compose)."""
     xd, yd = x._data.dtype, y._data.dtype
@@ -381,6 +401,7 @@ def mse_loss(
     reduction = _reduction(size_average, reduce, reduction, "mse_loss")
     x, y = autocast_f32(as_tensor(input)), autocast_f32(as_tensor(target))
     _same_shape(x, y, "mse_loss", warn=True)
+    _refuse_integral(x, y, "mse_loss")
     x, y = _bool_operand(x, y)
     if x._data.dtype == HALF and y._data.dtype == HALF:
         # In float32, rounded once (ops/half.py), as PyTorch's mse_loss_backward (2 / N (x - y)
@@ -421,6 +442,7 @@ def smooth_l1_loss(
     reduction = _reduction(size_average, reduce, reduction, "smooth_l1_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "smooth_l1_loss", warn=True)
+    _refuse_integral(x, y, "smooth_l1_loss")
     x, y = _bool_operand(x, y)
     if beta < 0:
         raise DescentError(f"smooth_l1_loss: beta must not be negative, got {beta}")
@@ -444,6 +466,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     reduction = _reduction(None, None, reduction, "huber_loss")
     x, y = as_tensor(input), as_tensor(target)
     _same_shape(x, y, "huber_loss", warn=True)
+    _refuse_integral(x, y, "huber_loss", input_dtype=True)
     x, y = _bool_operand(x, y, both=False)  # a bool input: PyTorch can't cast to its Bool output
     if not delta > 0:
         raise DescentError(
@@ -605,6 +628,11 @@ def kl_div(
             stacklevel=2,
         )
     x, t = as_tensor(input), as_tensor(target, input)
+    if x._data.dtype.kind in "iub" or t._data.dtype.kind in "iub":
+        raise DescentError(  # PyTorch's "kl_div: Integral inputs not supported."
+            f"kl_div: Integral inputs not supported (input {x.dtype} {tuple(x.shape)}, target "
+            f"{t.dtype} {tuple(t.shape)}), as in PyTorch; convert both with .float()"
+        )
     if log_target:
         loss = exp(t) * (t - x)
     else:
