@@ -130,6 +130,13 @@ _AUTOCAST_CASES = {
     "conv_float64": ("F.conv1d(a[0].double(), a[1].double())", [(1, 2, 5), (3, 2, 3)]),
     "einsum_float64": ("L.einsum('ij,jk->ik', a[0].double(), a[1].double())", _S2),
     "addmm_float64": ("L.addmm(a[0][:, :1].double(), a[0].double(), a[1].double())", _S2),
+    # PyTorch's float32 list: a bfloat16 input (a product's output) is computed in float32
+    "cdist": ("L.cdist(a[0] @ a[1], a[0][:1] @ a[1])", _S2),
+    "inv": ("L.linalg.inv(a[2] @ a[2].mT + L.eye(3))", _S2 + [(3, 3)]),
+    "svd": ("L.linalg.svd(a[2] @ a[2])[1]", _S2 + [(3, 3)]),
+    "eigh": ("L.linalg.eigh(a[2] @ a[2].mT)[0]", _S2 + [(3, 3)]),
+    "qr": ("L.linalg.qr(a[2] @ a[2])[1].abs()", _S2 + [(3, 3)]),
+    "cholesky": ("L.linalg.cholesky(a[2] @ a[2].mT + L.eye(3))", _S2 + [(3, 3)]),
 }
 
 

@@ -42,7 +42,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
@@ -103,8 +103,12 @@ def check_matrix(op: str, a: Tensor, square: bool = True) -> None:
 
 
 def prepare(op: str, a, square: bool = True, complex_ok: bool = False) -> Tensor:
-    """The input as a floating Tensor holding a (batch of) matrix, or an error naming `op`."""
+    """The input as a floating Tensor holding a (batch of) matrix, or an error naming `op`.
+    Inside autocast a float16/bfloat16 input is cast up to float32 first: PyTorch's autocast
+    runs the linalg decompositions and solves in float32 (its float32 op list)."""
     a = as_tensor(a)
+    if amp._depth:
+        a = amp._upper(a)
     check_float(op, a, complex_ok=complex_ok)
     check_matrix(op, a, square)
     return a

@@ -245,6 +245,8 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     'use_mm_for_euclid_dist'), the matrix-product form |a|^2 - 2 a.b + |b|^2, clamped at 1e-30
     before the square root; otherwise the differences, which hold a (..., P, R, M) temporary.
     """
+    if amp._depth:  # on PyTorch's autocast float32 list: low-precision inputs in float32
+        x1, x2 = amp._upper(as_tensor(x1)), amp._upper(as_tensor(x2))
     a, b = _promoted(x1, x2)
     if a._data.dtype == HALF:  # in float32, rounded once (ops/half.py): the float16 steps of
         # the differences' norms put the gradients 1.2x further from float64 than PyTorch's
