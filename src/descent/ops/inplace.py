@@ -309,6 +309,18 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
         try:
             _unwritable(t, op)
         except _NothingToWrite:
+            # An empty expanded tensor: NumPy refused its read-only array before checking the
+            # casting and the shapes; PyTorch checks both even with nothing to write
+            # (torch.zeros(0, dtype=torch.long).expand(0).div_(2) raises)
+            dt = result_type(t, other)
+            _castable(get_default_dtype() if ufunc == "true_divide" and dt.kind not in "fcV"
+                      else dt, t, op)  # fmt: skip
+            try:
+                shape = np.broadcast_shapes(t._data.shape, np.shape(o))
+            except ValueError:
+                shape = None
+            if shape != t._data.shape:
+                _broadcast_error(t, shape if shape is not None else np.shape(o), op)
             _written(t)  # PyTorch bumps the version of an empty tensor written in place too
             return t
         _broadcast_error(t, np.broadcast_shapes(t._data.shape, np.shape(o)), op)

@@ -1,0 +1,83 @@
+"""Regressions found by the session-23 fuzz campaign (helper-168; seeds 23100001 onward of
+tests/test_fuzz_differential.py and tests/test_view_inplace_fuzz_s14.py): each case runs in
+descent and in torch 2.13 (the oracle) and compares the outcomes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+
+def _outcome(fn, m):
+    """fn(m)'s value as a NumPy array, or the class of the error it raised."""
+    try:
+        r = fn(m)
+    except Exception as e:  # noqa: BLE001 - the outcome compared is the error class
+        return RuntimeError if isinstance(e, RuntimeError) else type(e)
+    return np.asarray(r.detach().numpy() if hasattr(r, "detach") else r)
+
+
+def _same(fn):
+    t, d = _outcome(fn, torch), _outcome(fn, ds)
+    if isinstance(t, type):
+        assert d is t, (d, t)
+    else:
+        assert not isinstance(d, type), d
+        assert d.dtype == t.dtype and d.shape == t.shape, (d, t)
+        np.testing.assert_array_equal(d, t)
+
+
+@pytest.mark.parametrize("mode", ["floor", "trunc"])
+@pytest.mark.parametrize("cot", [math.inf, math.nan])
+def test_rounded_div_gradient_is_zeros_for_an_inf_or_nan_cotangent(mode, cot):
+    # div(rounding_mode=...)'s gradient was gy * 0 (nan where gy is inf or nan); PyTorch's
+    # div_tensor_self/other_backward give zeros_like(grad). Fuzz program 23100070303857 (view
+    # fuzz): floor div_ then pow with a fractional exponent at 0 (gy = inf) gave x.grad nan.
+    def grads(m):
+        x = m.tensor([-2.256, 1.0], requires_grad=True)
+        o = m.tensor([1.706, 2.0], requires_grad=True)
+        y = x * 1
+        y.div_(1.706, rounding_mode=mode)
+        z = m.div(x, o, rounding_mode=mode) + y
+        (z * cot).sum().backward()
+        return m.stack([x.grad, o.grad])
+
+    _same(grads)
+
+
+def test_floor_div_then_pow_of_a_negative_base_gradient():
+    # the fuzz program, shrunk: pow_'s gradient at -2 ** 0.826 is nan, floor div_'s is 0
+    def grad(m):
+        x = m.tensor(-2.256, requires_grad=True)
+        y = x * 1
+        y.div_(1.706, rounding_mode="floor")
+        y.pow_(m.tensor(0.826))
+        y.backward()
+        return x.grad
+
+    _same(grad)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda v: v.div_(2),  # float result into int64: raises
+        lambda v: v.add_(2.5),  # same
+        lambda v: v.add_(2),  # fine
+        lambda v: v.add_(v.new_ones(3)),  # (3,) does not broadcast to (0,): raises
+    ],
+)
+def test_write_into_an_empty_expanded_tensor_checks_dtype_and_shape(write):
+    # NumPy refuses a read-only (expanded) array before its casting check, and descent took
+    # an empty one's refusal as "nothing to write"; PyTorch checks the result type and the
+    # shapes even with nothing to write. Fuzz program 23100070306457 (view fuzz):
+    # bool (2, 0) -> pow(2) (int64) -> diagonal -> expand(0) -> div_(2).
+    def run(m):
+        v = m.zeros((2, 0), dtype=m.int64).diagonal(0, 0, 1).expand(0)
+        write(v)
+        return v
+
+    _same(run)
