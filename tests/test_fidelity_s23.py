@@ -256,3 +256,18 @@ def test_losses_of_integer_pairs(loss, pair):
 )
 def test_linear_and_trapezoid_of_bools(call):
     _same_class(call)
+
+
+# -- index dtypes: int64 or int32 (take: int64), as PyTorch's index ops -------------------------
+INDEX_CALLS = {
+    "index_select": lambda m, i: m.ones(4, 2).index_select(0, i),
+    "index_add": lambda m, i: m.zeros(4).index_add(0, i, m.ones(2)),
+    "scatter_add": lambda m, i: m.zeros(4).scatter_add(0, i, m.ones(2)),
+    "take": lambda m, i: m.ones(4).take(i),
+}
+
+
+@pytest.mark.parametrize("dt", ["int64", "int32", "int16", "uint8"])
+@pytest.mark.parametrize("call", list(INDEX_CALLS))
+def test_index_dtypes(call, dt):
+    _same_class(lambda m: INDEX_CALLS[call](m, m.tensor([0, 2]).to(getattr(m, dt))))

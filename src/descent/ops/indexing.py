@@ -686,6 +686,10 @@ class ScatterCopy(SetItem):
     saves_params = False
 
 
+_INT32_64 = (np.dtype(np.int64), np.dtype(np.int32))
+_INDEX_DTYPES = {"take": (np.dtype(np.int64),)}  # (the others: int64 or int32)
+
+
 def _index_tensor(index, xp, name):
     tensor = index if isinstance(index, Tensor) else None
     if tensor is not None:
@@ -695,6 +699,14 @@ def _index_tensor(index, xp, name):
     if index.dtype.kind not in "iu":  # PyTorch's RuntimeError; a TypeError as before too
         raise DtypeError(f"{name}: the index must be an integer tensor, got dtype {index.dtype} "
                          "(Expected dtype int32/int64 for index)")  # fmt: skip
+    if tensor is not None and index.dtype not in _INDEX_DTYPES.get(name, _INT32_64):
+        # PyTorch's index ops take int64 or int32 indices ("index_select(): Expected dtype
+        # int32 or int64 for index"; take int64 only), where descent read int8/int16/uint8
+        allowed = " or ".join(str(d) for d in _INDEX_DTYPES.get(name, _INT32_64))
+        raise DtypeError(
+            f"{name}: expected an index of dtype {allowed}, got {index.dtype} (shape "
+            f"{tuple(index.shape)}), as PyTorch; convert with index.long()"
+        )
     if index.dtype != np.int64 and tensor is not None:
         # The int64 copy of a tensor's int32 index is computed from its values: through
         # untracked.computed, so descent.compile replays the cast on each call's index (a
