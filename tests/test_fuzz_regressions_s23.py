@@ -81,3 +81,18 @@ def test_write_into_an_empty_expanded_tensor_checks_dtype_and_shape(write):
         return v
 
     _same(run)
+
+
+def test_sgn_after_sinc_materializes_the_zero_gradient():
+    # sinc passed sgn's known-zero gradient on to x * x, which kept it (0 at a nan x);
+    # PyTorch's sinc_backward ends in where(pi x^2 == 0, 0, out): real zeros, and x * x's
+    # backward then gives 0 * nan = nan. Differential fuzz (fuzz_extra_dtypes.py ints,
+    # seed 23100002): `x * x > sinc > sgn`, float32. sinc(x) then sgn stays 0 at inf and nan.
+    def grads(m):
+        x = m.tensor([[1.0, math.inf], [math.nan, 0.0]], requires_grad=True)
+        m.sgn(m.sinc(x * x)).sum().backward()
+        y = m.tensor([[1.0, math.inf], [math.nan, 0.0]], requires_grad=True)
+        m.sgn(m.sinc(y)).sum().backward()
+        return m.stack([x.grad, y.grad])
+
+    _same(grads)

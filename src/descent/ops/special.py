@@ -387,11 +387,14 @@ class Sinc(Function):
     """d/dx sin(pi x) / (pi x) = (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at x = 0 (PyTorch's
     form: the quotient rule's two 1/x^2 terms would cancel to noise at tiny x)."""
 
-    # a known-zero gradient passes: PyTorch's where(pi x^2 == 0, 0, grad * ...) of a zero
-    # tensor is zeros, even at x = inf (whose derivative is nan)
-    zero_passes = True
-
+    # A known-zero gradient is materialized here (zero_backward): PyTorch's
+    # where(pi x^2 == 0, 0, grad * ...) of its zero tensor is a tensor of real zeros, even at
+    # x = inf (whose derivative is nan), which the ops before sinc then multiply (a nan x of
+    # x * x gives a nan gradient there)
     save_inputs = True
+
+    def zero_backward(self, gy, ops):
+        return ops.where(True, 0, gy)
 
     def forward(self, x):
         if x.dtype == HALF:  # PyTorch's float32 opmath (pi x overflows)
