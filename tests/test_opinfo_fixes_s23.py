@@ -91,3 +91,32 @@ def test_cat_out_that_is_an_empty_input_raises_as_torch():
         x, y = lib.zeros(0), lib.ones(4, 6)
         with pytest.raises(RuntimeError, match="refer to a single memory location"):
             lib.cat([x, y], dim=0, out=x)
+
+
+@pytest.mark.parametrize(("mode", "padding"), [(0, 0), (0, 2), (1, 1)])
+def test_grid_sampler_3d_as_torch(mode, padding):
+    # torch.grid_sampler_3d was missing (op_db's grid_sampler_3d entry had no function)
+    rng = np.random.default_rng(4)
+    x, g = rng.standard_normal((2, 2, 3, 4, 5)), rng.uniform(-1.1, 1.1, (2, 3, 2, 4, 3))
+    w = rng.standard_normal((2, 2, 3, 2, 4))
+    tx, tg = _t(x, requires_grad=True), _t(g, requires_grad=True)
+    dx, dg = descent.tensor(x, requires_grad=True), descent.tensor(g, requires_grad=True)
+    ty = torch.grid_sampler_3d(tx, tg, mode, padding, True)
+    dy = descent.grid_sampler_3d(dx, dg, mode, padding, True)
+    np.testing.assert_allclose(dy.detach().numpy(), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+    for t, d in zip(torch.autograd.grad(ty, (tx, tg), _t(w)),
+                    descent.autograd.grad(dy, (dx, dg), descent.tensor(w))):  # fmt: skip
+        np.testing.assert_allclose(d.numpy(), t.numpy(), rtol=1e-12, atol=1e-13)
+
+
+def test_grid_sampler_2d_3d_take_their_dimensions_only():
+    image, grid2 = np.zeros((1, 1, 3, 3)), np.zeros((1, 2, 2, 2))
+    volume, grid3 = np.zeros((1, 1, 3, 3, 3)), np.zeros((1, 2, 2, 2, 3))
+    for lib in (torch, descent):
+        t = lib.tensor
+        with pytest.raises(RuntimeError, match="expected 5D input and grid"):
+            lib.grid_sampler_3d(t(image), t(grid2), 0, 0, False)
+        with pytest.raises(RuntimeError, match="expected 4D input and grid"):
+            lib.grid_sampler_2d(t(volume), t(grid3), 0, 0, False)
+        with pytest.raises(RuntimeError, match="bicubic interpolation only supports 4D"):
+            lib.grid_sampler_3d(t(volume), t(grid3), 2, 0, False)

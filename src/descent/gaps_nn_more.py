@@ -24,7 +24,7 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_max_pool1d", "constant_pad_nd",
     "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "rnn_tanh",
     "rnn_relu",
-    "affine_grid_generator", "grid_sampler", "grid_sampler_2d",
+    "affine_grid_generator", "grid_sampler", "grid_sampler_2d", "grid_sampler_3d",
     "native_layer_norm", "native_batch_norm", "native_group_norm", "native_dropout",
     "norm_except_dim",
 ]  # fmt: skip
@@ -331,7 +331,39 @@ def grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners):
                             _PADDING[padding_mode], bool(align_corners))  # fmt: skip
 
 
-grid_sampler_2d = grid_sampler
+def _grid_sampler_nd(name, ndim, input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler_2d / _3d: grid_sampler on 4-d images / 5-d volumes only (ATen's
+    kernels by dimension), with PyTorch's errors."""
+    x, g = as_tensor(input), as_tensor(grid)
+    if x.ndim != ndim or g.ndim != ndim:
+        raise RuntimeError(
+            f"{name}: expected {ndim}D input and grid with same number of dimensions, but got "
+            f"input with sizes {list(x.shape)} and grid with sizes {list(g.shape)}"
+        )
+    if ndim == 5 and interpolation_mode == 2:
+        raise RuntimeError(f"{name}: bicubic interpolation only supports 4D input")
+    return grid_sampler(x, g, interpolation_mode, padding_mode, align_corners)
+
+
+def grid_sampler_2d(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler_2d: grid_sampler of a (N, C, H, W) image at a (N, H', W', 2) grid.
+
+    Raises:
+        RuntimeError: input or grid not 4-d (PyTorch's message).
+    """
+    return _grid_sampler_nd("grid_sampler_2d", 4, input, grid, interpolation_mode,
+                            padding_mode, align_corners)  # fmt: skip
+
+
+def grid_sampler_3d(input, grid, interpolation_mode, padding_mode, align_corners):
+    """torch.grid_sampler_3d: grid_sampler of a (N, C, D, H, W) volume at a (N, D', H', W', 3)
+    grid, bilinear (trilinear) or nearest.
+
+    Raises:
+        RuntimeError: input or grid not 5-d, or bicubic (PyTorch's messages).
+    """
+    return _grid_sampler_nd("grid_sampler_3d", 5, input, grid, interpolation_mode,
+                            padding_mode, align_corners)  # fmt: skip
 
 
 # -- native_*: the function plus the statistics its backward saves ---------------------------------
