@@ -96,3 +96,28 @@ def test_sgn_after_sinc_materializes_the_zero_gradient():
         return m.stack([x.grad, y.grad])
 
     _same(grads)
+
+
+@pytest.mark.parametrize("index", ["basic", "tensor", "view"])
+def test_overwritten_entries_get_zero_gradient_for_an_inf_or_nan_cotangent(index):
+    # SetItem's gradient to the overwritten tensor was gy * (0/1 mask): nan where gy is inf or
+    # nan; PyTorch's CopySlices zero_()s the slice (index_put writes zeros). View fuzz program
+    # 23100070311834: y = x * 1; v = y.unsqueeze(1); v.clamp_(0); v.pow_(x.unsqueeze(1))
+    # gave x.grad nan (pow's inf gradient at 0 ** negative, through clamp_'s write).
+    def grads(m):
+        x = m.tensor([1.2, -1.081, 0.5], dtype=m.float64, requires_grad=True)
+        y = x * 1
+        if index == "view":
+            v = y.unsqueeze(0)
+            v.clamp_(0)
+            v.pow_(x.unsqueeze(0))
+            y.backward(m.tensor([0.5, -1.88, 0.2], dtype=m.float64))
+            return x.grad
+        if index == "basic":
+            y[1] = x[0]
+        else:
+            y[m.tensor([1])] = x[0]
+        (y * m.tensor([math.inf, math.nan, 1.0], dtype=m.float64)).sum().backward()
+        return x.grad
+
+    _same(grads)

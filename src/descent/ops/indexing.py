@@ -649,11 +649,13 @@ class SetItem(Function):
         p = self.parents
         gx = None
         if p[0] is not None:
-            # The overwritten entries of x get no gradient: a constant 0/1 mask.
+            # The overwritten entries of x get no gradient: zeros there by a constant mask,
+            # also where gy is inf or nan (PyTorch's CopySlices zero_() / index_put of zeros;
+            # a product with a 0/1 mask gave nan)
             arr = gy._data if ops.is_graph else gy
-            mask = backend.get_array_module(arr).ones(self.in_shapes[0], dtype=arr.dtype)
-            mask[self.idx] = 0
-            gx = gy * (Tensor._wrap(mask) if ops.is_graph else mask)
+            keep = backend.get_array_module(arr).ones(self.in_shapes[0], dtype=bool)
+            keep[self.idx] = False
+            gx = ops.where(Tensor._wrap(keep) if ops.is_graph else keep, gy, 0)
         gv = None
         if p[1] is not None:
             gv = gy[self.idx]
