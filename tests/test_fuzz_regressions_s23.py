@@ -121,3 +121,20 @@ def test_overwritten_entries_get_zero_gradient_for_an_inf_or_nan_cotangent(index
         return x.grad
 
     _same(grads)
+
+
+def test_write_into_a_non_overlapping_part_of_an_expanded_tensor():
+    # copy_ / clamp_ into a part of an expanded tensor whose elements do not share memory
+    # raised "the tensor's memory is read-only" (NumPy's broadcast arrays are); PyTorch writes
+    # into the expanded tensor's memory (fill_ did already). A write into the whole expanded
+    # tensor still raises in both. View fuzz program 23100070307871.
+    def run(m):
+        x = m.tensor([[-0.249, 0.062]], dtype=m.float64, requires_grad=True)
+        with m.no_grad():
+            e = x.expand(2, 2)
+            e[0, -3:-1:2].copy_(m.tensor([-0.801], dtype=m.float64))
+            e[1, 1:].clamp_(0.5)
+        return x
+
+    _same(run)
+    _same(lambda m: m.zeros(1, 2).expand(2, 2).copy_(m.ones(2, 2)))

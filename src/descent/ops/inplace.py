@@ -187,9 +187,14 @@ def _write_failed(t: Tensor, value, op: str) -> None:
     """`t._data[...] = value` raised NumPy's ValueError (called from the except clause, so
     a write that works costs nothing more): PyTorch's fill_ / zero_ write into an expanded
     tensor's memory (every element sharing a location gets the same value; NumPy's broadcast
-    is read-only), an empty one takes any write, the rest raise PyTorch's error."""
-    if op == "fill_" and not getattr(t._data.flags, "writeable", True):
-        alias = writable_alias(t._data)
+    is read-only), and so do the other writes into a part of an expanded tensor whose
+    elements do not share memory (e.expand(2, 2)[0, :1].copy_(v)); an empty one takes any
+    write, the rest raise PyTorch's error."""
+    a = t._data
+    if not getattr(a.flags, "writeable", True) and (
+        op == "fill_" or not any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))
+    ):
+        alias = writable_alias(a)
         if alias is not None:
             alias[...] = value
             return
