@@ -271,3 +271,17 @@ INDEX_CALLS = {
 @pytest.mark.parametrize("call", list(INDEX_CALLS))
 def test_index_dtypes(call, dt):
     _same_class(lambda m: INDEX_CALLS[call](m, m.tensor([0, 2]).to(getattr(m, dt))))
+
+
+@pytest.mark.parametrize("dt", ["int64", "int32", "int16", "uint8"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, i: m.zeros(4).scatter(0, i, 1.0),
+        lambda m, i: m.nn.functional.embedding(i, m.ones(4, 2)),
+        lambda m, i: m.nn.Embedding(4, 2)(i).shape and m.zeros(1),
+    ],
+    ids=["scatter", "F.embedding", "nn.Embedding"],
+)
+def test_scatter_and_embedding_index_dtypes(call, dt):
+    _same_class(lambda m: call(m, m.tensor([0, 2]).to(getattr(m, dt))))

@@ -317,10 +317,17 @@ def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
     return src
 
 
+_INT32_64 = (np.dtype(np.int64), np.dtype(np.int32))
+
+
 def _index_tensor(index) -> Tensor:
     index = as_tensor(index)
-    if index.dtype.kind not in "iu" and index._data.size:  # (PyTorch checks a non-empty one)
-        raise RuntimeError(f"scatter: index must be an integer tensor, got dtype {index.dtype}")
+    if index._data.dtype not in _INT32_64 and index._data.size:  # (PyTorch checks a non-empty
+        # one; int8/int16/uint8 too: "scatter(): Expected dtype int32/int64 for index")
+        raise RuntimeError(
+            f"scatter: index must be an int64 or int32 tensor, got dtype {index.dtype} (shape "
+            f"{tuple(index.shape)}); use index.long()"
+        )
     return index
 
 

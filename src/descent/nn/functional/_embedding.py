@@ -53,7 +53,7 @@ def embedding(
         )
     index = as_tensor(input)
     idx = index._data
-    if idx.dtype.kind not in "iu":
+    if idx.dtype != np.int64 and idx.dtype != np.int32:  # (PyTorch: "Long, Int"; uint8 too)
         raise DtypeError(
             f"embedding: indices must be integers (int64 or int32), got dtype {idx.dtype}; "
             "use indices.long()"
