@@ -288,6 +288,13 @@ def topk_indices(row: list, k: int, largest: bool, sorted_: bool) -> list:
 # these replace the rows where ties make PyTorch's algorithm pick otherwise. CPU arrays only.
 
 
+# bool, int8, uint8, int16 and uint16 values reach the numba kernels as int32: widening keeps
+# every value, so every comparison and equality (and with them each algorithm's steps and the
+# indices it returns) is unchanged, and the kernels compile one integer specialisation for the
+# five dtypes instead of one each (numba compiles per dtype; a first run of the selection ops on
+# every dtype spent most of its time there). int32 is also the packed-key kernels' key type.
+
+
 def _rows(a, idx, d: int):
     """a and idx with `d` moved last and flattened to rows: (R, n), (R, m)."""
     import numpy as np
@@ -295,8 +302,8 @@ def _rows(a, idx, d: int):
     m = np.moveaxis(a, d, -1)
     if m.dtype.kind == "V" or m.dtype.itemsize == 2 and m.dtype.kind == "f":
         m = m.astype(np.float32)  # bfloat16 / float16: compared as float (exact)
-    elif m.dtype == np.bool_:
-        m = m.astype(np.int8)
+    elif m.dtype.kind in "biu" and m.dtype.itemsize < 4:
+        m = m.astype(np.int32)  # exact: see the comment above
     n = m.shape[-1]
     mi = np.moveaxis(idx, d, -1)
     return m.reshape(-1, n), mi.reshape(-1, mi.shape[-1]).copy(), mi.shape
@@ -600,8 +607,8 @@ def torch_sort_order(a, d: int, descending: bool):
         if dt == np.float32:
             keys = np.empty(m.shape, np.int32)
             _kt.float32_keys(m, keys)
-        else:
-            keys = m.view(np.int8) if dt == np.bool_ else np.ascontiguousarray(m)
+        else:  # int32 keys (_rows' widening of the smaller integers, see there)
+            keys = np.ascontiguousarray(m, dtype=np.int32)
         _kt.sort_torch_all_rows(keys, bool(descending), out)
     if not rm.flags.c_contiguous:
         rm[...] = out.reshape(rm.shape)
