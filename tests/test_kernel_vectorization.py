@@ -51,10 +51,13 @@ def _with_edges(rng, shape, scale=3.0):
 @functools.cache
 def _njit_like(dispatcher, fn, signature=None):
     """fn compiled with dispatcher's options, without the disk cache (once per session); for
-    one explicit `signature` only where given (numba then converts C arrays to its 'A' ones)."""
+    the explicit `signature` (or tuple of them) only where given (numba then converts C arrays
+    to its 'A' ones)."""
     import numba
 
     opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
+    if isinstance(signature, tuple):  # several (a list, which functools.cache cannot hash)
+        signature = list(signature)
     return numba.njit(signature, **opts)(fn) if signature else numba.njit(**opts)(fn)
 
 
@@ -301,9 +304,14 @@ def _rope4_frozen(x, cos, sin, y):
                     y[a, b, t, j + half] = x1 * s + x2 * c
 
 
+# One 'A' copy per dtype (the loop is elementwise, no fastmath: C and 'A' give the same bits).
+_ROPE_SIGS = tuple(f"void({t}[:, :, :, :], {t}[:, :], {t}[:, :], {t}[:, :, :, :])"
+                   for t in ("float32", "float64"))  # fmt: skip
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rope_kernel_keeps_the_bits_in_every_layout(dtype):
-    frozen = _njit_like(_cpu_jit.rope4, _rope4_frozen)
+    frozen = _njit_like(_cpu_jit.rope4, _rope4_frozen, _ROPE_SIGS)
     rng = np.random.default_rng(5)
     t_n, d = 6, 10
     layouts = {
