@@ -35,7 +35,7 @@ REPLAY = {
     # an int32 index went through astype(int64) outside the ops: a constant, frozen
     "index_select_int32": lambda x: x.index_select(0, (x * 3).int().flatten().abs() % 4),
     "gather_int32": lambda x: x.gather(1, x.argsort(1).int()),
-    "take_int32": lambda x: x.take((x.argmax(1) * 3).int()),
+    "scatter_int32": lambda x: x.scatter(1, x.argsort(1).int(), x * 2),  # (take: int64 only)
     "index_add_int32": lambda x: x.index_add(0, x[:, 0].argsort().int(), x * 2),
     # integer and bool paths that returned a copy or a NumPy result made on the arrays
     "relu_int": lambda x: T.relu((x * 3).long()) * 2,

@@ -285,3 +285,45 @@ def test_index_dtypes(call, dt):
 )
 def test_scatter_and_embedding_index_dtypes(call, dt):
     _same_class(lambda m: call(m, m.tensor([0, 2]).to(getattr(m, dt))))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32", "int64", "bool", "float32"])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 2), (4, 0)])
+def test_gather_of_an_empty_index_of_any_dtype_is_empty_as_torch(dtype, shape):
+    # torch skips gather's index checks (dtype, dims, sizes) for an empty index: op_db samples one
+    xs = [lib.arange(6.0).reshape(3, 2).requires_grad_() for lib in (torch, descent)]
+    outs = []
+    for lib, x in zip((torch, descent), xs):
+        index = lib.zeros(shape, dtype=getattr(lib, dtype))
+        y = lib.gather(x, len(shape) - 1, index)
+        (y.sum() + (x * 0).sum()).backward()
+        outs.append((tuple(y.shape), x.grad.tolist()))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
+def test_take_along_dim_takes_int64_indices_only_as_torch(dtype):
+    with pytest.raises(RuntimeError):
+        torch.take_along_dim(torch.zeros(3), torch.zeros(2, dtype=getattr(torch, dtype)), 0)
+    with pytest.raises(RuntimeError, match="take_along_dim.*int64"):
+        descent.take_along_dim(descent.zeros(3), descent.zeros(2, dtype=getattr(descent, dtype)), 0)
+    with pytest.raises(RuntimeError, match="take_along_dim.*int64"):
+        descent.zeros(3).take_along_dim(descent.zeros(2, dtype=getattr(descent, dtype)), 0)
+
+
+@pytest.mark.parametrize("op", ["put", "index_copy", "index_fill", "take"])
+def test_int64_only_index_ops_refuse_int32_as_torch(op):
+    def call(lib):
+        x, i = lib.zeros(3, 4), lib.tensor([0, 1], dtype=lib.int32)
+        args = {
+            "put": (i, lib.ones(2)),
+            "index_copy": (0, i, lib.ones(2, 4)),
+            "index_fill": (0, i, 1.0),
+            "take": (i,),
+        }[op]
+        return getattr(x, op)(*args)
+
+    with pytest.raises((RuntimeError, IndexError)):
+        call(torch)
+    with pytest.raises(RuntimeError, match=f"{op}.*int64"):
+        call(descent)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import amp, backend
-from .errors import DescentError, DimensionError
+from .errors import DescentError, DimensionError, DtypeError
 from .hooks import composite
 from .ops._common import check_real_value, half_value, refuse_kinds, result_type
 from .ops.arithmetic import add as _add
@@ -297,6 +297,11 @@ def broadcast_tensors(*tensors) -> tuple:
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """Values at `indices` along dim (torch.take_along_dim; dim=None: of the flattened input)."""
+    if isinstance(indices, Tensor) and indices._data.dtype != np.int64:
+        raise DtypeError(  # PyTorch's take_along_dim takes int64 indices only (gather: int32 too)
+            f"take_along_dim: dtype of indices should be int64 (Long) but got {indices.dtype} "
+            f"(shape {tuple(indices.shape)}); convert with indices.long()"
+        )
     if dim is None:
         return _ops.take_along_axis(_ops.reshape(input, -1), _ops.reshape(indices, -1), 0)
     nd = max(input.ndim, 1)

@@ -689,7 +689,9 @@ class ScatterCopy(SetItem):
 
 
 _INT32_64 = (np.dtype(np.int64), np.dtype(np.int32))
-_INDEX_DTYPES = {"take": (np.dtype(np.int64),)}  # (the others: int64 or int32)
+_INDEX_DTYPES = {  # PyTorch's int64-only index ops (the others: int64 or int32)
+    name: (np.dtype(np.int64),) for name in ("take", "put", "index_copy", "index_fill")
+}
 
 
 def _index_tensor(index, xp, name):
@@ -703,7 +705,8 @@ def _index_tensor(index, xp, name):
                          "(Expected dtype int32/int64 for index)")  # fmt: skip
     if tensor is not None and index.dtype not in _INDEX_DTYPES.get(name, _INT32_64):
         # PyTorch's index ops take int64 or int32 indices ("index_select(): Expected dtype
-        # int32 or int64 for index"; take int64 only), where descent read int8/int16/uint8
+        # int32 or int64 for index"; take, put, index_copy, index_fill int64 only), where descent
+        # read int8/int16/uint8
         allowed = " or ".join(str(d) for d in _INDEX_DTYPES.get(name, _INT32_64))
         raise DtypeError(
             f"{name}: expected an index of dtype {allowed}, got {index.dtype} (shape "
@@ -792,6 +795,11 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
     check_inference_saved(index, x)  # (saved for backward as a parameter: grad_mode.py)
     axis = _one_axis(dim, x.ndim, "gather")  # out of range: IndexError, as PyTorch (was wrapped)
     shape = index.shape if isinstance(index, Tensor) else np.shape(index)
+    if 0 in tuple(shape):
+        # PyTorch skips the index's dtype, dimension and size checks for an empty index (op_db's
+        # empty uint8 index): the result is empty, of the index's shape (a recorded slice, so
+        # x's gradient is zeros).
+        return reshape(reshape(x, -1)[0:0], tuple(shape))
     if isinstance(index, Tensor) and index._data.dtype.kind not in "iu":
         raise DtypeError(
             f"gather: the index must be an int64 (or int32) tensor, got dtype {index.dtype} "
@@ -800,10 +808,6 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
     if x.ndim == 1 and len(shape) == 0:  # a 0-d index counts as 1-d: a 0-d result
         return reshape(gather(x, 0, reshape(as_tensor(index), (1,))), ())
     _check_gather_bounds(index, x.shape[axis] if x.ndim else 1, axis)
-    if len(shape) != max(x.ndim, 1) and 0 in tuple(shape):
-        # PyTorch skips the dimension check for an empty index: the result is empty, of the
-        # index's shape (a recorded slice, so x's gradient is zeros).
-        return reshape(reshape(x, -1)[0:0], tuple(shape))
     if x.ndim == 0:  # a 0-d input (dim 0 or -1): gather from it as from a 1-element vector
         index = index if isinstance(index, Tensor) else Tensor._from_data(np.asarray(index))
         return reshape(take_along_axis(reshape(x, 1), reshape(index, -1), 0), tuple(shape))
