@@ -14,7 +14,7 @@ from .dtypes import complex_of, is_bfloat16
 from .errors import DescentError, DtypeError
 from .ops._common import fill_int, promote_types
 from .ops.out_arg import creation_out
-from .tensor import Tensor, _check_grad_dtype, as_dtype, device, get_default_dtype
+from .tensor import Tensor, _check_grad_dtype, _flat, as_dtype, device, get_default_dtype
 
 float16 = np.float16
 float32 = np.float32
@@ -212,15 +212,6 @@ def _python_values(data, dtype):
                 "wider dtype"
             )
     return arr
-
-
-def _flat(data):
-    """The leaves of a nested list/tuple."""
-    for d in data:
-        if isinstance(d, (list, tuple)):
-            yield from _flat(d)
-        else:
-            yield d
 
 
 def _own_dtype(data):
