@@ -480,6 +480,16 @@ class Tensor(
 
     @property
     def mT(self) -> Tensor:  # PyTorch's name
+        if self._data.ndim == 0:  # PyTorch: the tensor itself, with a deprecation warning
+            import warnings  # noqa: PLC0415
+
+            warnings.warn(
+                "Tensor.mT is deprecated on 0-D tensors. This function is the identity in "
+                "these cases.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return self
         if self._data.ndim < 2:
             raise DescentError(
                 f"mT: only supported on matrices or batches of matrices, got a tensor of shape "

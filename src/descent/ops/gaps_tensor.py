@@ -423,12 +423,24 @@ def adjoint(input) -> Tensor:
     """The conjugate transpose of the last two dimensions (torch.adjoint): a view for real
     tensors (the transpose), a conjugated copy for complex ones."""
     x = as_tensor(input)
+    if x.ndim == 0:  # PyTorch: x.conj(), with a deprecation warning
+        _warn_0d("adjoint()")
+        return _conj_if_complex(x)
     if x.ndim < 2:
         raise RuntimeError(
             "tensor.adjoint() is only supported on matrices or batches of matrices. Got "
             f"{x.ndim}-D tensor."
         )
     return _conj_if_complex(swapaxes(x, -2, -1))
+
+
+def _warn_0d(what: str) -> None:
+    """PyTorch's deprecation warning of a conjugate transpose of a 0-d tensor."""
+    import warnings  # noqa: PLC0415
+
+    warnings.warn(
+        f"{what} is deprecated on 0-D tensors. Consider using x.conj().", UserWarning, stacklevel=3
+    )
 
 
 def _conj_if_complex(x) -> Tensor:
@@ -452,6 +464,9 @@ def matrix_h(input) -> Tensor:
 def matrix_mh(input) -> Tensor:
     """x.mH: the conjugate transpose of the last two dimensions (at least 2-d)."""
     x = as_tensor(input)
+    if x.ndim == 0:  # PyTorch: x.conj(), with a deprecation warning
+        _warn_0d("Tensor.mH")
+        return _conj_if_complex(x)
     if x.ndim < 2:
         raise RuntimeError(
             "tensor.mH is only supported on matrices or batches of matrices. Got "

@@ -56,6 +56,13 @@ class LinAlgError(DescentError):
     descent's DescentError."""
 
 
+class _LowPrecisionError(DescentError, NotImplementedError):
+    """A float16/bfloat16 matrix for a LAPACK-backed op: PyTorch raises a RuntimeError
+    ("Low precision dtypes not supported": inv, slogdet, pinv) or, where its CPU kernel is
+    missing, a NotImplementedError ('"lu_cpu" not implemented for 'Half'': det, solve, lu,
+    eigh, svd, qr, cholesky); this class is both (and descent's DescentError)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Input checks
 
@@ -82,7 +89,7 @@ def check_float(
                 f"{tuple(t.shape)}); convert first with .float() or .double()"
             )
         if dt.itemsize < 4 and not low_precision:
-            raise DescentError(
+            raise _LowPrecisionError(
                 f"{op}: Low precision dtypes not supported. Got {dt} (shape {tuple(t.shape)}); "
                 "convert first with .float()"
             )

@@ -140,6 +140,8 @@ class Optimizer(OptimizerHooks):
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._layouts: list[_GroupLayout | None] = []
+        #: Parameter -> how often its group lists it, where more than once (`add_param_group`)
+        self._repeats: dict[Tensor, int] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of Tensors or dicts, got a "
@@ -180,8 +182,10 @@ class Optimizer(OptimizerHooks):
         """Add a group of parameters with its own hyperparameters (defaults fill the rest).
 
         The params may be (name, Parameter) pairs (`model.named_parameters()`), as in PyTorch:
-        the names go to `group["param_names"]` and the state dict. A parameter listed twice in
-        the group warns (PyTorch's UserWarning) and is kept once.
+        the names go to `group["param_names"]` and the state dict. A parameter listed k times in
+        the group warns (PyTorch's UserWarning), is kept once in `group["params"]` and is
+        stepped k times per `step()` with the same gradient, as PyTorch's default (for-loop)
+        implementation steps it.
 
         Raises:
             TypeError: params is a set, or an entry is not a floating-point Tensor.
@@ -218,6 +222,7 @@ class Optimizer(OptimizerHooks):
             params = [p[1] for p in params]
         seen: set[Tensor] = set()
         unique = []
+        counts: dict[Tensor, int] = {}
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name} can only optimize Tensors, got {type(p).__name__}")
@@ -236,15 +241,18 @@ class Optimizer(OptimizerHooks):
             if p.dtype.kind not in "fVc":
                 raise TypeError(f"{name} can only optimize floating-point Tensors, got {p.dtype}")
             if p in seen:
+                counts[p] = counts.get(p, 1) + 1
                 continue
             seen.add(p)
             unique.append(p)
         if len(unique) != len(params):
-            # PyTorch warns (and would step such a parameter twice); descent steps it once
+            # PyTorch warns and steps such a parameter once per listing (its for-loop rule,
+            # the CPU default); so does descent (`_step_buffer`), keeping one in the group
             warnings.warn(
                 f"{name}: optimizer contains a parameter group with duplicate parameters; "
-                "in future, this will cause an error (PyTorch's warning); descent keeps one "
-                "of each, see github.com/pytorch/pytorch/issues/40967",
+                "in future, this will cause an error; see "
+                "github.com/pytorch/pytorch/issues/40967 for more information (each listing "
+                "steps the parameter once, as in PyTorch: list each parameter once)",
                 UserWarning,
                 stacklevel=3,
             )
@@ -267,6 +275,10 @@ class Optimizer(OptimizerHooks):
                         f"(one has shape {tuple(p.shape)})"
                     )
         group["params"] = unique
+        if counts:
+            if not hasattr(self, "_repeats"):  # a subclass that skipped Optimizer.__init__
+                self._repeats = {}
+            self._repeats.update(counts)
         if names:
             group = {"params": unique, "param_names": names, **group}
         for key, value in self.defaults.items():
@@ -295,7 +307,8 @@ class Optimizer(OptimizerHooks):
                     if p.grad is not None:
                         if p.grad.is_sparse and not self._sparse_grads:
                             self._sparse_grad(group, p.grad)  # PyTorch's refusal
-                        update(group, p)
+                        for _ in range(getattr(self, "_repeats", {}).get(p, 1)):  # k listings
+                            update(group, p)
         return loss
 
     #: Whether `step` takes sparse COO gradients (nn.Embedding(sparse=True)) itself
@@ -359,6 +372,8 @@ class Optimizer(OptimizerHooks):
         self, group: dict[str, Any], buf: _FlatBuffer, state_init: dict, scalar_init: dict
     ) -> None:
         live = []  # positions (in buf) of the parameters that have a gradient this step
+        grads = {}  # position -> the dense gradient, for a parameter listed more than once
+        repeats = getattr(self, "_repeats", None)
         for i, p in enumerate(buf.params):
             g = p.grad
             if g is None:
@@ -373,6 +388,8 @@ class Optimizer(OptimizerHooks):
                 )
             buf.grad_views[i][...] = g._data  # our own copy: the rule may overwrite it
             live.append(i)
+            if repeats and p in repeats:
+                grads[i] = g
         if not live:
             return
         # True where a parameter's state was created now (its first update)
@@ -411,8 +428,29 @@ class Optimizer(OptimizerHooks):
                     buf.scalars[k][i] = value
                 if self._counts_steps:
                     buf.scalars["step"][i] = step
+        for i, g in grads.items():  # listed k times in the group: k - 1 more updates
+            for _ in range(repeats[buf.params[i]] - 1):
+                self._step_again(group, buf, i, g, new[live.index(i)])
         for i in live:
             buf.params[i]._version += 1  # in-place change: backward through old graphs errs
+
+    def _step_again(self, group: dict[str, Any], buf: _FlatBuffer, i: int, g, first: bool):
+        """One more update of parameter i of `buf` with the same gradient g: PyTorch's
+        for-loop rule visits a parameter once per listing in its group, each visit reading
+        and writing the same state ("step" counts each one; SGD's momentum buffers are read
+        before the loop, so a first step starts the buffer at g at every visit)."""
+        buf.grad_views[i][...] = g._data
+        a = buf.part(i)
+        a.scalars = {k: v.tolist()[i] for k, v in buf.scalars.items() if k != "step"}
+        if self._counts_steps:
+            step = int(buf.scalars["step"].tolist()[i]) + 1
+        else:
+            step = 2 - first
+        self._run_update(group, a, step)
+        for k, value in a.scalars.items():
+            buf.scalars[k][i] = value
+        if self._counts_steps:
+            buf.scalars["step"][i] = step
 
     def _run_update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         """`_update`, or for bfloat16 buffers `_update` on float32 copies with `a.round` set,

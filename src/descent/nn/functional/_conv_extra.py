@@ -29,7 +29,7 @@ from ...ops.conv_nd import ConvNd, ConvTransposeNd, fast_conv_ok
 from ...ops.half import in_float32
 from ...ops.window import col2im, im2col, window_out_size
 from ...tensor import Tensor
-from ._inputs import float_tensor, int_tuple
+from ._inputs import int_tuple
 from ._padding import pad
 
 __all__ = [
@@ -342,8 +342,15 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """The adjoint of unfold: columns (N, C * kh * kw, L) (or unbatched) summed into an
-    (N, C, *output_size) image, overlapping blocks added (col2im)."""
-    x = float_tensor(input, "fold")
+    (N, C, *output_size) image, overlapping blocks added (col2im; for bools, PyTorch's
+    bool sum: any of the blocks)."""
+    x = as_tensor(input)
+    if x._data.dtype.kind not in "fVcb":  # ATen's col2im: floating, complex and bool
+        raise DtypeError(f"fold: not implemented for dtype {x.dtype} (PyTorch folds floating, "
+                         f"complex and bool tensors); use .float()")  # fmt: skip
+    if x._data.dtype.kind == "b":
+        y = fold(x.float(), output_size, kernel_size, dilation, padding, stride)
+        return y != 0  # counts of True blocks, exact in float32
     unbatched = x.ndim == 2
     if unbatched:
         x = _shape.unsqueeze(x, 0)

@@ -559,7 +559,10 @@ def affine_grid(theta, size, align_corners: bool | None = None) -> Tensor:
     size (N, C, H, W): grid[n, i, j] = theta[n] @ (x_j, y_i, 1) with x, y the normalised
     pixel centres (corner centres at +-1 with align_corners); or the grid (N, D, H, W, 3) of
     3-D maps theta (N, 3, 4) for size (N, C, D, H, W), with (x, y, z, 1)."""
-    t = float_tensor(theta, "affine_grid")
+    t = as_tensor(theta)
+    if t._data.dtype.kind not in "fV":  # PyTorch's ValueError (not a missing kernel)
+        raise ValueError(f"affine_grid: Expected theta to have floating point type, but got "
+                         f"{t.dtype} (shape {tuple(t.shape)}); use theta.float()")  # fmt: skip
     size = tuple(int(v) for v in size)
     nd = len(size) - 2
     if (

@@ -1,0 +1,101 @@
+"""Session 24's fidelity fixes at the edges (helper-172; the probe is
+/work/notes/s24/h172/probe.py): results, dtypes and error classes where descent differed from
+PyTorch 2.13 (the oracle), each case compared with torch computed here."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import descent
+
+torch = pytest.importorskip("torch")
+
+
+def _outcome(fn, m):
+    """(None, result) or (the exception, None) of fn(m)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return None, fn(m)
+    except Exception as e:  # noqa: BLE001 - any class: compared with torch's below
+        return e, None
+
+
+def _same(fn, rtol=1e-6):
+    """fn(torch) raises X => fn(descent) raises an X; fn(torch) computes => fn(descent)
+    computes the same dtype, shape and values."""
+    te, tr = _outcome(fn, torch)
+    de, dr = _outcome(fn, descent)
+    if te is not None:
+        assert de is not None, f"torch raises {type(te).__name__}: {te}; descent computes"
+        assert isinstance(de, type(te)), (type(te), type(de), str(de))
+        return
+    assert de is None, f"torch computes; descent raises {type(de).__name__}: {de}"
+    assert str(dr.dtype).split(".")[-1] == str(tr.dtype).split(".")[-1], (tr.dtype, dr.dtype)
+    assert tuple(dr.shape) == tuple(tr.shape)
+    np.testing.assert_allclose(dr.detach().numpy(), tr.detach().resolve_conj().numpy(), rtol=rtol)
+
+
+# -- an optimizer given the same parameter more than once in a group ---------------------------
+@pytest.mark.parametrize(
+    "name,kw",
+    [("SGD", {"lr": 0.1}), ("SGD", {"lr": 0.1, "momentum": 0.9}),
+     ("Adam", {"lr": 0.1, "weight_decay": 0.1}), ("AdamW", {"lr": 0.1}),
+     ("RMSprop", {"lr": 0.01}), ("Adafactor", {"lr": 0.1})],
+)  # fmt: skip
+def test_duplicate_parameter_is_stepped_once_per_listing(name, kw):
+    got = []
+    for m in (torch, descent):
+        p = m.nn.Parameter(m.tensor([1.0, 2.0, -0.5]))
+        q = m.nn.Parameter(m.tensor([0.3, -1.0]))
+        with pytest.warns(UserWarning, match="duplicate parameters"):
+            opt = getattr(m.optim, name)([p, q, p], **kw)  # foreach=None: the for-loop rule
+        for _ in range(2):
+            opt.zero_grad()
+            ((p * p).sum() + p.sum() * q.sum() + q.pow(3).sum()).backward()
+            opt.step()
+        got.append(np.concatenate([p.detach().numpy(), q.detach().numpy()]))
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-5, atol=1e-6)
+
+
+# -- conjugate transposes of 0-d tensors -------------------------------------------------------
+@pytest.mark.parametrize("what", ["mT", "mH", "adjoint"])
+@pytest.mark.parametrize("value", [3.0, 3.0 - 2.0j])
+def test_matrix_transposes_of_a_0d_tensor_return_it_with_a_warning(what, value):
+    def fn(m):
+        x = m.tensor(value)
+        return x.adjoint() if what == "adjoint" else getattr(x, what)
+
+    with pytest.warns(UserWarning, match="deprecated on 0-D tensors"):  # torch's warns once
+        fn(descent)
+    _same(fn)
+    x = descent.tensor(1.5)
+    with pytest.warns(UserWarning):
+        assert x.mT is x
+
+
+# -- fold of bools / complex, affine_grid of ints, float16 linalg -----------------------------
+@pytest.mark.parametrize("dtype", ["bool", "complex64", "int64", "float16"])
+def test_fold_dtypes(dtype):
+    cols = [[[1, 0, 1, 0], [0, 1, 1, 1]], [[0, 0, 0, 0], [1, 0, 0, 1]]]
+    _same(lambda m: m.nn.functional.fold(m.tensor(cols).to(getattr(m, dtype)), (3, 2), (2, 1)))
+
+
+@pytest.mark.parametrize("dtype", ["int64", "bool", "complex64"])
+def test_affine_grid_of_a_non_floating_theta_is_a_value_error(dtype):
+    _same(lambda m: m.nn.functional.affine_grid(m.ones(1, 2, 3).to(getattr(m, dtype)),
+                                                (1, 1, 2, 2), align_corners=False))  # fmt: skip
+
+
+@pytest.mark.parametrize("op", ["det", "solve", "lu_factor", "eigh", "svd", "qr", "cholesky",
+                                "inv", "slogdet"])  # fmt: skip
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_low_precision_linalg_error_classes(op, dtype):
+    def fn(m):
+        a = (m.eye(2) * 2).to(getattr(m, dtype))
+        return getattr(m.linalg, op)(*((a, a) if op == "solve" else (a,)))
+
+    _same(fn)
