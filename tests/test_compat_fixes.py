@@ -61,9 +61,10 @@ def test_embedding_max_norm_renormalises_in_place_and_bumps_version():
     assert w._version == v0 + 1
     np.testing.assert_allclose(w[[3, 5]].norm(dim=1).tolist(), [0.5, 0.5], rtol=1e-5)
     np.testing.assert_allclose(out.norm(dim=1).tolist(), [0.5] * 3, rtol=1e-5)
-    # an empty index renormalises nothing
+    # an empty index renormalises nothing, but the version goes up as PyTorch's (its
+    # embedding_renorm_ is an in-place op: +1 on every call; session 24)
     ds.nn.functional.embedding(ds.tensor([], dtype=ds.long), w, max_norm=0.5)
-    assert w._version == v0 + 1
+    assert w._version == v0 + 2
 
 
 def test_embedding_scale_grad_by_freq_matches_torch():

@@ -11,12 +11,13 @@ order, ldl_factor and ldl_solve, the Bessel functions (12 ops: the
 modified ones fell back, a lambda kernel per call), the orthogonal polynomials (12 ops),
 multi_margin_loss's and
 multilabel_margin_loss's target index, mask and pair weights now go through
-ops/untracked.py `computed` (they replay bitwise as eager); embedding with max_norm (it writes
-the weight outside the ops) and ctc_loss (extended labels, lengths and masks from the values)
-embedding_bag (bags, kept indices, max's winners from the values) and cholesky_ex of a
-matrix that is not positive-definite (which fail: its info is now replayed) fall back with a
-warning naming the op. Same protocol as test_compile_s18_untracked.py: calls
-0 and 1 see the same values, later calls others, and every call must equal eager bitwise.
+ops/untracked.py `computed` (they replay bitwise as eager; so does embedding with max_norm,
+which writes the weight outside the ops, since session 24); ctc_loss (extended labels, lengths
+and masks from the values), embedding_bag (bags, kept indices, max's winners from the values)
+and cholesky_ex of a matrix that is not positive-definite (which fail: its info is now
+replayed) fall back with a warning naming the op. Same protocol as
+test_compile_s18_untracked.py: calls 0 and 1 see the same values, later calls others, and every
+call must equal eager bitwise.
 """
 
 import numpy as np
@@ -119,6 +120,8 @@ REPLAY = {
     ),
     # (info, the failing matrices and their partial factors recomputed per call: session 19)
     "cholesky_ex_not_pd": lambda x: descent.linalg.cholesky_ex(x[:, :4])[1] + 1,
+    # (the renorm, a write outside the ops, fell back until session 24: now a replayed write)
+    "embedding_max_norm": lambda x: F.embedding(x.argmax(1), x.detach().t() * 1, max_norm=1.0) * 2,
 }
 
 # name -> (function, words of the fallback warning)
@@ -130,10 +133,6 @@ FALLBACK = {
     "gumbel_softmax_hard_seeded": (
         lambda x: (descent.manual_seed(0), F.gumbel_softmax(x, hard=True) * 2)[1],
         "a generator re-seeded inside the function",
-    ),
-    "embedding_max_norm": (
-        lambda x: F.embedding(x.argmax(1), x.detach().t() * 1, max_norm=1.0) * 2,
-        "embedding with max_norm",
     ),
 }
 

@@ -18,7 +18,7 @@ from ..dtypes import finfo
 from ..ops.shape import stack
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import Distribution
+from .distribution import Distribution, _all_hold
 from .exp_family import ExponentialFamily
 from .utils import (
     as_float_tensor,
@@ -210,7 +210,7 @@ class Uniform(Distribution):
         self.low, self.high = broadcast_all(low, high)
         shape = _batch_shape(low, high)
         super().__init__(self.low.size() if shape is None else shape, validate_args=validate_args)
-        if self._validate_args and not bool((self.low < self.high).all()):
+        if self._validate_args and not _all_hold(self.low < self.high):
             raise ValueError("Uniform is not defined when low>= high")
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)

@@ -21,7 +21,7 @@ from ..ops.indexing import one_hot
 from ..tensor import Size, Tensor
 from ..torch_functions import broadcast_tensors
 from . import constraints
-from .distribution import Distribution
+from .distribution import Distribution, _all_hold
 from .exp_family import ExponentialFamily
 from .utils import (
     as_float_tensor,
@@ -307,6 +307,23 @@ def _draw(like: Tensor, fn) -> Tensor:
     return autograd._new_tensor(xp.asarray(out).astype(like.dtype))
 
 
+# (the samplers that draw on NumPy's generator: `_replayable` functions of their parameters'
+# tensors, which descent.compile keeps as Draw ops, replayed in eager's order)
+@_replayable
+def _binomial_draws(total_count: Tensor, probs: Tensor) -> Tensor:
+    """Binomial(total_count, probs) draws in probs' dtype (Binomial.sample)."""
+    n = backend.as_numpy(total_count._data).astype(np.int64)
+    p = backend.as_numpy(probs._data).astype(np.float64)
+    return _draw(probs, lambda rng: rng.binomial(n, p))
+
+
+@_replayable
+def _poisson_sample_draws(rate: Tensor) -> Tensor:
+    """Poisson(rate) draws in rate's dtype (Poisson.sample)."""
+    lam = backend.as_numpy(rate._data).astype(np.float64)
+    return _draw(rate, lambda rng: rng.poisson(lam))
+
+
 class Binomial(Distribution):
     """Successes in `total_count` Bernoulli(probs) trials."""
 
@@ -354,12 +371,11 @@ class Binomial(Distribution):
     def variance(self) -> Tensor:
         return self.total_count * self.probs * (1 - self.probs)
 
+    @_draws_through_ops
     def sample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
         with autograd.no_grad():
-            n = backend.as_numpy(self.total_count.expand(shape)._data).astype(np.int64)
-            p = backend.as_numpy(self.probs.expand(shape)._data).astype(np.float64)
-            return _draw(self.probs, lambda rng: rng.binomial(n, p))
+            return _binomial_draws(self.total_count.expand(shape), self.probs.expand(shape))
 
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
@@ -422,6 +438,7 @@ class Poisson(ExponentialFamily):
     def variance(self) -> Tensor:
         return self.rate
 
+    @_draws_through_ops
     def sample(self, sample_shape=()) -> Tensor:
         dtype = self.rate._data.dtype
         if dtype.kind not in "fV":
@@ -434,8 +451,7 @@ class Poisson(ExponentialFamily):
             )
         shape = tuple(self._extended_shape(sample_shape))
         with autograd.no_grad():
-            lam = backend.as_numpy(self.rate.expand(shape)._data).astype(np.float64)
-            return _draw(self.rate, lambda rng: rng.poisson(lam))
+            return _poisson_sample_draws(self.rate.expand(shape))
 
     def log_prob(self, value) -> Tensor:
         if self._validate_args:
@@ -462,7 +478,7 @@ class Geometric(Distribution):
         param = self.probs if probs is not None else self.logits
         super().__init__(Size() if isinstance(given, Number) else param.size(),
                          validate_args=validate_args)  # fmt: skip
-        if self._validate_args and probs is not None and not bool((self.probs > 0).all()):
+        if self._validate_args and probs is not None and not _all_hold(self.probs > 0):
             value = self.probs
             raise ValueError(
                 f"Expected parameter probs ({type(value).__name__} of shape "

@@ -14,12 +14,32 @@ from __future__ import annotations
 
 import warnings
 
-from .. import autograd
+import numpy as np
+
+from .. import autograd, backend
+from ..ops.untracked import guarded
 from ..tensor import Size, Tensor
 from . import constraints
 from .utils import lazy_property, sum_rightmost
 
 __all__ = ["Distribution", "Independent"]
+
+
+def _all_hold(ok) -> bool:
+    """bool(ok.all()) for validate_args' checks (`ok` a bool tensor, or a bool). The read is a
+    guarded op's shape, not a value read: descent.compile replays a function that validates,
+    and a replay whose values fail the check stops at the guard and runs the call eagerly,
+    which raises eager's error."""
+    if not isinstance(ok, Tensor):
+        return bool(ok)
+    (flag,) = guarded(_validate_args_kernel, (ok,), (), "validate_args")
+    return flag.shape[0] == 0
+
+
+def _validate_args_kernel(ok) -> tuple:
+    """An empty array where every entry of `ok` holds, else one of length 1."""
+    xp = backend.get_array_module(ok)
+    return (xp.empty(0 if bool(ok.all()) else 1, np.int8),)
 
 
 class Distribution:
@@ -55,7 +75,7 @@ class Distribution:
                                                          lazy_property):  # fmt: skip
                 continue  # the other parameterisation (probs given, logits computed on demand)
             value = getattr(self, param)
-            if not bool(constraint.check(value).all()):
+            if not _all_hold(constraint.check(value)):
                 raise ValueError(
                     f"Expected parameter {param} ({type(value).__name__} of shape "
                     f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
@@ -178,7 +198,7 @@ class Distribution:
         support = self.support
         if support is None:
             return
-        if not bool(support.check(value).all()):
+        if not _all_hold(support.check(value)):
             raise ValueError(
                 f"Expected value argument ({type(value).__name__} of shape "
                 f"{tuple(value.shape)}) to be within the support ({support!r}) of the "

@@ -15,7 +15,7 @@ from ..tensor import Size, Tensor
 from ..torch_functions import broadcast_tensors
 from . import constraints
 from .continuous import Gamma, Normal, Uniform
-from .distribution import Distribution
+from .distribution import Distribution, _all_hold
 from .exp_family import ExponentialFamily
 from .extra import _EULER_GAMMA, _Transformed
 from .transformed_distribution import TransformedDistribution
@@ -358,8 +358,8 @@ class ContinuousBernoulli(ExponentialFamily):
         given = probs if probs is not None else logits
         if probs is not None:
             (self.probs,) = broadcast_all(probs)
-            if validate_args is not None and not bool(
-                self.arg_constraints["probs"].check(self.probs).all()
+            if validate_args is not None and not _all_hold(
+                self.arg_constraints["probs"].check(self.probs)
             ):
                 raise ValueError("The parameter probs has invalid values")
             self.probs = clamp_probs(self.probs)

@@ -24,6 +24,7 @@ from .. import backend
 from ..autograd import Function
 from ..autograd import _new_tensor as new_tensor
 from ..creation import _rng, rand, randn, tensor
+from ..creation_random import _replayable
 from ..creation_random import draws_through_ops as _draws_through_ops
 from ..dtypes import finfo, get_default_dtype
 from ..ops.special import _digamma64, _lgamma64
@@ -172,31 +173,45 @@ def standard_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 class StandardGamma(Function):
-    """x ~ Gamma(alpha, 1); dx/dalpha by implicit differentiation of the CDF (see the module
-    docstring). Saves alpha and the sample for backward."""
+    """x ~ Gamma(alpha, 1), the sample drawn before (`_gamma_draws`) and passed in as the
+    second input, so that descent.compile replays the draw as a `Draw` op; dx/dalpha by
+    implicit differentiation of the CDF (see the module docstring). Saves alpha and the sample
+    for backward."""
 
-    __slots__ = ("rng",)
+    __slots__ = ()
     save_inputs = True
     save_output = True
     differentiable_backward = False
 
-    def forward(self, alpha):
-        a = alpha.astype(np.float64)
-        x = self.rng.standard_gamma(a)
-        return np.maximum(x, finfo(alpha.dtype).tiny).astype(alpha.dtype)
+    def forward(self, alpha, sample):
+        return sample.copy()
 
     def backward(self, gy, ops):
-        (alpha,) = self.inputs(ops)
+        alpha, _ = self.inputs(ops)
         x = self.output(ops)
         xp = backend.get_array_module(alpha)
         g = standard_gamma_grad(backend.as_numpy(alpha), backend.as_numpy(x))
-        return gy * xp.asarray(g.astype(alpha.dtype))
+        return gy * xp.asarray(g.astype(alpha.dtype)), None
 
 
+@_replayable
+def _gamma_draws(alpha: Tensor) -> Tensor:
+    """Gamma(alpha, 1) draws (float64 on the generator, at least the dtype's smallest normal
+    number) in alpha's dtype; bfloat16 through float32 as the op's float32 dispatch rounds. A
+    sampling function that descent.compile keeps as a Draw (creation_random._replayable)."""
+    a = alpha._data
+    dt = a.dtype
+    mid = np.dtype(np.float32) if dt.num >= 256 else dt  # (ml_dtypes' bfloat16, float8)
+    x = numpy_rng(alpha).standard_gamma(a.astype(np.float64))
+    out = np.maximum(x, finfo(mid).tiny).astype(mid)
+    return new_tensor(out if mid == dt else out.astype(dt))
+
+
+@_draws_through_ops
 def standard_gamma(alpha: Tensor) -> Tensor:
     """Gamma(alpha, 1) draws (one per element of alpha) from descent's default generator,
     differentiable in alpha."""
-    return StandardGamma.apply(alpha, rng=numpy_rng(alpha))
+    return StandardGamma.apply(alpha, _gamma_draws(alpha.detach()))
 
 
 def _gammainc64(a: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ from ...ops.elementwise import where
 from ...ops.embedding import Embedding
 from ...ops.indexing import index_add, take_along_axis
 from ...ops.indexing import one_hot as _one_hot
-from ...ops.untracked import computed, derived, derived_observers, guarded
+from ...ops.untracked import computed, guarded
+from ...ops.view_write import written
 from ...tensor import Tensor
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
@@ -84,12 +85,7 @@ def embedding(
     if padding_idx is not None and padding_idx < 0:
         padding_idx += n_rows
     if max_norm is not None:
-        _renorm_rows_(w, idx, max_norm, norm_type)
-        if derived_observers:
-            # The renorm writes the weight outside the ops, from its values: a replay would
-            # skip it. A marked copy of the index makes descent.compile run such a call eagerly.
-            idx = idx.copy()
-            derived(idx, op="embedding with max_norm")
+        _renorm_rows_(w, (_redo_renorm, idx, max_norm, norm_type))
     if sparse and scale_grad_by_freq:
         # PyTorch refuses at backward (a forward alone works): a hook that raises
         y = Embedding.apply(w, idx=idx, padding_idx=padding_idx)
@@ -117,27 +113,59 @@ def _refuse_sparse_freq(grad):
     raise RuntimeError("embedding_backward: scale_grad_by_freq not supported with sparse gradients")
 
 
-def _renorm_rows_(w: Tensor, idx, max_norm: float, norm_type: float) -> None:
-    """torch.embedding_renorm_: rows of `w` named in `idx` with a norm over max_norm are scaled,
-    in place and unrecorded, by max_norm / (norm + 1e-7) (PyTorch's constant); the version
-    counter goes up, so a graph that saved the old weight refuses to backpropagate."""
-    xp = backend.get_array_module(w._data)
+def _renorm_rows_(w: Tensor, redo: tuple) -> None:
+    """torch.embedding_renorm_ (`redo` is `(_redo_renorm, idx, max_norm, norm_type)` or
+    embedding_bag's `_redo_bag_renorm`): rows of `w` named in the indices with a norm over
+    max_norm are scaled, in place and unrecorded, by max_norm / (norm + 1e-7) (PyTorch's
+    constant). The version goes up on every call, as PyTorch's in-place op (also when no row
+    changes), so a graph that saved the old weight refuses to backpropagate. The write is
+    `redo` on w's array (ops/view_write.written), which descent.compile replays: each replay
+    renorms from that call's indices and weight."""
+    fn, *operands = redo
+    if fn is _redo_bag_renorm:
+        src, offsets, include_last_offset, *operands = operands
+        operands[:0] = [backend.get_array_module(w._data).asarray(
+            _bag_indices(src, offsets, include_last_offset))]  # fmt: skip
+    new = _renormed(w._data, *operands)
+    if new is not None:
+        write_values(w, new)
+    written(w, redo)
+
+
+def _renormed(weight, idx, max_norm: float, norm_type: float):
+    """A copy of the array `weight` with the rows named in `idx` renormed (see _renorm_rows_),
+    or None when no row's norm is over max_norm."""
+    xp = backend.get_array_module(weight)
     rows = xp.unique(idx.reshape(-1))
     if rows.size == 0:
-        return
-    sel = w._data[rows]  # (R, dim)
+        return None
+    sel = weight[rows]  # (R, dim)
     if norm_type == float("inf"):
         norms = xp.abs(sel).max(axis=1)
     else:
         norms = (xp.abs(sel) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     over = norms > max_norm
     if not bool(over.any()):
-        return
+        return None
     scale = (max_norm / (norms[over] + 1e-7)).astype(sel.dtype)
-    new = w._data.copy()
+    new = weight.copy()
     new[rows[over]] = sel[over] * scale[:, None]
-    write_values(w, new)
-    w._version += 1
+    return new
+
+
+def _redo_renorm(weight, idx, max_norm: float, norm_type: float) -> None:
+    """embedding's renorm written into the array `weight` (a write's redo: descent.compile)."""
+    new = _renormed(weight, idx, max_norm, norm_type)
+    if new is not None:
+        weight[...] = new
+
+
+def _redo_bag_renorm(weight, src, offsets, include_last_offset: bool, max_norm: float,
+                     norm_type: float) -> None:  # fmt: skip
+    """embedding_bag's renorm of the rows its bags use (every index up to the last bag's end),
+    written into the array `weight` (a write's redo: descent.compile)."""
+    idx = backend.get_array_module(weight).asarray(_bag_indices(src, offsets, include_last_offset))
+    _redo_renorm(weight, idx, max_norm, norm_type)
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
@@ -296,13 +324,8 @@ def embedding_bag(
     flat_idx, bag, kept, freq_scale, divisor, empty_bags, empty = plan
     if max_norm is not None:
         # torch renorms the rows used before the bags (every index up to the last bag's end)
-        _renorm_rows_(w, xp.asarray(_bag_indices(src, offsets, include_last_offset)), max_norm,
-                      norm_type)  # fmt: skip
-        if derived_observers:
-            # The renorm writes the weight outside the ops, from its values: a replay would
-            # skip it. A marked copy of the index makes descent.compile run such a call eagerly.
-            flat_idx = Tensor._wrap(flat_idx._data.copy())
-            derived(flat_idx._data, op="embedding_bag with max_norm")
+        off = None if offsets is None else inputs[1]._data
+        _renorm_rows_(w, (_redo_bag_renorm, src, off, include_last_offset, max_norm, norm_type))
     n_bags = empty.shape[0]
     zeros = Tensor._wrap(xp.zeros((n_bags, dim), dtype=w._data.dtype))
     sparse = bool(sparse)
