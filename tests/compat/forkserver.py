@@ -79,6 +79,39 @@ def _start_numba() -> None:
     except ImportError:
         return
     cpu_target.target_context  # noqa: B018 - the property initialises the target
+    # A dispatcher's first compile or cache load refreshes the typing and target registries,
+    # importing numba.np.arraymath and its BLAS check (scipy.linalg): ~1 s CPU per child
+    cpu_target.typing_context.refresh()
+    cpu_target.target_context.refresh()
+
+
+# Modules that programs' runs import on first use (each library imports them lazily), loaded once
+# here instead of in every child. A fresh process would import them when the program first
+# touched them, with nothing to show for it but the time: importing them sets no default, seed
+# or flag (checked for descent: default dtype, grad mode, both RNG states, thread count and
+# NumPy's error state are the same after), it only defines the modules. Without them a torch
+# child spent 1.3-2 s CPU importing torch._dynamo (torch.optim.Optimizer() does: sympy,
+# torch.fx), and a descent child 0.2-1 s on descent.nn / descent.optim / the kernel modules, and
+# 0.9 s on ml_dtypes where it touched bfloat16 or torch.save (notes/s24/h169).
+PRELOAD = {
+    "torch": ("torch._dynamo",),
+    "descent": (
+        "descent.nn",
+        "descent.optim",
+        "descent.utils.data",
+        "descent.distributions",
+        "descent.linalg",
+        "descent.serialization",
+        "descent.kernels.cpu",
+        "descent.kernels._cpu_extra",
+        "descent.kernels._cpu_optim",
+        "descent.kernels._cpu_tie_order",
+        "descent.kernels._cpu_fast",
+        "descent.kernels._cpu_misc",
+        "descent.kernels._cpu_bnpool",
+        "ml_dtypes",  # not descent's bfloat16 itself: that stays unmade until a program asks
+    ),
+}
 
 
 def main() -> None:
@@ -88,6 +121,8 @@ def main() -> None:
 
     if library == "descent":
         _start_numba()
+    for name in PRELOAD.get(library, ()):
+        importlib.import_module(name)
     if _threads() != 1:
         print(json.dumps({"error": f"importing {library} started threads: cannot fork"}))
         sys.exit(1)
