@@ -36,6 +36,8 @@ def _same(fn, rtol=1e-6):
     assert de is None, f"torch computes; descent raises {type(de).__name__}: {de}"
     assert str(dr.dtype).split(".")[-1] == str(tr.dtype).split(".")[-1], (tr.dtype, dr.dtype)
     assert tuple(dr.shape) == tuple(tr.shape)
+    if dr.dtype == descent.bfloat16:  # NumPy has no bfloat16: compare the float32 values
+        dr, tr = dr.float(), tr.float()
     np.testing.assert_allclose(dr.detach().numpy(), tr.detach().resolve_conj().numpy(), rtol=rtol)
 
 
@@ -99,3 +101,49 @@ def test_low_precision_linalg_error_classes(op, dtype):
         return getattr(m.linalg, op)(*((a, a) if op == "solve" else (a,)))
 
     _same(fn)
+
+
+# -- CPU bfloat16 autocast: PyTorch's float32 list and prelu / conv3d lowered ------------------
+def _b(m, *shape):
+    g = np.random.default_rng(sum(shape)).standard_normal(shape) * 0.5
+    return m.tensor(g, dtype=m.float32).to(m.bfloat16)
+
+
+_AUTOCAST = {
+    "l1": lambda m, F: F.l1_loss(_b(m, 3), _b(m, 3)),
+    "smooth_l1": lambda m, F: F.smooth_l1_loss(_b(m, 3), _b(m, 3)),
+    "huber": lambda m, F: F.huber_loss(_b(m, 3), _b(m, 3)),
+    "kl_div": lambda m, F: F.kl_div(_b(m, 3), _b(m, 3).abs(), reduction="batchmean"),
+    "bce": lambda m, F: F.binary_cross_entropy(_b(m, 3).sigmoid(), _b(m, 3).sigmoid()),
+    "bce_logits": lambda m, F: F.binary_cross_entropy_with_logits(_b(m, 3), _b(m, 3).sigmoid()),
+    "cos_emb": lambda m, F: F.cosine_embedding_loss(_b(m, 2, 3), _b(m, 2, 3), m.tensor([1, -1])),
+    "triplet": lambda m, F: F.triplet_margin_loss(_b(m, 2, 3), _b(m, 2, 3), _b(m, 2, 3) + 1),
+    "multi_margin": lambda m, F: F.multi_margin_loss(_b(m, 2, 3), m.tensor([0, 1])),
+    "hinge": lambda m, F: F.hinge_embedding_loss(_b(m, 3), _b(m, 3).sign()),
+    "margin_rank": lambda m, F: F.margin_ranking_loss(_b(m, 3), _b(m, 3) + 1, _b(m, 3).sign()),
+    "soft_margin": lambda m, F: F.soft_margin_loss(_b(m, 3), _b(m, 3).sign()),
+    "multilabel_soft": lambda m, F: F.multilabel_soft_margin_loss(_b(m, 2, 3), _b(m, 2, 3)),
+    "gaussian_nll": lambda m, F: F.gaussian_nll_loss(_b(m, 3), _b(m, 3), _b(m, 3).abs()),
+    "prod": lambda m, F: _b(m, 2, 3).prod(1),
+    "trace": lambda m, F: _b(m, 3, 3).trace(),
+    "solve": lambda m, F: m.linalg.solve(m.eye(3) * 2, _b(m, 3, 1)),
+    "lstsq_f32": lambda m, F: m.linalg.lstsq(m.eye(3) * 2 + 0.1, m.ones(3, 1)).solution,
+    "cholesky_solve": lambda m, F: m.cholesky_solve(_b(m, 3, 1), m.eye(3) * 2),
+    "pad_reflect": lambda m, F: F.pad(_b(m, 1, 1, 4), (2, 1), mode="reflect"),
+    "pad_circular": lambda m, F: F.pad(_b(m, 1, 1, 4), (2, 1), mode="circular"),
+    "avg_pool3d": lambda m, F: F.avg_pool3d(_b(m, 1, 1, 2, 2, 2), 2),
+    "grid_sample": lambda m, F: F.grid_sample(
+        _b(m, 1, 1, 2, 2), _b(m, 1, 2, 2, 2), align_corners=False
+    ),
+    "prelu": lambda m, F: F.prelu(_b(m, 2, 3).float(), m.tensor([0.25])),
+    "conv3d": lambda m, F: F.conv3d(_b(m, 1, 1, 2, 2, 2).float(), m.ones(1, 1, 1, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(_AUTOCAST))
+def test_cpu_bfloat16_autocast_op_lists(name):
+    def fn(m):
+        with m.autocast("cpu", dtype=m.bfloat16):
+            return _AUTOCAST[name](m, m.nn.functional)
+
+    _same(fn, rtol=1e-2)

@@ -257,6 +257,31 @@ def _lower(*tensors):
     return tuple(out)
 
 
+def _float32_op(fn):
+    """Decorator of an op on PyTorch's autocast float32 list (l1_loss, kl_div, the margin
+    losses, prod, trace, the solves, reflection padding, the 3-D pools, ...): inside a region
+    its float16/bfloat16 Tensor arguments are cast up to float32 and it runs with autocast off,
+    so it computes and returns float32 and its inner products stay float32, as PyTorch's
+    (whose autocast excludes itself inside such an op). Outside a region: fn as it is."""
+
+    @_functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _depth
+        if not _depth or _current() is None:
+            return fn(*args, **kwargs)
+        args = tuple(_upper(a) if hasattr(a, "_data") else a for a in args)
+        kwargs = {k: _upper(v) if hasattr(v, "_data") else v for k, v in kwargs.items()}
+        _stack().append((False, "cpu", None))
+        _depth += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _stack().pop()
+            _depth -= 1
+
+    return wrapper
+
+
 def _upper(x, cpu: bool = True):
     """Inside autocast: a float16/bfloat16 tensor cast to float32 (other tensors unchanged).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
-from . import autograd, backend, tensor_methods
+from . import amp, autograd, backend, tensor_methods
 from . import linalg as _linalg
 from . import linalg_lu as _lu
 from .ops._common import as_tensor, return_type
@@ -82,6 +82,7 @@ def cholesky(input, upper: bool = False) -> Tensor:
     return _cholesky(input, upper=upper)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def cholesky_solve(B, L, upper: bool = False) -> Tensor:
     """The solution X of A X = B for A = L L^H (or U^H U with upper=True; ^H is ^T for real
     L), given the factor (torch.cholesky_solve). Composite: solve(L L^H, B), differentiable in

@@ -8,6 +8,7 @@ rules as torch.nn.functional.hardshrink / prelu in descent.nn.functional._activa
 
 from __future__ import annotations
 
+from .. import amp
 from ..errors import DescentError
 from ..tensor import Tensor
 from ._common import as_tensor
@@ -35,6 +36,8 @@ def prelu(input, weight) -> Tensor:
         NotImplementedError: integer or bool input and weight (PyTorch has no such kernel).
     """
     x, w = as_tensor(input), as_tensor(weight)
+    if amp._depth:  # on PyTorch's autocast list: both in the low dtype
+        x, w = amp._lower(x, w)
     if x._data.dtype != w._data.dtype:
         raise DescentError(
             f"prelu: Type promoting not supported: got input {x.dtype} {tuple(x.shape)} and "

@@ -386,6 +386,7 @@ def solve_matrix(a: Tensor, b: Tensor) -> Tensor:
     return Solve.apply(a, b)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def solve(a, b, *, left: bool = True) -> Tensor:
     """The solution X of A X = B (left=True) or X A = B (left=False), for square A
     (torch.linalg.solve). B is a vector (..., n) when it has one dimension, or when its shape

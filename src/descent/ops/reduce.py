@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..opmath import FLOAT, HALF
@@ -559,6 +559,7 @@ def _mean_in_out_dtype(x: Tensor, odt) -> Tensor:
     return x if cdt == xdt else cast(x, cdt)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None) -> Tensor:
     """Product over `axis` (all axes when None); `dtype` casts first (torch.prod's dtype=);
     bool and unsigned tensors multiply in int64, as in PyTorch."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import amp, backend
 from ..array_backward import along_axis_index
 from ..autograd import Function
 from ..autograd import _mark_unrecorded_view as mark_unrecorded_view
@@ -152,6 +152,7 @@ def diag(x, diagonal: int = 0) -> Tensor:
     )
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def trace(x) -> Tensor:
     """The sum of the main diagonal of a 2-D tensor."""
     x = as_tensor(x)

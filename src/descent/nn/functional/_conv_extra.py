@@ -202,6 +202,7 @@ def _conv_products(x, w, bias, geom, out, groups: int) -> Tensor:
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """3-D cross-correlation of (N, C, D, H, W) (or unbatched (C, D, H, W)) with weight
     (O, C/groups, kd, kh, kw); padding an int, a triple, 'valid' or 'same' (stride 1)."""
+    input, weight, bias = _autocast_lower(input, weight, bias)  # on PyTorch's autocast list
     return _conv_nd(input, weight, bias, stride, padding, dilation, int(groups), 3, "conv3d")
 
 
@@ -284,8 +285,8 @@ def _conv_transpose_products(x, w, bias, geom, out, groups: int) -> Tensor:
 
 
 def _autocast_lower(x, w, bias):
-    """Inside descent.autocast: the operands in the low dtype (conv_transpose1d/2d/3d are on
-    PyTorch's autocast list); as given otherwise."""
+    """Inside descent.autocast: the operands in the low dtype (conv3d and conv_transpose1d/2d/3d
+    are on PyTorch's autocast list); as given otherwise."""
     if not amp._depth:
         return x, w, bias
     b = None if bias is None else as_tensor(bias)

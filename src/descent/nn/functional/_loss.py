@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...errors import DescentError, DtypeError
 from ...grad_mode import check_inference_saved, is_grad_enabled
 from ...opmath import HALF, is_reduced
@@ -418,6 +418,7 @@ def mse_loss(
     return _reduce(d * d, reduction)
 
 
+@amp._float32_op
 def l1_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None
 ) -> Tensor:
@@ -430,6 +431,7 @@ def l1_loss(
     return _reduce(_abs(x - y), reduction)
 
 
+@amp._float32_op
 def smooth_l1_loss(
     input,
     target,
@@ -460,6 +462,7 @@ def smooth_l1_loss(
     return _reduce(where(small, dq * dq * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
+@amp._float32_op
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None) -> Tensor:
     """0.5 d^2 where |d| < delta, else delta (|d| - delta/2): smooth_l1 scaled by delta
     (times `weight`, elementwise, when given)."""
@@ -488,6 +491,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     return _reduce(loss, reduction)
 
 
+@amp._float32_op
 def binary_cross_entropy(
     input,
     target,
@@ -525,6 +529,7 @@ def binary_cross_entropy(
     return _reduce(BinaryCrossEntropy.apply(p, y, reduction="none") * w, reduction)
 
 
+@amp._float32_op
 def binary_cross_entropy_with_logits(
     input,
     target,
@@ -600,6 +605,7 @@ def _as_input_dtype(w, x):
     return w if w._data.dtype == x._data.dtype else w.to(x.dtype)
 
 
+@amp._float32_op
 def kl_div(
     input,
     target,

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...errors import DescentError
 from ...ops import reduce as _red
 from ...ops import shape as _shape
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 
+@amp._float32_op
 def margin_ranking_loss(
     input1,
     input2,
@@ -58,6 +59,7 @@ def margin_ranking_loss(
     return _reduce(clamp(-y * (a - b) + margin, min=0.0), reduction)
 
 
+@amp._float32_op
 def triplet_margin_loss(
     anchor,
     positive,
@@ -138,7 +140,8 @@ def gaussian_nll_loss(
         raise ValueError(
             f"gaussian_nll_loss: reduction must be mean, sum or none, got {reduction!r}"
         )
-    x = autocast_f32(float_tensor(input, "gaussian_nll_loss"))
+    # not on PyTorch's CPU float32 list (a Python composite): a CPU bfloat16 region keeps it
+    x = autocast_f32(float_tensor(input, "gaussian_nll_loss"), cpu=False)
     t = as_tensor(target, like=x)  # an array-like target goes to x's device
     v = as_tensor(var, like=x)
     if tuple(v.shape) != tuple(x.shape) and v.ndim > 0:
@@ -200,6 +203,7 @@ def _isinf(a):
     return backend.get_array_module(a).isinf(a)
 
 
+@amp._float32_op
 def ctc_loss(
     log_probs,
     targets,
@@ -348,6 +352,7 @@ def _ctc_plan(targets, input_lengths, target_lengths, t_max, n, c, blank, unbatc
                                          np.flatnonzero(empty), empty, empty_nll, div))  # fmt: skip
 
 
+@amp._float32_op
 def cosine_embedding_loss(
     input1,
     input2,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...errors import DescentError
 from ...opmath import HALF
 from ...ops._common import as_tensor
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 
+@amp._float32_op
 def hinge_embedding_loss(
     input,
     target,
@@ -53,6 +54,7 @@ def hinge_embedding_loss(
     return _reduce(margin_term + self_term, reduction)
 
 
+@amp._float32_op
 def soft_margin_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean"
 ) -> Tensor:
@@ -115,6 +117,7 @@ def _class_targets(x: Tensor, target, op: str):
     return x.reshape(n, c), y._data.reshape(n), (n,) if y.ndim else ()
 
 
+@amp._float32_op
 def multi_margin_loss(
     input,
     target,
@@ -189,6 +192,7 @@ def _positive(w):
     return w > 0
 
 
+@amp._float32_op
 def multilabel_margin_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean"
 ) -> Tensor:

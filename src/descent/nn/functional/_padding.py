@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ... import amp
 from ...errors import DescentError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -77,6 +78,9 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
             f"pad: unknown mode {mode!r}; use constant, reflect, replicate, circular"
         )
     x = as_tensor(input)
+    if amp._depth and mode in ("reflect", "replicate") and amp._current() is not None:
+        # (the argument `pad` hides this function: globals() has it)
+        return amp._float32_op(globals()["pad"])(x, pad, mode, value)
     amounts = tuple(int(p) for p in pad)
     if len(amounts) % 2:
         raise DescentError(f"pad: padding length must be divisible by 2, got {amounts}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...errors import DescentError
 from ...opmath import HALF
 from ...ops import shape as _shape
@@ -157,6 +157,7 @@ def _max_pool_flat(a, nd: int, geom, extra):
     return xp.ascontiguousarray(xp.swapaxes(flat, 0, 1))  # (N, C, *O)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def max_pool3d(
     input,
     kernel_size,
@@ -173,6 +174,7 @@ def max_pool3d(
                         return_indices, "max_pool3d")  # fmt: skip
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def avg_pool3d(
     input,
     kernel_size,
@@ -223,6 +225,7 @@ def avg_pool3d(
     return y[0] if unbatched else y
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op) -> Tensor:
     x = float_tensor(x, op)
     idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
@@ -330,11 +333,13 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):
     return _adaptive_max_nd(input, output_size, return_indices, 2, "adaptive_max_pool2d")
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def adaptive_max_pool3d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, D, H, W) to a fixed (od, oh, ow) (PyTorch's adaptive windows)."""
     return _adaptive_max_nd(input, output_size, return_indices, 3, "adaptive_max_pool3d")
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def adaptive_avg_pool3d(input, output_size) -> Tensor:
     """Average pooling of (N, C, D, H, W) (or (C, D, H, W)) to a fixed (od, oh, ow): cell i of
     a dimension averages [floor(i S / O), ceil((i + 1) S / O)). One avg_pool3d when the sizes
@@ -422,6 +427,7 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
                             ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
     """max_pool3d(..., return_indices=True)."""
@@ -438,6 +444,7 @@ def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = 
     return adaptive_max_pool2d(input, output_size, True)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def adaptive_max_pool3d_with_indices(input, output_size, return_indices: bool = False):
     """adaptive_max_pool3d(..., return_indices=True)."""
     return adaptive_max_pool3d(input, output_size, True)

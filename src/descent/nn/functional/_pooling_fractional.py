@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...creation import rand
 from ...creation_random import draws_through_ops
 from ...ops.indexing import gather
@@ -127,6 +127,7 @@ def _picked(index, arg, out: tuple, kk: int):
     return backend.get_array_module(index).asarray(picked.reshape((n_, c_) + out))
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
                                        return_indices=False, _random_samples=None):  # fmt: skip
     """(values, indices) of fractional max pooling over (N, C, H, W) or (C, H, W); indices
@@ -149,6 +150,7 @@ def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=Non
     return out if return_indices else out[0]
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def fractional_max_pool3d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
                                        return_indices=False, _random_samples=None):  # fmt: skip
     """(values, indices) of fractional max pooling over (N, C, T, H, W) or (C, T, H, W);

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ... import backend
+from ... import amp, backend
 from ...creation_integer import float_space
 from ...errors import DescentError, UnsupportedError
 from ...opmath import is_reduced
@@ -419,6 +419,7 @@ def _grid_inside(*a):
     return xp.asarray(inside[..., None], dtype=dtype)
 
 
+@amp._float32_op  # on PyTorch's autocast float32 list
 def grid_sample(
     input,
     grid,
