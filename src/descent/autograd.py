@@ -218,6 +218,21 @@ def _live_saving_nodes() -> list:
 _saved_hooks = None
 
 
+# An op that saved its output and was applied in place through a view (y[0].sigmoid_()): node ->
+# a weak reference to the view's node after the write (ops/view_write.write). Under create_graph
+# its saved output is that view, as PyTorch's (SavedVariable's is_inplace_on_view: the view's
+# grad_fn, held weakly), so a second backward through it passes the base's node and its hooks;
+# when the view's node is gone, the node itself (PyTorch's fallback to saved_for).
+_view_outputs: _weakref.WeakKeyDictionary = _weakref.WeakKeyDictionary()
+
+
+def _note_view_output(result, view) -> None:
+    """ops/view_write.write: `result` (an op's output) was written into the view `view`."""
+    node = result._node
+    if node is not None and node.out_data is result._data and view._node is not None:
+        _view_outputs[node] = _weakref.ref(view._node)
+
+
 class _PackedSaved(tuple):
     """`node.saved` / `node.out_data` under saved_tensors_hooks: per saved tensor a slot with
     `_version` (the engine's in-place check) and `unpack(graph)` (autograd_graph._Slot)."""
@@ -503,6 +518,11 @@ class Function:
                 "(y = y.clone()) or make the change out of place."
             )
         if ops.is_graph:
+            if _view_outputs:  # applied in place through a view: the view's node after the write
+                ref = _view_outputs.get(self)
+                node = None if ref is None else ref()
+                if node is not None:
+                    return _new_tensor(out, True, node)
             return _new_tensor(out, True, self)
         return out
 

@@ -63,6 +63,7 @@ def _run_backward(
     create_graph: bool = False,
     capture=None,
     accumulate: bool = True,
+    run_inputs: bool = False,
 ):
     """Backpropagate from `roots` (Tensors) seeded with `root_grads`.
 
@@ -75,6 +76,13 @@ def _run_backward(
             in `.grad` when `accumulate` is False).
         accumulate: store gradients into the `.grad` of leaves (False for `descent.grad`-style
             functional calls, which must never touch a user's `.grad`).
+        run_inputs: with a capture and accumulate False, also run the nodes of the captured
+            non-leaves (`backward(inputs=...)`, as PyTorch's; `autograd.grad` leaves them).
+
+    With a capture and accumulate False, only the nodes on a path from the roots to a captured
+    tensor run (PyTorch's exec_info): the others get no gradient, so their tensor hooks,
+    retain_grad and node hooks do not fire, their saved values are neither checked nor freed,
+    and leaves not captured get nothing.
 
     Returns:
         A list with the captured gradients (None where no gradient reached a tensor).
@@ -98,6 +106,9 @@ def _run_backward(
             else:
                 capture_leaves.setdefault(t, []).append(i)
     pending_nodes = len(capture_nodes)
+    run = None  # the nodes that run (None: all reached)
+    if capture and not accumulate:
+        run = _nodes_to_run(roots, capture_nodes, capture_leaves, run_inputs)
 
     prev_mode = _state.enabled
     _state.enabled = create_graph  # the backward ops are recorded only under create_graph
@@ -123,6 +134,8 @@ def _run_backward(
         # Accumulate out of place (`prev + gx`, never `+=`): gx may be an array that another
         # gradient or a saved value shares.
         if isinstance(parent, Function):
+            if run is not None and parent not in run and parent not in capture_nodes:
+                return  # (not on a path to a captured tensor: PyTorch's engine drops it)
             prev = grads.get(parent)
             if prev is None:
                 grads[parent] = gx
@@ -132,6 +145,8 @@ def _run_backward(
                     prev = prev.value()
                 grads[parent] = gx if type(prev) is _ZeroGradient else prev + gx
         elif type(getattr(parent, "_view_base", None)) is not _NoGradView:  # (see _dead)
+            if run is not None and parent not in capture_leaves:
+                return
             prev = leaf_grads.get(parent)
             leaf_grads[parent] = gx if prev is None or type(prev) is _ZeroGradient else prev + gx
 
@@ -149,6 +164,9 @@ def _run_backward(
             data = like._data if create_graph else like
             like = _ZeroGradient(None, data.dtype, backend.get_array_module(data))
         z = _ZeroGradient(shape, like.dtype, like.xp)
+        if run is not None and parent not in run and parent not in capture_nodes \
+                and parent not in capture_leaves:  # fmt: skip
+            return
         if isinstance(parent, Function):
             if parent not in grads:
                 grads[parent] = z
@@ -179,14 +197,17 @@ def _run_backward(
                             deliver_zero(parent, shape, gy, node)
                     continue
                 zero_in, z, gy = zero_in or (), gy, gy.materialize(create_graph)
+            runs = run is None or node in run
             if node.hooks is not None or node.retained is not None:
-                gy = _run_node_hooks(node, gy, create_graph)
+                gy = _run_node_hooks(node, gy, create_graph, runs)
             if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
                     captured[i] = gy if create_graph else new_tensor(gy)
                 pending_nodes -= 1
-                if pending_nodes == 0 and not capture_leaves and not accumulate:
+                if pending_nodes == 0 and not capture_leaves and not accumulate and not run_inputs:
                     break  # everything asked for is known; the rest of the graph is not needed
+            if not runs:
+                continue  # a captured input's node that nothing asked for needs (autograd.grad)
             saved = node.saved
             if saved is not None:
                 if saved is _FREED:
@@ -523,11 +544,13 @@ def _modified_message(node, t, v) -> str:
     )
 
 
-def _run_node_hooks(node, gy, create_graph):
+def _run_node_hooks(node, gy, create_graph, runs=True):
     """Tensor hooks and retain_grad() of a non-leaf, then grad_fn.register_prehook's hooks:
     they see its total gradient as a Tensor. PyTorch's order (engine.cpp): the tensor hooks,
     then the retained .grad (which sees what they returned), then the node's pre-hooks, each
-    kind in registration order."""
+    kind in registration order. A node that does not run (`runs` False: an autograd.grad input
+    that nothing else needs) gets its tensor hooks and retain_grad only, as PyTorch's
+    call_tensor_pre_hooks."""
     gt = gy if create_graph else new_tensor(gy)
     hooks = node.hooks or ()
     prehooks = False
@@ -541,13 +564,47 @@ def _run_node_hooks(node, gy, create_graph):
         if r is not None:
             gt = r
     _retain(node, gt, create_graph)
-    if prehooks:
+    if prehooks and runs:
         for hook in hooks:
             if hasattr(hook, "__wrapped_prehook__"):
                 r = hook(gt)
                 if r is not None:
                     gt = r
     return gt if create_graph else gt._data
+
+
+def _nodes_to_run(roots, capture_nodes, capture_leaves, run_inputs: bool) -> set:
+    """The nodes on a path from the roots to a captured tensor (PyTorch's exec_info `needed`):
+    a node runs when one of its parents is a captured leaf, or a node that runs or is captured.
+    With run_inputs, the captured nodes run too. Parents have smaller creation indexes, so one
+    walk in index order decides each node after its parents; nothing recurses."""
+    stack = [p for p in map(_parent, roots) if isinstance(p, Function)]
+    seen = set(stack)
+    while stack:
+        for p in stack.pop().parents:
+            if p is not None and p not in seen and isinstance(p, Function):
+                seen.add(p)
+                stack.append(p)
+    run: set = set()
+    for node in sorted(seen, key=_index):
+        if run_inputs and node in capture_nodes:
+            run.add(node)
+            continue
+        for p in node.parents:
+            if p is None:
+                continue
+            if isinstance(p, Function):
+                if p in run or p in capture_nodes:
+                    run.add(node)
+                    break
+            elif p in capture_leaves:
+                run.add(node)
+                break
+    return run
+
+
+def _index(node) -> int:
+    return node.index
 
 
 def _retain(node, gt, create_graph):

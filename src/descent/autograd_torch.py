@@ -267,11 +267,15 @@ def backward(
     edges = [_is_edge(t) for t in inputs]
     if any(edges):
         inputs = [_edge_input(t) if e else t for t, e in zip(inputs, edges)]
+    for t, e in zip(inputs, edges):
+        if not e and t._node is not None:
+            t.retain_grad()  # PyTorch's run_backward does, for good (t.retains_grad is True)
     # One pass that captures the inputs' gradients without touching any .grad, then the
-    # accumulation PyTorch does for exactly these tensors.
+    # accumulation PyTorch does for exactly these tensors (a retained non-leaf's: the pass).
     captured = autograd._engine_backward(
-        tensors, seeds, retain_graph, create_graph, capture=inputs, accumulate=False
-    )
+        tensors, seeds, retain_graph, create_graph, capture=inputs, accumulate=False,
+        run_inputs=True,
+    )  # fmt: skip
     for t, g, e in zip(inputs, captured, edges):
         node = t._node
         if g is None or (node is not None and (e or _retains(node, t))):

@@ -138,6 +138,22 @@ class AliasRef(weakref.ref):
     __slots__ = ()
 
 
+class CastRef(AliasRef):
+    """What `_views` holds for a copy of the tensor in another dtype that an op's type promotion
+    made (`x32 * y64` computes on x32.to(float64); ops/_common.promote): PyTorch's op promotes
+    inside its kernel and saves the uncast tensor, so the copy shares the version counter (a
+    later in-place write into the tensor makes backward raise, as there), but it shares no
+    memory: it is no live view (`has_live_views`) and never a graph read of the tensor."""
+
+    __slots__ = ()
+
+
+def link_cast(cast, src) -> None:
+    """Give `cast` (src promoted to another dtype by an op) src's version counter."""
+    cast._version = src._version
+    register(src, cast, CastRef)
+
+
 def register(root, t, ref=weakref.ref) -> None:
     """Add t to root's `_views`: id -> weak reference (a WeakSet would compare tensors with ==,
     which is elementwise); `ref` is weakref.ref for a recorded view, AliasRef for an alias."""
@@ -226,4 +242,4 @@ def has_live_views(t) -> bool:
     views = getattr(t, "_views", None)
     if not views:
         return False
-    return any(r() is not None for r in views.values())
+    return any(r() is not None and type(r) is not CastRef for r in views.values())

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from . import tensor_methods
 from .autograd import _overwrote_saved_output as overwrote_saved_output
+from .errors import DescentError
+from .grad_mode import no_grad
 from .ops.inplace import _check_leaf_inplace, _rebind, _records, _write_failed, _written
 from .ops.view_write import redo_assign
 from .tensor import Tensor
@@ -45,7 +47,11 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
             argument would broadcast t to a larger shape.
     """
     op = f"{name}_"
-    _check_leaf_inplace(t, op)
+    try:
+        _check_leaf_inplace(t, op)
+    except DescentError:  # an expanded t: the op's own dtype check comes first in PyTorch
+        _dtype_error_first(t, name, args, kwargs)
+        raise
     if _records(t, *args):
         # The alias keeps t's old value and node for whatever the op saves for backward.
         out = getattr(t._alias(), name)(*args, **kwargs)
@@ -55,6 +61,19 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
     write_values(t, values)
     _written(t, (redo_assign, values))  # t's version, and its views' and base's (one counter)
     return t
+
+
+def _dtype_error_first(t: Tensor, name: str, args, kwargs) -> None:
+    """Raise the op's refusal of t's dtype, if any (relu_ of a complex tensor: PyTorch's
+    NotImplementedError), which PyTorch checks before the written-to tensor's memory overlap.
+    Only on the error path."""
+    try:
+        with no_grad():
+            getattr(t.detach(), name)(*args, **kwargs)
+    except NotImplementedError as e:  # (DtypeError, UnsupportedError)
+        raise e from None
+    except Exception:  # noqa: BLE001, S110 - any other error: the overlap error stands
+        pass
 
 
 def _fit(t: Tensor, out: Tensor, op: str, name: str) -> Tensor:

@@ -10,11 +10,13 @@ import sys
 import numpy as np
 
 from .. import backend
+from ..autograd_views import link_cast
 from ..dtypes import complex_of, scalar_type
 from ..errors import DescentError, DimensionError, DtypeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
 from ..float8 import overflows as float8_overflows
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 
 # What counts as a Python-level scalar operand: it takes the tensor's dtype instead of
@@ -292,7 +294,14 @@ def promote(a, b, floating: bool = False):
     if floating and dt.kind not in "fcV":
         dt = get_default_dtype()
     like = a if isinstance(a, Tensor) else b
-    return _operand_as(a, dt, like), _operand_as(b, dt, like)
+    pa, pb = _operand_as(a, dt, like), _operand_as(b, dt, like)
+    if (pa._rg or pb._rg) and is_grad_enabled():
+        # PyTorch promotes inside the op's kernel and saves the uncast tensors: a cast copy
+        # shares its source's version counter, so the op's backward sees a later in-place write
+        for p, x in ((pa, a), (pb, b)):
+            if p is not x and isinstance(x, Tensor):
+                link_cast(p, x)
+    return pa, pb
 
 
 def _operand_as(x, dt, like: Tensor) -> Tensor:

@@ -431,7 +431,9 @@ def copy_(t: Tensor, src) -> Tensor:
     # zeros, not None: an optimizer with momentum still steps a parameter behind it).
     if _records(t, src):
         b = src if src.shape == t.shape else src.broadcast_to(t.shape)
-        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)), overlap_ok="copy")
+        # (from itself: no internal-overlap check, PyTorch's is_same returns first; a write
+        # into an expanded view then raises in backward, as there: view_write's OverlapWrite)
+        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)), overlap_ok=same or "copy")
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
         v = backend.to_device(src._data, t.device)

@@ -264,6 +264,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     # its views go up: PyTorch's views share one version counter with their base.
     plain = not t._rg
     _refresh(t, base, flat)
+    _autograd._note_view_output(result, t)
     if plain and t._rg and type(sel) is tuple and any(i is not Ellipsis for i in sel):
         # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
         t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # its base's other views
@@ -476,7 +477,7 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
     xp = backend.get_array_module(arr)
     for ref in list((getattr(base, "_views", None) or {}).values()):
         u = ref()
-        if u is None or u is skip or type(ref) is AliasRef or (
+        if u is None or u is skip or isinstance(ref, AliasRef) or (
                 u._data.size and not xp.may_share_memory(u._data, arr)):  # fmt: skip
             continue  # (an alias, a detach() or a no_grad view, stays out of the graph)
         src = _memory_source(arr, u._data.dtype)
