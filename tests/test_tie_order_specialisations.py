@@ -2,7 +2,8 @@
 value dtype: bool / int8 / uint8 / int16 / uint16 rows reach them widened to int32 (exact: the
 same comparisons, the same indices, tests/test_op_speed_s14.py checks them against PyTorch), and
 the sort helpers' own constants are no Python literals, which numba types as Literal types and
-compiles the callee again for (and down the chain)."""
+compiles the callee again for (and down the chain). The value kernels of kthvalue, median, mode
+and topk take every dtype as int64 keys (floats through float64_keys): one copy each."""
 
 from __future__ import annotations
 
@@ -40,11 +41,18 @@ def test_selection_kernels_take_small_integers_as_int32_and_no_literals():
         ds.median(t, 1)
         ds.mode(t, 1)
         ds.topk(t, 20, 1)  # k > n / 8: the replay on every row
-    for dt in (np.float64,):  # the value kernels (_sort and its helpers)
+    for dt in (np.float32, np.float64):  # the value kernels (_sort and its helpers)
         t = ds.tensor(base.astype(dt))
+        ds.kthvalue(t, 7, 1)
+        ds.median(t, 1)
         ds.mode(t, 1)
         ds.topk(t, 20, 1)
         ds.sort(t, 1)
+    # kthvalue / median / mode / topk on rows take every dtype as int64 keys (tie_order's
+    # _wide_keys): one compiled copy each
+    for f in (kt.kthvalue_torch_rows, kt.median_stable_rows, kt.mode_torch_rows,
+              kt.topk_torch_rows):  # fmt: skip
+        assert {sig[0].dtype for sig in f.signatures} <= {types.int64}, f.signatures
     small = {from_dtype(np.dtype(d)) for d in _SMALL}
     for name, f in vars(kt).items():
         if not isinstance(f, CPUDispatcher):

@@ -344,11 +344,31 @@ def fix_kthvalue(a, idx, d: int, k: int):
     if tied.size and _kernels_take(m):
         from ..kernels import _cpu_tie_order as _kt
 
-        _kt.kthvalue_torch_rows(np.ascontiguousarray(m), tied, k, mi)
+        _kt.kthvalue_torch_rows(_wide_keys(m), tied, k, mi)
         return _back(mi, shape, d)
     for r in tied:
         mi[r, 0] = kthvalue_index(m[r].tolist(), k)
     return _back(mi, shape, d) if tied.size else idx
+
+
+def _wide_keys(m):
+    """Rows m (R, n) of any dtype the kernels take as int64 keys in PyTorch's order (NaN the
+    largest, -0.0 and +0.0 one key: kernels._cpu_tie_order.float64_keys, exact for float32),
+    C-contiguous; uint64 (no int64 key) as it is. Every comparison and equality of the keys is
+    the values' own, so each replay takes the same steps and returns the same indices, and the
+    value kernels (kthvalue, median, mode and topk on rows) compile one int64 copy for every
+    dtype instead of one per dtype (2-11 s of numba compilation each)."""
+    import numpy as np
+
+    from ..kernels import _cpu_tie_order as _kt
+
+    if m.dtype.kind == "f":
+        keys = np.empty(m.shape, np.int64)
+        _kt.float64_keys(np.ascontiguousarray(m, dtype=np.float64), keys)
+        return keys
+    if m.dtype == np.uint64:
+        return np.ascontiguousarray(m)
+    return np.ascontiguousarray(m, dtype=np.int64)
 
 
 def _all_rows(a, d: int):
@@ -385,7 +405,7 @@ def kthvalue_order(a, d: int, k: int):
         return None
     from ..kernels import _cpu_tie_order as _kt
 
-    _kt.kthvalue_torch_rows(m, np.arange(m.shape[0]), k, mi)
+    _kt.kthvalue_torch_rows(_wide_keys(m), np.arange(m.shape[0]), k, mi)
     return _back_one(a, mi, d)
 
 
@@ -408,7 +428,7 @@ def median_order(a, d: int):
         return None
     from ..kernels import _cpu_tie_order as _kt
 
-    _kt.median_stable_rows(m, (m.shape[1] - 1) // 2, mi)
+    _kt.median_stable_rows(_wide_keys(m), (m.shape[1] - 1) // 2, mi)
     return _back_one(a, mi, d)
 
 
@@ -430,7 +450,7 @@ def mode_order(a, d: int):
             _kt.float32_keys(m, keys)
         _kt.mode_torch_keys(keys, np.flatnonzero(~nan), mi)
     else:
-        _kt.mode_torch_rows(m, np.flatnonzero(~nan), mi)
+        _kt.mode_torch_rows(_wide_keys(m), np.flatnonzero(~nan), mi)
     for r in np.flatnonzero(nan):
         mi[r, 0] = mode_index(m[r].tolist())
     return _back_one(a, mi, d)
@@ -454,7 +474,7 @@ def fix_mode(a, idx, d: int):
         nan = np.isnan(m[rows]).any(axis=1) if m.dtype.kind == "f" else np.zeros(len(rows), bool)
         from ..kernels import _cpu_tie_order as _kt
 
-        _kt.mode_torch_rows(np.ascontiguousarray(m), rows[~nan], mi)
+        _kt.mode_torch_rows(_wide_keys(m), rows[~nan], mi)
         rows_py = rows[nan]
     else:
         rows_py = rows
@@ -483,7 +503,7 @@ def _replay_topk(m, rows, k: int, largest: bool, sorted_: bool, mi) -> None:
             mi[rows] = out
     else:
         rows = np.arange(m.shape[0]) if rows is None else rows
-        _kt.topk_torch_rows(np.ascontiguousarray(m), rows, k, bool(largest), bool(sorted_), mi)
+        _kt.topk_torch_rows(_wide_keys(m), rows, k, bool(largest), bool(sorted_), mi)
 
 
 def topk_order(a, d: int, k: int, largest: bool, sorted_: bool):
