@@ -133,8 +133,6 @@ _CONJ = ("PyTorch's conj() is a lazy view (a conjugate bit on the same memory, w
          "through); NumPy has no such bit, so descent's conj() is a copy")  # fmt: skip
 for _k in KINDS:
     KNOWN[("conj()", _k)] = _CONJ
-KNOWN[("mT", "0-d")] = ("torch 2.13 returns a 0-d tensor itself (deprecated, with a warning); "
-                        "descent raises the error torch's deprecation announces")  # fmt: skip
 for _name in ("view(float32)", "view(float64)", "[:, 1:3].view(float64)",
               "[..., :2].view(float64)", "view(float16)"):  # fmt: skip
     KNOWN[(_name, "empty")] = (
