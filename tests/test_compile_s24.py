@@ -105,12 +105,13 @@ _V = descent.tensor(_data(0, (3,), seed=242), requires_grad=True)
 
 
 def _validated_step(x):
-    n = D.Normal(x * _V, x.abs())  # validate_args on (the default): scale > 0
+    on = {"validate_args": True}  # (the default, given: whatever another test left)
+    n = D.Normal(x * _V, x.abs(), **on)  # scale > 0
     s = n.rsample()
     lp = n.log_prob(s)  # the sample's support check, after the draw
-    u = D.Uniform(x - 1, x + 1).rsample()  # low < high
-    b = D.Bernoulli(probs=x.sigmoid()).sample()
-    loss = lp.sum() + (u * _V).sum() + D.Poisson(x.abs()).log_prob(b).sum()
+    u = D.Uniform(x - 1, x + 1, **on).rsample()  # low < high
+    b = D.Bernoulli(probs=x.sigmoid(), **on).sample()
+    loss = lp.sum() + (u * _V).sum() + D.Poisson(x.abs(), **on).log_prob(b).sum()
     loss.backward()
     return loss, s, u, b
 
@@ -174,3 +175,110 @@ def test_embedding_max_norm_renorm_replays():
     _replayed(*compare_calls(fn, _indices, eager=eager))
     # the weights' versions: +1 per renorm (every call) and per optimizer step, as eager's
     assert [t._version for t in fn.weights] == [t._version for t in eager.weights]
+
+
+# -- a guarded op on what an optimizer's step, clipping or a scheduler changed --------------------
+
+# the count of positive entries per call: calls 1 and 2 the same (call 0, without .grad yet,
+# has a key of its own), then others, then back
+_SIZES = [5, 5, 5, 8, 5, 8, 5, 2, 5, 5]
+
+
+def _positives(k):
+    rng = np.random.default_rng(k + 248)
+    x = -np.abs(rng.standard_normal((3, 4))).astype(np.float32)
+    pos = rng.permutation(12)[: _SIZES[k]]
+    x.reshape(-1)[pos] = np.abs(x.reshape(-1)[pos]) + 0.5
+    return (descent.tensor(x),)
+
+
+def _step_reading_the_update():
+    w = descent.tensor(np.abs(_data(0, seed=246)) + 1, requires_grad=True)  # (stays > 0)
+    opt = descent.optim.Adam([w], lr=0.1)  # (its fused replay's fast step: fusion.AdamFastStep)
+    sched = descent.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (x * w * w).sum()
+        loss.backward()
+        descent.nn.utils.clip_grad_norm_([w], 0.5)
+        opt.step()
+        sched.step()
+        # (read from the updated weight, after the step by its nature; x's positives decide
+        # the counts)
+        v = w.detach() * x
+        return loss, (v > 0).nonzero(), v[v > 0], w.detach() * 1, w.grad * 1
+
+    step.opt = opt
+    return step
+
+
+def test_guarded_op_after_an_optimizer_step_reading_what_it_changed_replays():
+    """A replay stopped by the guard puts back the parameter, its gradient, Adam's state and
+    step count, the group's lr and the scheduler's counters (program._steps_snapshot), so the
+    call that runs next (another program, or a recording) starts where eager's did."""
+    fn, eager = _step_reading_the_update(), _step_reading_the_update()
+    c, warned = _compare_calls(fn, lambda k: _positives(k)[:1], len(_SIZES), eager=eager)
+    _replayed(c, warned)
+    assert c.stats["recordings"] > 3, c.stats  # (some replays stopped at a guard: undone)
+    (p,), (q,) = fn.opt.param_groups[0]["params"], eager.opt.param_groups[0]["params"]
+    assert p._version == q._version
+    assert fn.opt.param_groups[0]["lr"] == eager.opt.param_groups[0]["lr"]
+    for k, v in eager.opt.state[q].items():
+        assert np.array_equal(fn.opt.state[p][k]._data, v._data), k
+
+
+def test_an_optimizer_step_with_a_closure_before_a_guard_is_not_undoable():
+    """The snapshot covers an optimizer's step without a closure (checked on the recorder's
+    rule: a closure runs the model again, which the snapshot does not cover)."""
+    from descent.compiler.recorder import Call, _undoable
+
+    opt = descent.optim.SGD([descent.zeros(2, requires_grad=True)], lr=0.1)
+    assert _undoable([Call("step", opt.step, (), {})])
+    assert not _undoable([Call("step", opt.step, (lambda: None,), {})])
+
+
+# -- found by the fuzz (seeds 24000001-24001000) ----------------------------------------------
+
+
+_W43 = descent.tensor(_data(0, (4, 3), seed=249), requires_grad=True)
+_CLASS_WEIGHTS = descent.tensor([0.5, 1.0, 2.0])
+
+
+def _weighted_cross_entropy(x, y):
+    loss = F.cross_entropy(x @ _W43, y, weight=_CLASS_WEIGHTS)
+    loss.backward()
+    return loss
+
+
+def _batches(k):
+    rng = np.random.default_rng(k + 250)  # (calls 0 and 1 differ: every call has other targets)
+    return descent.tensor(rng.standard_normal((5, 4)).astype(np.float32)), descent.tensor(
+        rng.integers(0, 3, 5)
+    )
+
+
+def test_cross_entropy_with_class_weights_replays_with_other_targets():
+    """'mean' divides by the targets' summed weight, a number forward computes (CrossEntropy's
+    `scale`): compared between the two recordings, so two batches with other targets ran
+    eagerly ("two recordings differ"; fuzz seed 24000512). It is a computed slot now."""
+    _replayed(*_compare_calls(_weighted_cross_entropy, _batches, leaves=[_W43]))
+
+
+_W33 = descent.tensor(np.eye(3, dtype=np.float32), requires_grad=True)
+_NORMS = [1, 1, 20, 1, 50, 20, 0.1, 20, 1]  # (scales: 0, 3 or 4 squarings)
+
+
+def _matrix_exp_step(x):
+    y = descent.linalg.matrix_exp(x @ _W33)
+    loss = (y * y).sum()
+    loss.backward()
+    return loss, y
+
+
+def test_matrix_exp_replays_a_program_per_count_of_squarings():
+    """The count of squarings (from the largest 1-norm) is a guarded op's length, not a float()
+    read (fuzz seeds 24000266, 24000289, 24000306, 24000385, 24000792, 24000830)."""
+    c, warned = compare_calls(_matrix_exp_step, lambda k: _data(k, (3, 3), 251) * _NORMS[k],
+                              len(_NORMS), leaves=[_W33])  # fmt: skip
+    _replayed(c, warned, 2)

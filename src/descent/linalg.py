@@ -65,6 +65,7 @@ from .ops.shape_index import diagonal as _diagonal
 from .ops.shape_index import movedim as _movedim
 from .ops.torch_extra import cross as _cross
 from .ops.untracked import computed as _computed
+from .ops.untracked import guarded as _guarded
 from .tensor import Tensor as _Tensor
 
 __all__ = [
@@ -567,6 +568,15 @@ _PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353
 _THETA13 = 5.371920351148152
 
 
+def _matrix_exp_squarings(a) -> tuple:
+    """(an empty array of length s,): s the squarings matrix_exp needs for the largest 1-norm
+    of the matrices in `a`."""
+    xp = _backend.get_array_module(a)
+    norm1 = float(xp.abs(a).sum(axis=-2).max())
+    s = max(0, _math.ceil(_math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
+    return (xp.empty(s, "int8"),)
+
+
 def matrix_exp(A) -> _Tensor:
     """exp(A) = sum_k A^k / k! (torch.linalg.matrix_exp), by scaling and squaring with the
     degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its
@@ -581,12 +591,13 @@ def matrix_exp(A) -> _Tensor:
     n = A.shape[-1]
     if A._data.size == 0:
         return A * 1.0
-    # The count of squarings depends on A's values: Python control flow. Read through a Tensor
-    # so that descent.compile's read guard sees it and runs the call eagerly (a float() of the
-    # array was invisible to it, so a replay kept the first recording's count: wrong values
-    # once a call's norm needed another; session 19's fuzzer).
-    norm1 = float(_Tensor._wrap(xp.abs(A._data).sum(axis=-2).max()))
-    s = max(0, _math.ceil(_math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
+    # The count of squarings depends on A's values: Python control flow. It is the length of a
+    # guarded op's result, so descent.compile keeps a program per count and replays each (a
+    # float() of the array was invisible to it, so a replay kept the first recording's count:
+    # wrong values once a call's norm needed another, session 19's fuzzer; then a read through
+    # a Tensor, which made the call run eagerly, until session 24).
+    (squarings,) = _guarded(_matrix_exp_squarings, (A,), (), "matrix_exp")
+    s = squarings.shape[0]
     if s:
         A = A * (0.5**s)
     b = _PADE13

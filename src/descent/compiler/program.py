@@ -50,6 +50,7 @@ from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
 from ..ops.untracked import Guarded, GuardFailed
+from ..tensor import Tensor as _Tensor
 from . import codegen, fusion, linear_t, replay_kernels
 from .fusion import FusedChain
 from .mask_read import MaskRead
@@ -890,8 +891,11 @@ def _replay_write(prog, ins: Write, env) -> None:
 # instructions before the guard did outside the replay's own arrays is therefore put back:
 # the generators' states (a Draw, dropout's mask), the `.grad` of each leaf a backward pass
 # stored (stored out of place, so the old Tensor is intact), and the old values of the memory
-# a Write into the caller's tensors changed (copied just before the write). Optimizer steps,
-# clipping and schedulers are not undone: the recorder refuses a guard after them.
+# a Write into the caller's tensors changed (copied just before the write). Since session 24
+# also optimizer steps, clipping and schedulers' steps (recorder._undoable): at the start of
+# each replay a snapshot of the optimizers' parameters, gradients, state and groups, the
+# schedulers' attributes and the clipped gradients, put back in place (the same arrays and
+# objects: flat buffers, views and the fused step's learned plan stay valid) when a guard fails.
 
 
 def _undo_plan(program):
@@ -904,9 +908,26 @@ def _undo_plan(program):
     writes: set = set()
     leaves: dict = {}
     gens: dict = {}
+    opts: dict = {}
+    scheds: dict = {}
+    clipped: dict = {}
     effects = False
     for ins in program[:last]:
         kind = type(ins)
+        if kind is Call and ins.kind in ("step", "clip_grad_norm_", "clip_grad_value_"):
+            effects = True
+            obj = getattr(ins.fn, "__self__", None)
+            if ins.kind != "step":  # clipping: the tensors it was given
+                for a in ins.args:
+                    for t in a if isinstance(a, (list, tuple)) else (a,):
+                        if isinstance(t, _Tensor):
+                            clipped[id(t)] = t
+            elif hasattr(obj, "param_groups"):
+                opts[id(obj)] = obj
+            else:  # a scheduler: its attributes and its optimizer's groups
+                scheds[id(obj)] = obj
+                opts[id(obj.optimizer)] = obj.optimizer
+            continue
         if kind is Write and not ins.local:
             writes.add(id(ins))
             effects = True
@@ -923,7 +944,9 @@ def _undo_plan(program):
     if not effects:
         return None
     gens[id(_default_generator)] = _default_generator  # (a draw without generator=)
-    return (frozenset(writes), tuple(leaves.values()), tuple(gens.values()))
+    steps = (tuple(opts.values()), tuple(scheds.values()), tuple(clipped.values()))
+    return (frozenset(writes), tuple(leaves.values()), tuple(gens.values()),
+            steps if any(steps) else None)  # fmt: skip
 
 
 def _generators_in(v, found: dict, depth: int = 0) -> None:
@@ -939,20 +962,91 @@ def _generators_in(v, found: dict, depth: int = 0) -> None:
 
 
 def _undo_begin(undo) -> tuple:
-    """What a stopped replay puts back: generator states, leaves' .grad, a write log."""
+    """What a stopped replay puts back: generator states, leaves' .grad, a write log, and the
+    optimizers', schedulers' and clipped gradients' snapshot (`_steps_snapshot`)."""
     gens = [(g, g._rng.bit_generator.state) for g in undo[2]]
     grads = [(leaf, leaf._grad) for leaf in undo[1]]
-    return (gens, grads, [])
+    steps = None if undo[3] is None else _steps_snapshot(*undo[3])
+    return (gens, grads, [], steps)
 
 
 def _undo_end(saved) -> None:
-    gens, grads, log = saved
+    gens, grads, log, steps = saved
     for dst, old in reversed(log):  # (the first write's old values last)
         dst[...] = old
+    if steps is not None:
+        _steps_restore(steps)
     for leaf, g in grads:
         leaf._grad = g
     for g, state in gens:
         g._rng.bit_generator.state = state
+
+
+def _tensor_snapshot(t) -> tuple:
+    return (t, t._data, t._data.copy(), t._version)
+
+
+def _steps_snapshot(opts, scheds, clipped) -> tuple:
+    """In-place copies of what optimizer steps, schedulers' steps and clipping change: each
+    parameter's values, version and `.grad` (its object and values), each state entry (the
+    dict's items, its tensors' values and versions), each group's hyperparameters, the
+    optimizer's and scheduler's plain attributes (lists copied)."""
+    tensors: dict = {}
+    for t in clipped:
+        tensors[id(t)] = t
+    state, groups, attrs = [], [], []
+    for opt in opts:
+        for g in opt.param_groups:
+            groups.append((g, {k: v for k, v in g.items() if k != "params"}))
+            for p in g["params"]:
+                tensors[id(p)] = p
+        for st in opt.state.values():
+            state.append((st, dict(st), [_tensor_snapshot(v) for v in st.values()
+                                         if isinstance(v, _Tensor)]))  # fmt: skip
+    for obj in (*opts, *scheds):  # (lists in place: param_groups, _layouts, _last_lr)
+        plain = {k: v for k, v in vars(obj).items() if type(v) in (int, float, bool, type(None))}
+        lists = [(k, v, list(v)) for k, v in vars(obj).items() if type(v) is list]
+        attrs.append((obj, plain, lists))
+    params = []
+    for t in tensors.values():
+        g = t._grad
+        params.append((_tensor_snapshot(t), g, None if g is None else _tensor_snapshot(g)))
+    known = {id(st) for st, _, _ in state}
+    return (params, state, groups, attrs, (opts, known))
+
+
+def _tensor_restore(snap) -> None:
+    t, arr, old, version = snap
+    cur = t._data
+    if cur is not arr and (cur.shape != old.shape or cur.dtype != old.dtype):
+        t._data = cur = arr  # (re-pointed to another shape: its own array back)
+    cur[...] = old  # (re-pointed into a new flat buffer by the step: the values go there)
+    t._version = version
+
+
+def _steps_restore(saved) -> None:
+    params, state, groups, attrs, (opts, known) = saved
+    for opt in opts:  # a state made by the stopped step: made again by the next one
+        for st in opt.state.values():
+            if id(st) not in known:
+                st.clear()
+    for st, items, tensors in state:
+        st.clear()
+        st.update(items)
+        for snap in tensors:
+            _tensor_restore(snap)
+    for p, g, gsnap in params:
+        _tensor_restore(p)
+        p[0]._grad = g
+        if gsnap is not None:
+            _tensor_restore(gsnap)
+    for g, hyper in groups:
+        g.update(hyper)
+    for obj, plain, lists in attrs:
+        vars(obj).update(plain)
+        for k, lst, items in lists:
+            lst[:] = items
+            setattr(obj, k, lst)
 
 
 def _in_pool(a, pool) -> bool:

@@ -368,7 +368,7 @@ class Recorder:
             hoist = None
             if self.pending is not None or _has_effects(self.rec.program):
                 hoist = self._hoist(ins, binds)
-            if hoist is None and (self.pending is not None or _has_effects(self.rec.program)):
+            if hoist is None and (self.pending is not None or not _undoable(self.rec.program)):
                 what = "x[mask] with a boolean mask tensor" if type(op) is MaskRead else \
                     _guarded_name(op)  # fmt: skip
                 self.fail(
@@ -1147,6 +1147,41 @@ def _has_effects(program) -> bool:
         if type(ins) is Call and ins.kind == "dropout_mask" and str(ins.args[3]) != "cpu":
             return True  # (a GPU generator's state is not put back: CPU generators only)
     return False
+
+
+def _undoable(program) -> bool:
+    """Whether a replay of `program` stopped by a later guard can put back what its steps did:
+    `_has_effects` aside, an optimizer's step (no closure; its state tensors and plain numbers,
+    restored in place with the parameters, their gradients and the groups' hyperparameters),
+    a scheduler's step (its attributes and its optimizer's groups) and clipping (the gradients'
+    values): program._undo_plan snapshots them at the start of each replay (since session 24).
+    An optimizer whose state holds other objects (LBFGS's lists) or a GPU dropout mask: no."""
+    for ins in program:
+        if not _has_effects([ins]):
+            continue
+        if type(ins) is not Call:
+            return False
+        if ins.kind in ("clip_grad_norm_", "clip_grad_value_"):
+            continue
+        obj = getattr(ins.fn, "__self__", None)
+        if ins.kind != "step" or obj is None or ins.args or ins.kwargs:
+            return False  # (a closure, a GPU dropout mask, a call of another kind)
+        opt = obj if hasattr(obj, "param_groups") else getattr(obj, "optimizer", None)
+        if opt is None or not _plain_state(opt):
+            return False
+    return True
+
+
+def _plain_state(opt) -> bool:
+    """Whether every value of the optimizer's state is a CPU tensor or a plain number."""
+    for st in opt.state.values():
+        for v in st.values():
+            if isinstance(v, Tensor):
+                if type(v._data) is not np.ndarray:
+                    return False
+            elif type(v) not in (int, float, bool):
+                return False
+    return True
 
 
 def _guarded_name(op) -> str:

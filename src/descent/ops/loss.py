@@ -45,6 +45,9 @@ class SoftmaxCrossEntropy(Function):
         "lse",  # fused CUDA path only: (M, 2) float32 row (max, log-sum-exp) instead of probs
     )
     saved_slots = ("probs", "wt", "valid", "lse")
+    # (forward computes `scale` from the targets and weights on every call: descent.compile's
+    # recorder and signature skip it, so two recordings with other targets still agree)
+    computed_slots = ("scale",)
     save_inputs = True  # the logits: only read under create_graph (to rebuild the softmax)
 
     @staticmethod
