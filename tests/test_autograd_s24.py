@@ -14,7 +14,9 @@ exception class):
   op saved the uncast tensor, so an in-place write into it makes backward raise
   (`y.mul_(y.imag)`, 23100070305556; float32 * float64);
 * `copy_` of an expanded graph tensor from itself writes nothing and raises only in backward
-  (13230, 16743); `relu_` of an expanded complex tensor raises the dtype error first (10164).
+  (13230, 16743); `relu_` of an expanded complex tensor raises the dtype error first (10164);
+* softmax / log_softmax return a contiguous tensor whatever the input's strides (session 24's
+  view fuzz, 24100073307129: `.view(-1)` of the softmax of an unfold raised).
 """
 
 from __future__ import annotations
@@ -152,6 +154,12 @@ def _case_copy_expanded_from_itself_backward(L):
 def _case_relu_expanded_complex(L):  # view fuzz 23100070310164
     x = L.tensor([[1 + 2j, 3 - 1j]], dtype=L.complex128, requires_grad=True)
     (x * x).expand(2, 2).relu_()
+
+
+def _case_softmax_output_contiguous(L):  # view fuzz 24100073307129
+    u = _f64(L, [[0.7, 0.1, 1.0], [-0.9, 2.9, 1.2], [-1.7, 1.7, -0.6]]).unfold(-2, 2, 1)
+    s, ls = L.softmax(u, 1), L.log_softmax(u.mT, 0)
+    return s.view(12), ls.view(12), s.stride(), ls.stride()
 
 
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}

@@ -73,6 +73,15 @@ def _rnd(a, low):
     return a.astype(low).astype(a.dtype)
 
 
+def _contiguous(y):
+    """y in C order: PyTorch's softmax / log_softmax output is contiguous whatever the input's
+    strides (host_softmax writes into a contiguous empty_like), so `softmax(x.unfold(...), 1)
+    .view(-1)` works there. Same values (a copy of y where it is not C-contiguous already)."""
+    if y.flags.c_contiguous:
+        return y
+    return backend.get_array_module(y).ascontiguousarray(y)
+
+
 class Softmax(Function):
     """y = softmax(x); dx = y (gy - sum(gy y)) along the axis (reuses the output)."""
 
@@ -82,6 +91,9 @@ class Softmax(Function):
     bfloat16_param = "bfloat16"
 
     def forward(self, x):
+        return _contiguous(self._forward(x))
+
+    def _forward(self, x):
         xp = backend.get_array_module(x)
         if x.size == 0:  # nothing to normalise (max() would raise on an empty axis)
             return x.copy()
@@ -163,6 +175,9 @@ class LogSoftmax(Function):
     bfloat16_param = "bfloat16"
 
     def forward(self, x):
+        return _contiguous(self._forward(x))
+
+    def _forward(self, x):
         xp = backend.get_array_module(x)
         if x.size == 0:
             return x.copy()
