@@ -27,7 +27,7 @@ A = torch.tensor([[1.0, 0.0, dt, 0.0],
                   [0.0, 0.0, 0.0, 1.0]])
 H = torch.tensor([[1.0, 0.0, 0.0, 0.0],
                   [0.0, 1.0, 0.0, 0.0]])
-B, T, NX, NY = 5, 25, 4, 2
+B, T, NX, NY = 5, 12, 4, 2
 
 # simulate with NumPy noise: true q = 0.05, r = 0.3
 q_true, r_true = 0.05, 0.3
@@ -102,7 +102,7 @@ log_q = torch.full((NX,), np.log(0.2), requires_grad=True)
 r_params = torch.tensor([np.log(0.8), np.log(0.8), 0.1], requires_grad=True)
 opt = torch.optim.Adam([log_q, r_params], lr=0.1)
 nll = []
-for step in range(12):
+for step in range(6):
     opt.zero_grad()
     Q = torch.diag_embed(torch.exp(log_q))
     Lr = chol_from(r_params, NY)
@@ -158,11 +158,11 @@ def h(s):
 theta = np.zeros((3, 2))
 theta[:, 0] = [0.5, 1.0, -0.8]
 obs = []
-for t in range(20):
+for t in range(12):
     theta = np.stack([theta[:, 0] + dt * theta[:, 1],
                       theta[:, 1] - dt * 9.81 * np.sin(theta[:, 0])], axis=1)
     obs.append(np.sin(theta[:, :1]) + 0.05 * rng.standard_normal((3, 1)))
-obs = torch.from_numpy(np.stack(obs, 1))  # (3, 20, 1)
+obs = torch.from_numpy(np.stack(obs, 1))  # (3, 12, 1)
 Qp = torch.eye(2) * 1e-3
 Rp = torch.eye(1) * 0.05 ** 2
 s = torch.tensor([[0.4, 0.0], [0.9, 0.0], [-0.7, 0.0]])
@@ -171,7 +171,7 @@ F_one = torch.autograd.functional.jacobian(f, s[0])
 F_all = vmap(jacrev(f))(s)
 results["ekf_jac_match"] = bool(torch.allclose(F_one, F_all[0]))
 ekf_states = []
-for t in range(20):
+for t in range(12):
     Fj = vmap(jacrev(f))(s)                     # (3, 2, 2)
     s = vmap(f)(s)
     P = Fj @ P @ Fj.mT + Qp
