@@ -79,15 +79,31 @@ def env(m) -> dict:
     }  # fmt: skip
 
 
-def run(m, src):
-    g = env(m)
+_ENVS = {}  # library -> its names; each run gets a fresh copy (a case's statements bind names)
+
+
+def _compiled(src):
+    """The case's code: statements (the last one binds `out`) or one expression."""
+    if "out = " in src:
+        return compile(src.replace("; ", "\n"), "<string>", "exec")
+    return compile(src, "<string>", "eval")
+
+
+def run(m, src, code=None):
+    """(result, None) or (None, the exception) of the case ``src`` with `m` bound to library m;
+    ``code``: the case compiled (``check`` compiles it once for both libraries)."""
+    if m not in _ENVS:
+        _ENVS[m] = env(m)
+    g = dict(_ENVS[m])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if "out = " in src:  # statements: the last one binds `out`
-                exec(src.replace("; ", "\n"), g)  # noqa: S102 - the sweep's own source
+            if code is None:
+                code = _compiled(src)
+            if "out = " in src:
+                exec(code, g)  # noqa: S102 - the sweep's own source
                 return g["out"], None
-            return eval(src, g), None  # noqa: S307 - the sweep's own source
+            return eval(code, g), None  # noqa: S307 - the sweep's own source
     except Exception as e:  # noqa: BLE001 - which error is raised is compared
         return None, e
 
@@ -184,8 +200,12 @@ def check(src) -> str | None:
 
     import descent
 
-    t, te = run(torch, src)
-    d, de = run(descent, src)
+    try:
+        code = _compiled(src)
+    except SyntaxError:
+        code = None  # (each run raises it)
+    t, te = run(torch, src, code)
+    d, de = run(descent, src, code)
     if te is not None or de is not None:
         if te is None:
             return f"descent raises {type(de).__name__}: {str(de)[:150]}"
