@@ -329,7 +329,7 @@ def test_functions_without_gradient_as_torch(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Accuracy against mpmath (40 digits)
+# Accuracy against mpmath (40 digits; the Bessel functions 25, see _bessel_ref)
 
 
 def _mp_vec(fn, *arrays):
@@ -341,6 +341,19 @@ def _mp_vec(fn, *arrays):
         except (ValueError, ZeroDivisionError):
             out.append(np.nan)
     return np.array(out)
+
+
+def _bessel_ref(fn, nu):
+    """mpmath's Bessel ``fn`` of order ``nu`` at 25 digits: mpmath's Bessel functions raise
+    their working precision where their series cancel, so 25 digits give the same float64 and
+    float32 values as 40 on every input here (checked: notes/s24/h170/mp_dps*.py) at half the
+    time (besselk's large arguments: 4.3 s of k1's test at 40)."""
+
+    def ref(v):
+        mpmath.mp.dps = 25
+        return fn(nu, v)
+
+    return ref
 
 
 def _hurwitz(s, q):
@@ -387,10 +400,10 @@ ACCURACY = [
      [np.concatenate([R.uniform(-60, 60, 200), np.exp(R.uniform(-40, 0, 30))])], 4e-15, 1),
     ("i1e", lambda x: ds.special.i1e(x), lambda v: mpmath.besseli(1, v) * mpmath.exp(-abs(v)),
      [np.concatenate([R.uniform(-60, 60, 200), np.exp(R.uniform(4, 40, 30))])], 4e-15, 1),
-    ("k0", ds.special.modified_bessel_k0, lambda v: mpmath.besselk(0, v),
+    ("k0", ds.special.modified_bessel_k0, _bessel_ref(mpmath.besselk, 0),
      [np.concatenate([R.uniform(0, 25, 60), R.uniform(25, 60, 8), np.exp(R.uniform(-40, 0, 15))])],
      4e-15, 1),
-    ("k1", ds.special.modified_bessel_k1, lambda v: mpmath.besselk(1, v),
+    ("k1", ds.special.modified_bessel_k1, _bessel_ref(mpmath.besselk, 1),
      [np.concatenate([R.uniform(0, 25, 60), R.uniform(25, 60, 8), np.exp(R.uniform(-40, 0, 15))])],
      4e-15, 1),
     ("k0e", ds.special.scaled_modified_bessel_k0, lambda v: mpmath.besselk(0, v) * mpmath.exp(v),
@@ -443,15 +456,15 @@ def test_bessel_j_y_accuracy_against_mpmath(kind, nu):
     x = np.concatenate([R.uniform(0, 2, 100), R.uniform(2, 25, 300), R.uniform(25, 300, 100),
                         np.exp(R.uniform(-20, 0, 30)), np.exp(R.uniform(6, 20, 20))])  # fmt: skip
     fn = getattr(ds.special, f"bessel_{kind}{nu}")
-    mp = mpmath.besselj if kind == "j" else mpmath.bessely
-    want = _mp_vec(lambda v: mp(nu, v), x)
+    mp = _bessel_ref(mpmath.besselj if kind == "j" else mpmath.bessely, nu)
+    want = _mp_vec(mp, x)
     got = fn(td(x)).numpy()
     err = np.abs(got - want) / np.maximum(1.0, np.abs(want))  # Y is large at tiny x
     assert err.max() <= 3e-15
     big = np.abs(want) > 0.3  # away from the zeros: relative
     assert (err[big] / np.abs(want[big])).max() <= 1e-14
     x32 = x.astype(F32)
-    want32 = _mp_vec(lambda v: mp(nu, v), x32)
+    want32 = _mp_vec(mp, x32)
     got32 = fn(td(x32)).numpy()
     big = np.abs(want32) > 0.05
     ulp = np.abs(got32[big] - want32[big]) / np.spacing(np.abs(want32[big]).astype(F32))
