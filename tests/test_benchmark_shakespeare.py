@@ -1,8 +1,9 @@
 """benchmarks/shakespeare_char.py runs end to end: one run, the nanoGPT rival, a seed study.
 
-Tiny runs (a few iterations on a small generated corpus, evaluations during training on 2
-batches per split instead of the recipe's 20): these check that the script works and reports
-what it claims (the figures themselves are for `make bench`, never for a test).
+Tiny runs (2 iterations on a small generated corpus, evaluations during training on 2
+batches per split instead of the recipe's 20, final estimates on 2-3 instead of 200): these
+check that the script works and reports what it claims (the figures themselves are for
+`make bench`, never for a test).
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def test_one_run_with_nanogpt_rival_writes_json(corpus, tmp_path):
             "--seed",
             "3",
             "--max-iters",
-            "4",
+            "2",
             "--nanogpt",
             "--final-batches",
-            "20",
+            "3",
             "--eval-iters",
             "2",
             "--json",
@@ -63,7 +64,7 @@ def test_one_run_with_nanogpt_rival_writes_json(corpus, tmp_path):
         corpus,
         tmp_path,
     )
-    assert "final estimate (20 batches)" in out
+    assert "final estimate (3 batches)" in out
     assert "nanoGPT in PyTorch, seed 3" in out
     assert "target val <= 1.9" in out
     r = json.loads((tmp_path / "r.json").read_text())
@@ -74,13 +75,13 @@ def test_one_run_with_nanogpt_rival_writes_json(corpus, tmp_path):
 
 def test_seed_study_table_and_summary(corpus, tmp_path):
     out = run(
-        ["--seeds", "1,2", "--nanogpt", "--jobs", "2", "--max-iters", "3", "--final-batches", "10",
+        ["--seeds", "1,2", "--nanogpt", "--jobs", "2", "--max-iters", "2", "--final-batches", "2",
          "--eval-iters", "2", "--json", str(tmp_path / "s.json")],
         corpus,
         tmp_path,
     )  # fmt: skip
     assert "FAILED" not in out
-    for name in ("descent 10-batch", "descent all-windows", "nanogpt 10-batch"):
+    for name in ("descent 2-batch", "descent all-windows", "nanogpt 2-batch"):
         assert f"{name}" in out and "n=2" in out
     assert "descent mean - nanoGPT mean (val)" in out
     rows = json.loads((tmp_path / "s.json").read_text())
