@@ -248,7 +248,7 @@ def train(mask_type, x, y, xv, yv):
     lambda_sparse = 1e-3
     best_loss, best_state, best_epoch, patience, wait = np.inf, None, -1, 2, 0
     history = []
-    for epoch in range(5):
+    for epoch in range(3):
         model.train()
         for i in range(0, x.shape[0], 32):
             xb, yb = x[i:i + 32], y[i:i + 32]
@@ -295,7 +295,7 @@ def main():
     # its float64 ones after one step), so two correct libraries part at 1e-4 within three steps
     torch.set_default_dtype(torch.float64)
     torch.manual_seed(0)
-    x, y = make_data(128, 1)
+    x, y = make_data(64, 1)
     xv, yv = make_data(64, 2)
 
     # the selectors alone, with gradients, in float64
