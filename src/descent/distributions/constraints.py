@@ -14,6 +14,8 @@ import numpy as _np
 
 from .. import backend as _backend
 from ..autograd import no_grad as _no_grad
+from ..ops.untracked import computed as _computed
+from ..ops.untracked import guarded as _guarded
 from ..tensor import Tensor as _Tensor
 
 __all__ = [
@@ -89,6 +91,23 @@ class _DependentProperty(property, _Dependent):
 
 
 dependent_property = _DependentProperty
+
+
+def _all_hold(ok) -> bool:
+    """bool(ok.all()) for validate_args' checks (`ok` a bool tensor, or a bool). The read is a
+    guarded op's shape, not a value read: descent.compile replays a function that validates,
+    and a replay whose values fail the check stops at the guard and runs the call eagerly,
+    which raises eager's error."""
+    if not isinstance(ok, _Tensor):
+        return bool(ok)
+    (flag,) = _guarded(_validate_args_kernel, (ok,), (), "validate_args")
+    return flag.shape[0] == 0
+
+
+def _validate_args_kernel(ok) -> tuple:
+    """An empty array where every entry of `ok` holds, else one of length 1."""
+    xp = _backend.get_array_module(ok)
+    return (xp.empty(0 if bool(ok.all()) else 1, _np.int8),)
 
 
 def _as_array(value):
@@ -267,7 +286,7 @@ class _Square(Constraint):
 class _Symmetric(_Square):
     def check(self, value):
         square = super().check(value)
-        if not bool(square.all()):
+        if not _all_hold(square):
             return square
         with _no_grad():
             return value.isclose(value.mT, atol=1e-6).all(-2).all(-1)
@@ -309,20 +328,10 @@ class _PositiveDefinite(_Symmetric):
 
     def check(self, value):
         sym = super().check(value)
-        if not bool(sym.all()):
+        if not _all_hold(sym):
             return sym
-        from ..autograd import _new_tensor as new_tensor
-
-        a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
-        flat = a.reshape((-1,) + a.shape[-2:])
-        ok = _np.empty(flat.shape[0], dtype=_np.bool_)
-        for i, m in enumerate(flat):  # one factorisation per matrix: a failure is per matrix
-            try:
-                _np.linalg.cholesky(m)
-                ok[i] = bool(_np.isfinite(m).all())
-            except _np.linalg.LinAlgError:
-                ok[i] = False
-        return new_tensor(ok.reshape(a.shape[:-2]))
+        # (computed: descent.compile replays the factorisations on each call's matrices)
+        return _computed(_positive_definite_kernel, (value,), ())
 
 
 class _PositiveSemidefinite(_Symmetric):
@@ -330,12 +339,29 @@ class _PositiveSemidefinite(_Symmetric):
 
     def check(self, value):
         sym = super().check(value)
-        if not bool(sym.all()):
+        if not _all_hold(sym):
             return sym
-        from ..autograd import _new_tensor as new_tensor
+        return _computed(_positive_semidefinite_kernel, (value,), ())
 
-        a = _backend.as_numpy(_as_array(value)).astype(_np.float64)
-        return new_tensor((_np.linalg.eigvalsh(a) >= 0).all(-1))
+
+def _positive_definite_kernel(value):
+    """Whether each matrix of `value` (..., n, n) has a Cholesky factor and finite entries."""
+    a = _backend.as_numpy(value).astype(_np.float64)
+    flat = a.reshape((-1,) + a.shape[-2:])
+    ok = _np.empty(flat.shape[0], dtype=_np.bool_)
+    for i, m in enumerate(flat):  # one factorisation per matrix: a failure is per matrix
+        try:
+            _np.linalg.cholesky(m)
+            ok[i] = bool(_np.isfinite(m).all())
+        except _np.linalg.LinAlgError:
+            ok[i] = False
+    return ok.reshape(a.shape[:-2])
+
+
+def _positive_semidefinite_kernel(value):
+    """Whether each matrix of `value` (..., n, n) has no negative eigenvalue."""
+    a = _backend.as_numpy(value).astype(_np.float64)
+    return (_np.linalg.eigvalsh(a) >= 0).all(-1)
 
 
 class _Multinomial(Constraint):

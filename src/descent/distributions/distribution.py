@@ -14,32 +14,13 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-
-from .. import autograd, backend
-from ..ops.untracked import guarded
+from .. import autograd
 from ..tensor import Size, Tensor
 from . import constraints
+from .constraints import _all_hold
 from .utils import lazy_property, sum_rightmost
 
 __all__ = ["Distribution", "Independent"]
-
-
-def _all_hold(ok) -> bool:
-    """bool(ok.all()) for validate_args' checks (`ok` a bool tensor, or a bool). The read is a
-    guarded op's shape, not a value read: descent.compile replays a function that validates,
-    and a replay whose values fail the check stops at the guard and runs the call eagerly,
-    which raises eager's error."""
-    if not isinstance(ok, Tensor):
-        return bool(ok)
-    (flag,) = guarded(_validate_args_kernel, (ok,), (), "validate_args")
-    return flag.shape[0] == 0
-
-
-def _validate_args_kernel(ok) -> tuple:
-    """An empty array where every entry of `ok` holds, else one of length 1."""
-    xp = backend.get_array_module(ok)
-    return (xp.empty(0 if bool(ok.all()) else 1, np.int8),)
 
 
 class Distribution:

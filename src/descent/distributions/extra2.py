@@ -10,6 +10,7 @@ import math
 from numbers import Number
 
 from ..creation import eye, full_like
+from ..creation_random import draws_through_ops as _draws_through_ops
 from ..dtypes import finfo
 from ..tensor import Size, Tensor
 from ..torch_functions import broadcast_tensors
@@ -511,6 +512,7 @@ class VonMises(Distribution):
         k = self.concentration
         return 1 - (_log_bessel_i(k, 1) - _log_bessel_i(k, 0)).exp()
 
+    @_draws_through_ops  # (descent.compile replays its draws: the rounds are computed by ops)
     def sample(self, sample_shape=()) -> Tensor:
         from .. import autograd
         from ..creation import rand
@@ -524,8 +526,11 @@ class VonMises(Distribution):
             r = ((1 + rho**2) / (2 * rho)).where(kappa >= 1e-5, 1 / kappa + kappa)
             x = loc * 0
             done = x != x  # all False
-            while not bool(done.all()):
-                u1, u2, u3 = (rand(shape, dtype=loc.dtype, device=loc.device) for _ in range(3))
+            while not _all_hold(done):  # (a guarded shape: a program per count of rounds)
+                # (three calls in sample's own frame: descent.compile takes draws from its code)
+                u1 = rand(shape, dtype=loc.dtype, device=loc.device)
+                u2 = rand(shape, dtype=loc.dtype, device=loc.device)
+                u3 = rand(shape, dtype=loc.dtype, device=loc.device)
                 z = (math.pi * u1).cos()
                 f = (1 + r * z) / (r + z)
                 c = kappa * (r - f)
