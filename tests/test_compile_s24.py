@@ -216,7 +216,9 @@ def _positives(k):
 def _step_reading_the_update():
     w = descent.tensor(np.abs(_data(0, seed=246)) + 1, requires_grad=True)  # (stays > 0)
     opt = descent.optim.Adam([w], lr=0.1)
-    sched = descent.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+    lrs = descent.optim.lr_scheduler
+    # (ChainedScheduler steps its children: their counters are put back too)
+    sched = lrs.ChainedScheduler([lrs.StepLR(opt, 2, 0.5), lrs.ExponentialLR(opt, 0.9)])
 
     def step(x):
         opt.zero_grad()

@@ -925,8 +925,7 @@ def _undo_plan(program):
             elif hasattr(obj, "param_groups"):
                 opts[id(obj)] = obj
             else:  # a scheduler: its attributes and its optimizer's groups
-                scheds[id(obj)] = obj
-                opts[id(obj.optimizer)] = obj.optimizer
+                _schedulers_in(obj, scheds, opts)
             continue
         if kind is Write and not ins.local:
             writes.add(id(ins))
@@ -947,6 +946,20 @@ def _undo_plan(program):
     steps = (tuple(opts.values()), tuple(scheds.values()), tuple(clipped.values()))
     return (frozenset(writes), tuple(leaves.values()), tuple(gens.values()),
             steps if any(steps) else None)  # fmt: skip
+
+
+def _schedulers_in(sched, scheds: dict, opts: dict, depth: int = 0) -> None:
+    """Add `sched`, the schedulers it holds in lists (SequentialLR's, ChainedScheduler's,
+    which step them) and their optimizers to `scheds` and `opts`."""
+    scheds[id(sched)] = sched
+    opt = getattr(sched, "optimizer", None)
+    if opt is not None:
+        opts[id(opt)] = opt
+    for v in vars(sched).values():
+        if depth < 4 and type(v) is list:
+            for e in v:
+                if hasattr(e, "optimizer") and callable(getattr(e, "step", None)):
+                    _schedulers_in(e, scheds, opts, depth + 1)
 
 
 def _generators_in(v, found: dict, depth: int = 0) -> None:
@@ -997,7 +1010,15 @@ def _steps_snapshot(opts, scheds, clipped) -> tuple:
     state, groups, attrs = [], [], []
     for opt in opts:
         for g in opt.param_groups:
-            groups.append((g, {k: v for k, v in g.items() if k != "params"}))
+            hyper = {k: v for k, v in g.items() if k != "params"}
+            # (a tensor lr or betas: a scheduler fills it in place)
+            filled = [
+                _tensor_snapshot(e)
+                for v in hyper.values()
+                for e in (v if type(v) is tuple else (v,))
+                if isinstance(e, _Tensor)
+            ]
+            groups.append((g, hyper, filled))
             for p in g["params"]:
                 tensors[id(p)] = p
         for st in opt.state.values():
@@ -1040,8 +1061,10 @@ def _steps_restore(saved) -> None:
         p[0]._grad = g
         if gsnap is not None:
             _tensor_restore(gsnap)
-    for g, hyper in groups:
+    for g, hyper, filled in groups:
         g.update(hyper)
+        for snap in filled:
+            _tensor_restore(snap)
     for obj, plain, lists in attrs:
         vars(obj).update(plain)
         for k, lst, items in lists:
