@@ -16,7 +16,8 @@ exception class):
 * `copy_` of an expanded graph tensor from itself writes nothing and raises only in backward
   (13230, 16743); `relu_` of an expanded complex tensor raises the dtype error first (10164);
 * softmax / log_softmax return a contiguous tensor whatever the input's strides (session 24's
-  view fuzz, 24100073307129: `.view(-1)` of the softmax of an unfold raised).
+  view fuzz, 24100073307129: `.view(-1)` of the softmax of an unfold raised);
+* the other classes session 24's view fuzz found (cases below CASES' marker comment).
 """
 
 from __future__ import annotations
@@ -160,6 +161,65 @@ def _case_softmax_output_contiguous(L):  # view fuzz 24100073307129
     u = _f64(L, [[0.7, 0.1, 1.0], [-0.9, 2.9, 1.2], [-1.7, 1.7, -0.6]]).unfold(-2, 2, 1)
     s, ls = L.softmax(u, 1), L.log_softmax(u.mT, 0)
     return s.view(12), ls.view(12), s.stride(), ls.stride()
+
+
+# Session 24's view fuzz (50,000 programs from seed 24100001), fixed:
+
+
+def _case_empty_no_grad_diagonal_is_no_grad_view(L):  # 24100073313586 (5 programs)
+    x = _f64(L, [[[-0.6], [-1.6]], [[-1.2], [0.0]]])
+    with L.no_grad():
+        d = x.diagonal(-2, 2, 1)  # empty
+        x.copy_(_f64(L, 0.5, False))
+    d.select(-2, -1)  # a stale no_grad view: PyTorch raises as it is used
+
+
+def _case_setitem_full_slice_writes_itself(L):  # 24100073347680, 24100073333787
+    y = L.zeros(2, 3, dtype=L.float64) * 1
+    s = y.view(2, 3)
+    s[:5, ...] = _f64(L, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])  # (PyTorch skips the full slice)
+    s.add_(3)
+    return s
+
+
+def _case_rounded_div_grad_is_constant(L):  # 24100073341020
+    x, w = _f64(L, [1.5, -2.5]), _f64(L, [0.5, 2.0])
+    (g,) = L.autograd.grad((L.div(x, w, rounding_mode="floor") * x).sum(), [w],
+                           create_graph=True)  # fmt: skip
+    return g, g.requires_grad
+
+
+def _case_clamp_expanded_complex(L):  # 24100073322334
+    L.tensor([1 + 2j], dtype=L.complex128).expand(2, 2).clamp_(-0.5, 1)
+
+
+def _case_write_through_view_of_detach(L):  # 24100073338473
+    x = _f64(L, [0.4, -0.7, 0.8])
+    y = x * 1
+    y.sigmoid_()
+    y.detach().reshape(1, 3).index_add_(0, L.tensor([0]), _f64(L, [[0.1, 1.8, 0.2]], False))
+    y.sum().backward()
+
+
+def _case_div_saves_divisor_for_its_gradient(L):  # 24100073334766
+    y = _f64(L, [-0.02, 1.8]).sin()
+    d = y.detach()
+    d.div_(y, rounding_mode="trunc")
+    (d.sum() + y.sum()).backward()
+
+
+def _case_div_dividend_read_for_divisor_only(L):
+    x = _f64(L, [1.5, 2.0])
+    y = x * 1
+    z = y / _f64(L, [2.0, 4.0], False)
+    y.add_(1)
+    z.sum().backward()
+    return x.grad
+
+
+def _case_setitem_0d_partial_overlap(L):  # 24100073327452
+    x = L.tensor(1.3 + 1.1j, dtype=L.complex128)
+    L.view_as_real(x)[0] = x
 
 
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}

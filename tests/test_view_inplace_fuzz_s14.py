@@ -798,6 +798,15 @@ KNOWN: dict[int, str] = {
     14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
     "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
     "element is doubled twice); the order of overlapping writes is unspecified in both",
+    24100073306046: "index_add_ whose source is a view of a tensor written in place later: "
+    "PyTorch's IndexAddBackward0 saves source (for expand_as(source), its shape) and raises its "
+    "version error; descent's node needs no source value and keeps none (session 24)",
+    24100073314040: "float32 sin(exp(25)): exp's result (7.2e10) differs by an ulp between "
+    "PyTorch's vectorized exp and NumPy's, and sin of so large an argument turns that ulp into "
+    "any value in [-1, 1] (session 24)",
+    24100073329282: "mul_ under no_grad by a permuted view of the written tensor itself (a chunk: "
+    "not dense, PyTorch's overlap check says 'too hard' and passes): PyTorch reads the operand "
+    "while writing in its loop order, NumPy's ufunc as if from a copy (session 24)",
 }
 
 

@@ -525,12 +525,15 @@ def _needed(node, i: int) -> bool:
     the other inputs (`cross_saved`: a * b, a @ b, linear), input i is read only when another
     input gets a gradient: PyTorch saves it only then, so an in-place change of an input whose
     partners are constants is no error there (y = x * 2; loss = (y * c).sum(); y.mul_(0)).
+    A tuple of flags says it per input (a / b: a is read for b's gradient only, b for both:
+    `(True, False)`, PyTorch's DivBackward0/2 save self only when other requires grad).
     An op whose backward reads only some of its saved inputs names them in `read_inputs`
     (where's condition, masked_fill's mask): the others' versions are not checked."""
     read = getattr(node, "read_inputs", None)
     if read is not None and i not in read:
         return False
-    if not getattr(node, "cross_saved", False):
+    cross = getattr(node, "cross_saved", False)
+    if not cross or (type(cross) is tuple and not cross[i]):
         return _live(node)
     parents = node.parents
     return any(not _dead(p) for j, p in enumerate(parents) if j != i)

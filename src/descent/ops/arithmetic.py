@@ -135,6 +135,9 @@ class Div(Function):
     broadcasts = True
 
     save_inputs = True
+    # a is read (its version checked) only for b's gradient, b for both: PyTorch's DivBackward0
+    # saves self only when other requires grad (y / c; y.add_(1) then backward runs there)
+    cross_saved = (True, False)
 
     def forward(self, a, b):
         return a / b

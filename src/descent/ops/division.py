@@ -139,7 +139,8 @@ class RoundedDiv(Function):
 
     __slots__ = ("mode",)
     save_inputs = True
-    cross_saved = True  # (input i's version checked only when the other input gets a gradient)
+    # a is read (its version checked) only for b's gradient, b for both (PyTorch's DivBackward2)
+    cross_saved = (True, False)
 
     def forward(self, a, b):
         xp = backend.get_array_module(a)
@@ -158,8 +159,11 @@ class RoundedDiv(Function):
 
     def backward(self, gy, ops):
         # Zeros, not gy * 0: PyTorch's div_tensor_self/other_backward give zeros_like(grad)
-        # with a rounding mode, also where gy is inf or nan
+        # with a rounding mode, also where gy is inf or nan; under create_graph a constant (an
+        # operand reached by them alone keeps a second-order .grad of None, as there)
         gx = ops.where(True, 0, gy)
+        if ops.is_graph:
+            gx = gx.detach()
         return gx, gx
 
 

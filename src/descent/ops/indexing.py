@@ -364,8 +364,9 @@ def setitem(x: Tensor, index, value) -> None:
     if isinstance(value, Tensor) and (value._data.base is not None or x._data.base is not None
                                       or value._data is x._data):  # fmt: skip
         # copy_'s check against the value (a basic index: a view of the same memory and shape
-        # overlapping in part; PyTorch fills from a 0-d value and expands one of another shape,
-        # which is then too hard to check), index_put_'s (an array index: any overlap with x,
+        # overlapping in part; PyTorch's copy_to fills from a 0-d value into a selection with
+        # dimensions (a 0-d one copies, checked) and expands one of another shape, which is
+        # then too hard to check), index_put_'s (an array index: any overlap with x,
         # the same tensor too, but a one-element value with a single mask: a masked fill)
         one = index
         if type(index) is tuple:  # PyTorch's canDispatchToMaskedFill: one tensor index among
@@ -373,7 +374,7 @@ def setitem(x: Tensor, index, value) -> None:
                     and not isinstance(i, (slice, int))]  # fmt: skip
             one = rest[0] if len(rest) == 1 else None
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
-        if (value._data.ndim and _partial_overlap(sel, value._data, idx)
+        if ((value._data.ndim or not sel.ndim) and _partial_overlap(sel, value._data, idx)
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value is x or (value._data is x._data and x._data.size)  # (PyTorch:

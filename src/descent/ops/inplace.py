@@ -370,7 +370,12 @@ def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
 
 
 def clamp_(t: Tensor, min=None, max=None) -> Tensor:
-    _check_leaf_inplace(t, "clamp_")
+    try:
+        _check_leaf_inplace(t, "clamp_")
+    except DescentError:  # an expanded t: PyTorch's clamp checks its dtypes before the overlap
+        if min is not None or max is not None:
+            check_clamp_bounds("clamp_", t, min, max)  # (complex: its NotImplementedError)
+        raise
     if min is None and max is None:  # as clamp (PyTorch raises for clamp_() too)
         raise DescentError("clamp_: give at least one of min= and max=")
     check_clamp_bounds("clamp_", t, min, max)

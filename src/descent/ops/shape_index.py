@@ -121,7 +121,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         except ValueError:  # a read-only source (a broadcast, a frozen array): keep the copy
             return out
     out._data = view
-    if out._rg:  # a recorded view: in-place ops on it write through (ops/view_write.py)
+    if out._node is not None:  # a recorded view: in-place ops write through (view_write.py)
         mark_view(out, src)
     else:
         mark_unrecorded_view(out, src)

@@ -265,12 +265,32 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     plain = not t._rg
     _refresh(t, base, flat)
     _autograd._note_view_output(result, t)
-    if plain and t._rg and type(sel) is tuple and any(i is not Ellipsis for i in sel):
+    if plain and t._rg and type(sel) is tuple and not _writes_itself(sel, view.shape):
         # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
         t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # its base's other views
     _refresh_views(base, skip=t)
     bump_family(base)
     _note_saved_output(base, result)  # (after the bump: it is the write that saves it)
+    return True
+
+
+def _writes_itself(sel: tuple, shape) -> bool:
+    """Whether PyTorch's `t[sel] = v` copies into t itself rather than into a view of t: every
+    item is an Ellipsis or a slice its applySlice skips (start 0, step 1, stop at least the
+    dimension's length: `t[:] = v`, `t[:3, ...] = v` on 2 rows); an int, None or any other
+    slice makes a view."""
+    k = len(sel)
+    for n, i in enumerate(sel):
+        if i is Ellipsis:
+            k = n
+        elif type(i) is not slice:
+            return False
+    dims = list(range(k)) + list(range(len(shape) - (len(sel) - k - 1), len(shape)))
+    items = sel[:k] + sel[k + 1 :]
+    for i, d in zip(items, dims):
+        if not (i.start in (None, 0) and i.step in (None, 1)
+                and (i.stop is None or i.stop >= shape[d])):  # fmt: skip
+            return False
     return True
 
 
@@ -427,9 +447,10 @@ def written(t: Tensor, redo: tuple | None = None) -> None:
         fn(t, redo)
     overwrote_saved_output(t)
     if getattr(t, "_view_base", None) is not None:  # (a slot read: autograd.init_tensor sets it)
-        src = view_source(t)
-        if src is not None:
-            overwrote_saved_output(src)
+        src, seen = view_source(t), t
+        while src is not None and src is not seen:  # up to the memory's owner: a view of a
+            overwrote_saved_output(src)  # detach() of y.sigmoid_()'s output writes y's too
+            seen, src = src, view_source(src)
 
 
 def _write_detached(t: Tensor, result: Tensor) -> bool:
