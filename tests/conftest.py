@@ -127,3 +127,9 @@ def _seed_the_cpu_generator_only():
 def pytest_runtest_setup(item):
     """(Before each test, once torch is loaded: see `_seed_the_cpu_generator_only`.)"""
     _seed_the_cpu_generator_only()
+
+
+def pytest_collectstart(collector):
+    """(Before each module is collected, once an earlier one has loaded torch: test_opinfo's
+    collection makes every operator's error inputs, 880 torch.manual_seed calls.)"""
+    _seed_the_cpu_generator_only()
