@@ -317,7 +317,7 @@ for unrolled in (True, False):
         scheduler.step()  # train_search.py's order (PyTorch < 1.1), and its get_lr()
         lr = scheduler.get_lr()[0]  # PyTorch's recursive rule applied once more: not the lr set
         lrs.append(lr)
-        for step in range(2):
+        for step in range(1):  # one search step per epoch (train_search.py: one per batch)
             sl = slice(step * 8, step * 8 + 8)
             model.train()
             architect.step(x_train[sl], y_train[sl], x_valid[sl], y_valid[sl], lr, optimizer,
