@@ -147,3 +147,61 @@ def test_cpu_bfloat16_autocast_op_lists(name):
             return _AUTOCAST[name](m, m.nn.functional)
 
     _same(fn, rtol=1e-2)
+
+
+# -- nn.functional and Tensor methods at edge shapes (the probe's findings) --------------------
+def _r(m, *shape):
+    return m.arange(float(np.prod(shape))).reshape(*shape).sin()
+
+
+_EDGES = {
+    # a raise where PyTorch computes
+    "max_pool2d_ceil_dilated": lambda m, F: F.max_pool2d(_r(m, 1, 2, 5, 4), 3, 2, 0, 2, True),
+    "avg_pool2d_ceil_past_end": lambda m, F: F.avg_pool2d(_r(m, 1, 1, 3, 2), 3, 2, 0, True),
+    "layer_norm_empty_rows": lambda m, F: F.layer_norm(m.ones(2, 0), (0,)),
+    "interpolate_area_to_0": lambda m, F: F.interpolate(_r(m, 1, 1, 4, 3), size=0, mode="area"),
+    "pad_nothing_0d": lambda m, F: F.pad(m.tensor(1.5), ()),
+    "cumsum_bool_0d": lambda m, F: m.tensor(True).cumsum_(0),
+    "exponential_int_empty": lambda m, F: m.zeros(0, 3, dtype=m.int64).exponential_(),
+    # computes where PyTorch raises
+    "pad_constant_crop_below_0": lambda m, F: F.pad(_r(m, 1, 1, 1), (-2, -2)),
+    "pad_reflect_to_0": lambda m, F: F.pad(_r(m, 1, 2, 4), (-2, -2), mode="reflect"),
+    "pad_replicate_to_0": lambda m, F: F.pad(_r(m, 2, 4), (-4, 0), mode="replicate"),
+    "pad_circular_crop_below_0": lambda m, F: F.pad(_r(m, 2, 4), (-5, 0), mode="circular"),
+    "pad_reflect_bool": lambda m, F: F.pad(m.ones(1, 2, 4, dtype=m.bool), (1, 1), mode="reflect"),
+    "conv2d_no_out_channels": lambda m, F: F.conv2d(_r(m, 1, 2, 4, 3), m.ones(0, 2, 2, 2)),
+    "max_unpool_bad_size": lambda m, F: F.max_unpool2d(
+        *F.max_pool2d(_r(m, 1, 1, 4, 4), 2, return_indices=True), 2, output_size=(9, 9)
+    ),
+    "exponential_int": lambda m, F: m.zeros(2, dtype=m.int64).exponential_(),
+    "random_complex": lambda m, F: m.zeros(2, dtype=m.complex64).random_(1, 2),
+    "bernoulli_complex": lambda m, F: m.zeros(2, dtype=m.complex64).bernoulli_(0.5),
+    "cumsum_bool": lambda m, F: m.tensor([True, False]).cumsum_(0),
+    # error classes
+    "conv2d_bias_size": lambda m, F: F.conv2d(_r(m, 1, 2, 4, 4), m.ones(3, 2, 2, 2), m.ones(2)),
+    "conv1d_bias_size": lambda m, F: F.conv1d(_r(m, 1, 2, 4), m.ones(3, 2, 2), m.ones(2)),
+    "conv_transpose2d_output_padding": lambda m, F: F.conv_transpose2d(
+        _r(m, 1, 2, 3, 3), m.ones(2, 3, 2, 2), stride=1, output_padding=1
+    ),
+    "adaptive_avg_pool2d_empty_plane": lambda m, F: F.adaptive_avg_pool2d(m.ones(1, 2, 5, 0), 2),
+    "interpolate_2d_input": lambda m, F: F.interpolate(_r(m, 2, 3), scale_factor=2),
+    "glu_0d": lambda m, F: F.glu(m.tensor(1.0)),
+    "batch_norm_1d": lambda m, F: F.batch_norm(_r(m, 3), m.zeros(3), m.ones(3)),
+    "unfold_kernel_too_big": lambda m, F: F.unfold(_r(m, 1, 1, 3, 3), 4),
+    "trace_bool_0d": lambda m, F: m.tensor(True).trace(),
+}
+
+
+@pytest.mark.parametrize("name", list(_EDGES))
+def test_edges_as_torch(name):
+    _same(lambda m: _EDGES[name](m, m.nn.functional), rtol=1e-5)
+
+
+def test_max_pool2d_ceil_mode_window_past_the_input_gradient():
+    got = []
+    for m in (torch, descent):
+        x = _r(m, 1, 2, 5, 4).detach().requires_grad_(True)
+        y = m.nn.functional.max_pool2d(x, 3, 2, 0, 2, ceil_mode=True)
+        (y * m.tensor([[[[2.0]], [[-1.0]]]])).sum().backward()
+        got.append(x.grad.numpy())
+    np.testing.assert_array_equal(got[1], got[0])

@@ -127,7 +127,8 @@ def test_max_unpool_repeated_indices_write_not_add(nd):
 
 def test_max_unpool_last_write_wins_by_hand():
     v = descent.tensor([[[1.0, 2.0, 3.0]]], requires_grad=True)
-    y = descent.nn.functional.max_unpool1d(v, descent.tensor([[[1, 1, 0]]]), 2, output_size=[2])
+    # stride 1, padding 1: a length-2 output (output_size=[2] is outside PyTorch's range here)
+    y = descent.nn.functional.max_unpool1d(v, descent.tensor([[[1, 1, 0]]]), 2, 1, 1)
     assert y.tolist() == [[[3.0, 2.0]]]
     (y * descent.tensor([[[10.0, 20.0]]])).sum().backward()
     assert v.grad.tolist() == [[[20.0, 20.0, 10.0]]]

@@ -705,6 +705,9 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Te
 @draws_through_ops
 def bernoulli_(t: Tensor, p=0.5, *, generator=None) -> Tensor:
     """Fill t with 0/1 samples (1 with probability p) in place."""
+    if t._data.dtype.kind == "c" and t._data.size:  # "bernoulli_scalar_cpu_" (not empty)
+        raise DtypeError(f"bernoulli_: not implemented for complex tensors ({t.dtype}, shape "
+                         f"{tuple(t.shape)}); fill a real tensor")  # fmt: skip
     u = _bernoulli_values(tuple(t.shape), t._data.dtype, t.device, p, generator)._data
     return _fill_inplace(t, u, "bernoulli_")
 
@@ -714,6 +717,11 @@ def random_(t: Tensor, low: int = 0, high: int | None = None, *, generator=None)
     """Fill t with integers in [low, high) in place (when not given, PyTorch's default range:
     [0, 2**digits] for floats, where every integer is exact (2**11 for float16, 2**24 for
     float32, 2**53 for float64), {0, 1} for bool, the dtype's max for integers)."""
+    if t._data.dtype.kind == "c":
+        raise DescentError(
+            f"random_: check_random_bounds handles only integral, floating-point and boolean "
+            f"types, got {t.dtype} (shape {tuple(t.shape)})"
+        )
     if high is None:  # random_(to) draws from [0, to); random_() from the default range
         dt = np.dtype(t._data.dtype)
         if dt.kind in "fV":
@@ -733,6 +741,11 @@ def exponential_(t: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     """Fill t with exponential samples of rate lambd in place."""
     if not lambd > 0.0:
         raise DescentError(f"exponential_: expects lambda > 0.0, but found lambda={lambd}")
+    if t._data.dtype.kind not in "fV" and t._data.size:  # PyTorch's RuntimeError (integers
+        # were filled with zeros here); an empty tensor is returned unchecked, as PyTorch's
+        raise DescentError(f"exponential_: Exponential distribution is a continuous probability "
+                           f"distribution. dtype must be a floating point but you specified "
+                           f"{t.dtype} (shape {tuple(t.shape)}); fill a float tensor")  # fmt: skip
     u = _exponential_values(tuple(t.shape), t._data.dtype, t.device, lambd, generator)._data
     return _fill_inplace(t, u, "exponential_")
 

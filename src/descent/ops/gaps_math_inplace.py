@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DtypeError
 from ..tensor import Tensor
 from ..tensor_methods import _ops
 from .elementwise import cast
@@ -214,6 +215,11 @@ def _check_dtype(t: Tensor, op: str, dtype) -> None:
 
 def cumsum_(t: Tensor, dim: int, *, dtype=None) -> Tensor:
     """The running sum along dim written into x (torch's cumsum_; dtype must be x's)."""
+    if t._data.dtype == np.bool_ and dtype is None:  # PyTorch: no bool kernel, except where
+        if t.ndim == 0 or t._data.size == 0:  # a 0-d or empty tensor never reaches it
+            return t
+        raise DtypeError(f"cumsum_: \"cumsum_out_cpu\" not implemented for 'Bool' (shape "
+                         f"{tuple(t.shape)}); use the out-of-place t.cumsum(dim)")  # fmt: skip
     _check_dtype(t, "cumsum_", dtype)
     fn = _by_name("cumsum")
     return _apply_inplace(t, "cumsum_", lambda x, d: fn(x, dim=d), dim)

@@ -156,15 +156,15 @@ def diag(x, diagonal: int = 0) -> Tensor:
 def trace(x) -> Tensor:
     """The sum of the main diagonal of a 2-D tensor."""
     x = as_tensor(x)
+    if x._data.dtype == np.bool_:  # PyTorch: "trace" not implemented for 'Bool' (any shape)
+        raise DtypeError(
+            f"trace: not implemented for bool tensors (shape {tuple(x.shape)}), as in PyTorch; "
+            "convert first with .int()"
+        )
     if x.ndim != 2:
         raise DescentError(
             f"trace: expects a 2-D tensor (a matrix), got shape {tuple(x.shape)}; use "
             f"diagonal(x, dim1=-2, dim2=-1).sum(-1) for a batch of matrices"
-        )
-    if x._data.dtype == np.bool_:  # PyTorch: "trace" not implemented for 'Bool'
-        raise DtypeError(
-            f"trace: not implemented for bool tensors (shape {tuple(x.shape)}), as in PyTorch; "
-            "convert first with .int()"
         )
     return diagonal(x).sum()
 

@@ -188,7 +188,8 @@ def glu(input, dim: int = -1) -> Tensor:
     (Dauphin et al. 2017)."""
     x = _act.float_kernel_input(input, "glu")  # PyTorch: "glu_cpu" not implemented for 'Long'
     if x.ndim == 0:
-        raise ValueError("glu: does not support 0-d (scalar) tensors")
+        raise DescentError("glu: does not support scalars because halving size must be even "
+                           "(a 0-d tensor); give it a dimension of even size")  # fmt: skip
     n = x.shape[dim]
     if n % 2:
         raise DescentError(

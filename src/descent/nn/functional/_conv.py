@@ -13,7 +13,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import Conv2d, prefer_conv_nd
 from ...tensor import Tensor
-from ._conv_extra import _conv_nd, check_conv_args, check_conv_dtypes
+from ._conv_extra import _conv_nd, check_conv_args, check_conv_bias, check_conv_dtypes
 from ._inputs import int_tuple
 from ._padding import pad
 
@@ -40,6 +40,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     check_conv_dtypes(x, w, bias, "conv2d")
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
+    check_conv_bias("conv2d", w, bias, groups)
     if groups < 1 or c % groups or o % groups or cg != c // groups:
         raise DescentError(
             f"conv2d: input has {c} channels, weight {tuple(w.shape)} with groups={groups}: "

@@ -86,6 +86,24 @@ def conv_operands(x, w, bias, op: str, all_ints: bool = True) -> tuple[Tensor, T
     return x, w
 
 
+def check_conv_bias(op: str, w: Tensor, bias, groups: int) -> None:
+    """PyTorch's checks of a convolution's weight (at least one output channel) and bias (one
+    entry per output channel), before any arithmetic."""
+    if w.shape[0] == 0:
+        raise DescentError(
+            f"{op}: Given groups={groups}, expected weight to be at least 1 at dimension 0, "
+            f"but got weight of size {tuple(w.shape)} instead"
+        )
+    if bias is not None:
+        b = as_tensor(bias)
+        if b.ndim != 1 or b.shape[0] != w.shape[0]:
+            raise DescentError(
+                f"{op}: Given weight of size {tuple(w.shape)}, expected bias to be "
+                f"1-dimensional with {w.shape[0]} elements, but got bias of size "
+                f"{tuple(b.shape)} instead"
+            )
+
+
 def check_conv_args(op: str, s: tuple, d: tuple, p) -> None:
     """PyTorch's checks of a convolution's stride (> 0), dilation (> 0) and numeric padding
     (>= 0; None for 'same' / 'valid')."""
@@ -113,6 +131,7 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
                            f"{w.ndim}-dimensional weight")  # fmt: skip
     n, c = x.shape[:2]
     o, cg, *k = w.shape
+    check_conv_bias(op, w, bias, groups)
     if groups < 1 or c % groups or o % groups or cg != c // groups:
         raise DescentError(
             f"{op}: input {tuple(x.shape)} has {c} channels, weight {tuple(w.shape)}, "
@@ -218,8 +237,8 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
                           dilation, nd, op)  # fmt: skip
     x, unbatched = _batched(x, nd, op)
     if w.ndim != nd + 2:
-        raise ValueError(f"{op}: weight must be (C_in, C_out/groups, {nd} kernel sizes), got "
-                         f"{tuple(w.shape)}")  # fmt: skip
+        raise DescentError(f"{op}: weight must be (C_in, C_out/groups, {nd} kernel sizes), "
+                           f"got {tuple(w.shape)}")  # fmt: skip
     n, c, *sizes = x.shape
     cin, og, *k = w.shape
     if groups < 1 or cin != c or c % groups:
@@ -233,14 +252,14 @@ def _conv_transpose_nd(x, w, bias, stride, padding, output_padding, groups: int,
     op_ = int_tuple(output_padding, nd, "output_padding", op)
     for oi, si, di in zip(op_, s, d, strict=True):
         if oi >= max(si, di) or oi < 0:
-            raise ValueError(
+            raise DescentError(
                 f"{op}: output_padding {op_} must be smaller than the stride {s} or the "
                 f"dilation {d} in each dimension (PyTorch's rule)"
             )
     out = [(sz - 1) * si - 2 * pi + di * (ki - 1) + oi + 1
            for sz, si, pi, di, ki, oi in zip(sizes, s, p, d, k, op_, strict=True)]  # fmt: skip
     if any(v < 1 for v in out):
-        raise ValueError(f"{op}: input {tuple(x.shape)} gives an empty output {tuple(out)}")
+        raise DescentError(f"{op}: input {tuple(x.shape)} gives an empty output {tuple(out)}")
     geom = (tuple(k), s, d, p)
     if fast_conv_ok(x, w):
         # One op (ops/conv_nd.py), the composite form below under create_graph.
@@ -334,7 +353,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     n, c, h, w = x.shape
     oh, ow = (window_out_size(sz, *g) for sz, g in zip((h, w), zip(*geom), strict=True))
     if oh < 1 or ow < 1:
-        raise ValueError(f"unfold: kernel {k} does not fit the padded input {tuple(x.shape)}")
+        raise DescentError(f"unfold: kernel {k} does not fit the padded input {tuple(x.shape)}")
     cols = im2col(x, geom)  # (C, kh, kw, N, oh, ow)
     y = _shape.permute(cols, 3, 0, 1, 2, 4, 5).reshape(n, c * k[0] * k[1], oh * ow)
     y = y.contiguous()  # as PyTorch's: `F.unfold(x, k).view(N, -1)` works
@@ -356,7 +375,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
     if unbatched:
         x = _shape.unsqueeze(x, 0)
     if x.ndim != 3:
-        raise ValueError(f"fold: expected (N, C*kh*kw, L) or (C*kh*kw, L), got {tuple(x.shape)}")
+        raise DescentError(f"fold: expected (N, C*kh*kw, L) or (C*kh*kw, L), got {tuple(x.shape)}")
     k = int_tuple(kernel_size, 2, "kernel_size", "fold")
     size = int_tuple(output_size, 2, "output_size", "fold")
     geom = (k, int_tuple(stride, 2, "stride", "fold"), int_tuple(dilation, 2, "dilation", "fold"),

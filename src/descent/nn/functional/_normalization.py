@@ -106,6 +106,8 @@ def _layer_norm(x, normalized_shape, weight, bias, eps, low=None) -> Tensor:
     if bias is not None:
         ins.append(bias := as_tensor(bias))
     k = _norm_shape(x, normalized_shape, "layer_norm", weight, bias)
+    if x._data.size == 0:  # PyTorch: an empty result (no rows, or rows of no elements)
+        return x * 0.0
     return LayerNorm.apply(
         *ins, k=k, eps=float(eps), has_w=weight is not None, has_b=bias is not None, low=low
     )
@@ -193,7 +195,7 @@ def batch_norm(
             if bias is not None:
                 y = y + as_tensor(bias)[0]
             return y
-        raise ValueError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
+        raise DescentError(f"batch_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     if training and x.numel() == 0:
         # An empty batch (PyTorch: an empty output, the running statistics untouched), still

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ... import amp
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...tensor import Tensor
@@ -31,10 +31,24 @@ def _check_mode(x: Tensor, pad: tuple, mode: str) -> None:
             f"pad: mode {mode!r} expects non-zero channel and spatial dimensions, got input "
             f"of shape {list(x.shape)}"
         )
+    if mode in ("reflect", "replicate") and x._data.dtype.kind == "b":
+        raise DtypeError(f"pad: mode {mode!r} is not implemented for bool tensors (PyTorch's "
+                         f"{mode}ion_pad has no Bool kernel); pad x.to(torch.uint8) or use "
+                         f"mode 'constant' or 'circular'")  # fmt: skip
     for i in range(k):
         dim = x.ndim - 1 - i
         left, right = pad[2 * i], pad[2 * i + 1]
         size = x.shape[dim]
+        if mode in ("reflect", "replicate") and size + left + right < 1:
+            raise DescentError(
+                f"pad: input (dimension {dim} of {list(x.shape)}) is too small for padding "
+                f"({left}, {right}). Calculated output size: {size + left + right}"
+            )
+        if mode == "circular" and size + min(left, 0) + min(right, 0) < 0:
+            raise DescentError(
+                f"pad: Negative padding value is resulting in an empty dimension: padding "
+                f"({left}, {right}) at dimension {dim} of input {list(x.shape)}"
+            )
         if mode == "reflect" and (left >= size or right >= size):
             raise DescentError(
                 f"pad: Argument #4: Padding size should be less than the corresponding input "
@@ -82,6 +96,8 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
         # (the argument `pad` hides this function: globals() has it)
         return amp._float32_op(globals()["pad"])(x, pad, mode, value)
     amounts = tuple(int(p) for p in pad)
+    if not amounts:  # nothing to pad: PyTorch returns a copy
+        return x.clone()
     if len(amounts) % 2:
         raise DescentError(f"pad: padding length must be divisible by 2, got {amounts}")
     if len(amounts) // 2 > x.ndim:
@@ -91,6 +107,15 @@ def pad(input, pad: Sequence[int], mode: str = "constant", value: float | None =
         )
     if mode != "constant":
         _check_mode(x, amounts, mode)
+    else:  # PyTorch crops with narrow() first: a length below zero raises (0 is empty)
+        for i in range(len(amounts) // 2):
+            size = x.shape[x.ndim - 1 - i] + min(amounts[2 * i], 0) + min(amounts[2 * i + 1], 0)
+            if size < 0:
+                raise DescentError(
+                    f"pad: padding {amounts[2 * i: 2 * i + 2]} of dimension {x.ndim - 1 - i} of "
+                    f"input {list(x.shape)} crops to {size} elements: narrow(): length must be "
+                    f"non-negative"
+                )
     positive = tuple(max(p, 0) for p in amounts)
     if mode == "circular" and any(p < 0 for p in amounts):
         # ATen's circular pad crops first and wraps the cropped tensor: (-1, 1) on [a, b, c, d]

@@ -69,6 +69,11 @@ def adaptive_out(output_size, sizes, op: str) -> list:
             f"{op}: output_size must be {nd} ints (or one int), got {list(output_size)} for "
             f"the spatial sizes {tuple(sizes)}"
         )
+    if 0 in tuple(sizes):
+        raise DescentError(
+            f"{op}(): Expected input to have non-zero size for non-batch dimensions, but its "
+            f"spatial sizes are {tuple(sizes)}"
+        )
     out = [sz if o is None else int(o) for sz, o in zip(sizes, output_size)]
     if min(out) < 0:
         raise DescentError(
@@ -85,7 +90,7 @@ def empty_pool(x: Tensor, out) -> Tensor:
     return rows[:, :, :0].reshape(n, c, *out)
 
 
-def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
+def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str, ceil_mode=False):
     """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
     (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
     kh, kw = pool_tuple(kernel_size, 2, "kernel_size", op)
@@ -99,8 +104,17 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str):
     check_window(op, (kh, kw), (sh, sw), (dh, dw), (ph, pw))
     if x._data.size == 0:
         check_pool_input(x, 2, op)
-    if out_size(x.shape[2], kh, sh, dh, ph) < 1 or out_size(x.shape[3], kw, sw, dw, pw) < 1:
-        raise DescentError(f"{op}: kernel {kh, kw} is larger than the input {tuple(x.shape)}")
+    # PyTorch's output size (ceil_mode's last window may run past the input: it pools the
+    # cells inside, `_ceil_pad`) must be at least 1
+    rows = out_size(x.shape[2], kh, sh, dh, ph) + (_ceil_extra(x.shape[2], kh, sh, dh, ph) > 0)
+    cols = out_size(x.shape[3], kw, sw, dw, pw) + (_ceil_extra(x.shape[3], kw, sw, dw, pw) > 0)
+    if (rows if ceil_mode else out_size(x.shape[2], kh, sh, dh, ph)) < 1 or (
+        cols if ceil_mode else out_size(x.shape[3], kw, sw, dw, pw)
+    ) < 1:
+        raise DescentError(
+            f"{op}: kernel {kh, kw} (dilation {dh, dw}, padding {ph, pw}) is larger than the "
+            f"input {tuple(x.shape)}; use a smaller kernel or pad the input"
+        )
     return (kh, kw, sh, sw, dh, dw, ph, pw)
 
 
@@ -178,7 +192,7 @@ def max_pool2d(
         x = float_tensor(x, "max_pool2d")
     x, unbatched = _as4d(x, "max_pool2d")
     h, w = x.shape[2], x.shape[3]
-    geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d")
+    geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d", ceil_mode)
     x, _, _ = _ceil_pad(x, geom, ceil_mode, lowest(x.dtype))
     y = MaxPool2d.apply(x, geom=geom)
     if return_indices:
@@ -201,7 +215,7 @@ def avg_pool2d(
     x, integer = _avg_input(input, "avg_pool2d")
     x, unbatched = _as4d(x, "avg_pool2d")
     h, w = x.shape[2], x.shape[3]
-    geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d")
+    geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d", ceil_mode)
     kh, kw, sh, sw, _, _, ph, pw = geom
     x, eh, ew = _ceil_pad(x, geom, ceil_mode, 0.0)
     if divisor_override is not None:

@@ -239,10 +239,21 @@ def _max_unpool_nd(x, indices, nd, kernel_size, stride, padding, output_size, op
     s = k if stride is None else int_tuple(stride, nd, "stride", op)
     p = int_tuple(padding, nd, "padding", op)
     n, c, *sizes = x.shape
+    default = [(sz - 1) * si - 2 * pi + ki for sz, si, pi, ki in zip(sizes, s, p, k)]
     if output_size is None:
-        out = [(sz - 1) * si - 2 * pi + ki for sz, si, pi, ki in zip(sizes, s, p, k)]
+        out = default
     else:
-        out = [int(v) for v in tuple(output_size)[-nd:]]
+        given = tuple(int(v) for v in output_size)
+        if len(given) not in (nd, nd + 2):
+            raise ValueError(
+                f"{op}: output_size should be a sequence containing {nd} or {nd + 2} "
+                f"elements, but it has a length of '{len(given)}'"
+            )
+        out = list(given[-nd:])
+        for d, (o, df, si) in enumerate(zip(out, default, s)):
+            if not df - si < o < df + si:  # PyTorch's rule (a ValueError)
+                raise ValueError(f'{op}: invalid output_size "{list(out)}" (dim {d} must be '
+                                 f"between {df - si} and {df + si}, exclusive)")  # fmt: skip
     size = int(np.prod(out))
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= size):
         raise ValueError(

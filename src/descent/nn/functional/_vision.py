@@ -193,8 +193,8 @@ def interpolate(
         )
     nd = x.ndim - 2
     if nd not in (1, 2, 3):
-        raise ValueError(f"interpolate: expected a 3-, 4- or 5-d input (N, C, *S), got "
-                         f"{tuple(x.shape)}")  # fmt: skip
+        raise UnsupportedError(f"interpolate: expected a 3-, 4- or 5-d input (N, C, *S), got "
+                               f"{tuple(x.shape)}")  # fmt: skip
     if mode in _LINEAR and _LINEAR[mode] != nd:
         raise _ModeRankError(f"interpolate: mode {mode!r} needs a {_LINEAR[mode] + 2}-d input, "
                              f"got {tuple(x.shape)}")  # fmt: skip
@@ -207,7 +207,8 @@ def interpolate(
             f"requires a 4-D tensor as input, got mode {mode!r}"
         )
     out, scales = _sizes(x, nd, size, scale_factor, recompute_scale_factor)
-    if any(o < 1 for o in out) or any(n < 1 for n in x.shape[2:]):
+    area_empty = mode == "area" and min(out) == 0  # PyTorch: an empty adaptive average
+    if (any(o < 1 for o in out) and not area_empty) or any(n < 1 for n in x.shape[2:]):
         # PyTorch's RuntimeError (a DescentError is one, and a ValueError as before)
         raise DescentError(f"interpolate: input and output sizes should be greater than 0, "
                            f"got input {tuple(x.shape)} and output size {out}")  # fmt: skip
