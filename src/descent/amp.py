@@ -279,6 +279,10 @@ def _float32_op(fn):
             _stack().pop()
             _depth -= 1
 
+    # torch_keywords.torch_names renames the parameters of the function inside, then wraps
+    # the renamed copy again (the wrapper's own *args/**kwargs carry no names to rename)
+    wrapper.__float32_self__ = wrapper
+    wrapper.__float32_rewrap__ = _float32_op
     return wrapper
 
 
@@ -543,4 +547,3 @@ def custom_bwd(bwd=None, *, device_type: str):
             return bwd(ctx, *args, **kwargs)
 
     return decorate_bwd
-

@@ -74,6 +74,8 @@ def torch_names(fn, renames: dict[str, str], module: str | None = None, name: st
         return rewrap(torch_names(fn.__wrapped_for_out__, renames, module, name))
     if getattr(fn, "__values_self__", None) is fn:  # ops/nested_values.on_values: the same
         return fn.__values_rewrap__(torch_names(fn.__wrapped__, renames, module, name))
+    if getattr(fn, "__float32_self__", None) is fn:  # amp._float32_op: the same
+        return fn.__float32_rewrap__(torch_names(fn.__wrapped__, renames, module, name))
     code = getattr(fn, "__code__", None)
     if code is None:
         return fn
