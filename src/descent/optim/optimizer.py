@@ -301,13 +301,14 @@ class Optimizer(OptimizerHooks):
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        repeats = getattr(self, "_repeats", None) or {}  # k listings: k updates
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
                         if p.grad.is_sparse and not self._sparse_grads:
                             self._sparse_grad(group, p.grad)  # PyTorch's refusal
-                        for _ in range(getattr(self, "_repeats", {}).get(p, 1)):  # k listings
+                        for _ in range(repeats.get(p, 1)):
                             update(group, p)
         return loss
 
