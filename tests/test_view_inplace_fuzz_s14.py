@@ -795,9 +795,6 @@ def source(prog) -> str:
 # Known mismatches: program seed -> reason (strict xfail in test_known: when one is fixed, its
 # xfail fails and the entry must go). Found in the default run (SEED, N_PROGRAMS).
 KNOWN: dict[int, str] = {
-    14001440: "mul_ on an unfold view whose windows share elements: PyTorch's vectorized loop "
-    "writes each location once per pass, NumPy's ufunc once per element of the view (a shared "
-    "element is doubled twice); the order of overlapping writes is unspecified in both",
     24100073306046: "index_add_ whose source is a view of a tensor written in place later: "
     "PyTorch's IndexAddBackward0 saves source (for expand_as(source), its shape) and raises its "
     "version error; descent's node needs no source value and keeps none (session 24)",

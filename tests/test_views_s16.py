@@ -925,12 +925,8 @@ def shrink2(prog, msg):
 
 
 # Known mismatches of the default run: program seed -> reason (strict xfails)
-KNOWN2: dict[int, str] = {  # (16000802, clone's strides: fixed in session 17)
-    16000397: "mul_ on an unfold view whose windows share elements (a setitem index since the "
-    "session-17 fix of the first round's generator): PyTorch's vectorized loop and NumPy's ufunc "
-    "write the shared locations a different number of times; the order of overlapping writes is "
-    "unspecified in both (the first round's KNOWN 14001440)",
-}
+KNOWN2: dict[int, str] = {}  # (16000802, clone's strides: fixed in session 17; 16000397, mul_
+# on an unfold view whose windows share elements: fixed in session 25, ops/overlap_rounds)
 
 
 def fuzz2(n: int, seed: int, verbose: bool = False):

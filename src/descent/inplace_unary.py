@@ -27,6 +27,10 @@ from .autograd import _overwrote_saved_output as overwrote_saved_output
 from .errors import DescentError
 from .grad_mode import no_grad
 from .ops.inplace import _check_leaf_inplace, _rebind, _records, _write_failed, _written
+from .ops.overlap_rounds import internal_overlap
+from .ops.overlap_rounds import once as overlap_once
+from .ops.overlap_rounds import recorded as overlap_recorded
+from .ops.overlap_rounds import write as overlap_write
 from .ops.view_write import redo_assign
 from .tensor import Tensor
 
@@ -52,6 +56,8 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
     except DescentError:  # an expanded t: the op's own dtype check comes first in PyTorch
         _dtype_error_first(t, name, args, kwargs)
         raise
+    if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+        return _overlapping(t, name, op, args, kwargs)
     if _records(t, *args):
         # The alias keeps t's old value and node for whatever the op saves for backward.
         out = getattr(t._alias(), name)(*args, **kwargs)
@@ -61,6 +67,19 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
     write_values(t, values)
     _written(t, (redo_assign, values))  # t's version, and its views' and base's (one counter)
     return t
+
+
+def _overlapping(t: Tensor, name: str, op: str, args, kwargs) -> Tensor:
+    """unary_ of a t whose elements share memory: PyTorch's visits (ops/overlap_rounds)."""
+
+    def values():  # the op's result from t's current values
+        return _fit(t, getattr(t, name)(*args, **kwargs), op, name)._data
+
+    if _records(t, *args):
+        out = getattr(overlap_once(t._alias(), t._data), name)(*args, **kwargs)
+        out = overlap_recorded(t, _fit(t, out, op, name), values, args)
+        return _rebind(t, out, overlap_ok="copy")
+    return overlap_write(t, values, args)
 
 
 def _dtype_error_first(t: Tensor, name: str, args, kwargs) -> None:

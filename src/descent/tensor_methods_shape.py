@@ -211,11 +211,15 @@ class InPlaceMethods:
             alpha, (other,) = legacy_scalar_first("add_", other, args, 1)  # x.add_(alpha, other)
         if type(alpha) is int and self._data.dtype.kind == "b":
             alpha = bool(alpha)  # PyTorch casts alpha to the bool result (see descent.add)
+        if alpha != 1 and hasattr(other, "_data"):  # (other read at each of the loop's visits
+            return _ops.add_(self, other, alpha=alpha)  # to shared memory: ops/overlap_rounds)
         return _ops.add_(self, other if alpha == 1 else _times_alpha(self, other, alpha))
 
     def sub_(self, other, *args, alpha=1):
         if args:
             alpha, (other,) = legacy_scalar_first("sub_", other, args, 1)  # x.sub_(alpha, other)
+        if alpha != 1 and hasattr(other, "_data"):
+            return _ops.sub_(self, other, alpha=alpha)
         return _ops.sub_(self, other if alpha == 1 else _times_alpha(self, other, alpha))
 
     def mul_(self, other):

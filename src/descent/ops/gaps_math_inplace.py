@@ -39,6 +39,10 @@ from .inplace import (
     _written,
     check_overlap,
 )
+from .overlap_rounds import internal_overlap
+from .overlap_rounds import once as overlap_once
+from .overlap_rounds import recorded as overlap_recorded
+from .overlap_rounds import write as overlap_write
 
 
 class ZeroGradient(Function):
@@ -98,13 +102,21 @@ def _apply_inplace(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     for a in args:  # (PyTorch's TensorIterator: an operand overlapping t in part refuses)
         if isinstance(a, Tensor):
             check_overlap(t, a, op)
+    overlap = internal_overlap(t._data)  # (an unfold's shared elements: ops/overlap_rounds)
     if _records(t, *args, *kwargs.values()):
         alias = t._alias()  # keeps t's old value and node for what the op saves for backward
+        if overlap:
+            alias = overlap_once(alias, t._data)
         out = _fit(t, fn(alias, *args, **kwargs), op)
         if not out._rg:  # a comparison: x stays in the graph with derivative 0, as in PyTorch
             others = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor) and a._rg]
             out = ZeroGradient.apply(alias, *others, value=out._data)
+        if overlap:
+            return _rebind(t, overlap_recorded(t, out, lambda: _fit(
+                t, fn(t, *args, **kwargs), op)._data, args), overlap_ok="copy")  # fmt: skip
         return _rebind(t, out)
+    if overlap:
+        return overlap_write(t, lambda: _fit(t, fn(t, *args, **kwargs), op)._data, args)
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
     try:
         t._data[...] = out._data

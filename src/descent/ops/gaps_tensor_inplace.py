@@ -35,6 +35,10 @@ from .inplace import (
     _written,
     check_overlap,
 )
+from .overlap_rounds import internal_overlap
+from .overlap_rounds import once as overlap_once
+from .overlap_rounds import recorded as overlap_recorded
+from .overlap_rounds import write as overlap_write
 from .view_rules import writable_alias
 from .view_write import check_view_write, redo_assign, redo_masked_fill
 
@@ -44,11 +48,18 @@ __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     """Replace t's values by `fn(t, *args, **kwargs)` (same shape and dtype), in place."""
     _check_leaf_inplace(t, op)
+    overlap = internal_overlap(t._data)  # (an unfold's shared elements: ops/overlap_rounds)
     if _records(t, *args, *kwargs.values()):
         check_view_write(t)  # (PyTorch's view checks come before the op's argument checks)
         # The alias keeps t's old value and node for whatever the op saves for backward.
+        if overlap:
+            out = _fit(t, fn(overlap_once(t._alias(), t._data), *args, **kwargs), op)
+            return _rebind(t, overlap_recorded(t, out, lambda: _fit(
+                t, fn(t, *args, **kwargs), op)._data), overlap_ok="copy")  # fmt: skip
         out = fn(t._alias(), *args, **kwargs)
         return _rebind(t, _fit(t, out, op))
+    if overlap:
+        return overlap_write(t, lambda: _fit(t, fn(t, *args, **kwargs), op)._data)
     out = _fit(t, fn(t, *args, **kwargs), op)  # not recorded: nothing here requires grad
     redo = (redo_assign, out._data)  # (descent.compile repeats the copy: view_write.written)
     try:

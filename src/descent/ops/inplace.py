@@ -54,6 +54,10 @@ from .elementwise import (
     masked_fill,
 )
 from .out_arg import can_cast
+from .overlap_rounds import internal_overlap
+from .overlap_rounds import once as overlap_once
+from .overlap_rounds import recorded as overlap_recorded
+from .overlap_rounds import write as overlap_write
 from .view_rules import overlaps, writable_alias
 from .view_write import (
     StaleView,
@@ -267,7 +271,13 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     if _records(t, other):
         if _autograd._stale_live and type(t._node) is StaleView:  # PyTorch's in-place message,
             check_view_write(t)  # before the op's use of the stale view raises
+        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+            out = _same_shape(t, outofplace(overlap_once(t._alias(), t._data), other), op)
+            return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
+                t, outofplace(t, other), op), (other,)), overlap_ok="copy")  # fmt: skip
         return _rebind(t, _same_shape(t, outofplace(t._alias(), other), op))
+    if internal_overlap(t._data):
+        return overlap_write(t, lambda: _overlap_value(t, outofplace(t, other), op), (other,))
     dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
     tensor_other = isinstance(other, Tensor)
     if (
@@ -335,6 +345,12 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     return t
 
 
+def _overlap_value(t: Tensor, result: Tensor, op: str):
+    """An in-place op's result (computed out of place) as the array written into t."""
+    r = _same_shape(t, result, op)._data
+    return r.astype(_castable(r.dtype, t, op), copy=False)
+
+
 def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
     """The arithmetic's array path with an operand of another dtype converted first (float16
     *= int32: in float16), for descent.compile's replay of the write (view_write.written)."""
@@ -343,12 +359,20 @@ def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
     getattr(backend.get_array_module(dst), name)(dst, o, out=dst, casting=casting)
 
 
-def add_(t: Tensor, other) -> Tensor:
+def add_(t: Tensor, other, alpha=1) -> Tensor:
+    if alpha != 1:  # (Tensor.add_(other, alpha=) with a tensor operand)
+        if internal_overlap(t._data):  # other * alpha read at each visit (ops/overlap_rounds)
+            return _inplace(t, other, lambda a, o: add(a, o * alpha), "add", "add_")
+        other = other * alpha
     return _inplace(t, other, add, "add", "add_")
 
 
-def sub_(t: Tensor, other) -> Tensor:
+def sub_(t: Tensor, other, alpha=1) -> Tensor:
     _refuse_bool_sub(t, other)  # PyTorch refuses `-` with a bool operand, in place too
+    if alpha != 1:  # (Tensor.sub_(other, alpha=) with a tensor operand)
+        if internal_overlap(t._data):
+            return _inplace(t, other, lambda a, o: sub(a, o * alpha), "subtract", "sub_")
+        other = other * alpha
     return _inplace(t, other, sub, "subtract", "sub_")
 
 
@@ -361,8 +385,17 @@ def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
         _check_leaf_inplace(t, "div_")
         check_overlap(t, other, "div_")
         if _records(t, other):
+            if internal_overlap(t._data):
+                out = _same_shape(t, div(overlap_once(t._alias(), t._data), other,
+                                         rounding_mode=rounding_mode), "div_")  # fmt: skip
+                return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
+                    t, div(t, other, rounding_mode=rounding_mode), "div_"), (other,)),
+                    overlap_ok="copy")  # fmt: skip
             return _rebind(t, _same_shape(
                 t, div(t._alias(), other, rounding_mode=rounding_mode), "div_"))  # fmt: skip
+        if internal_overlap(t._data):
+            return overlap_write(t, lambda: _overlap_value(
+                t, div(t, other, rounding_mode=rounding_mode), "div_"), (other,))  # fmt: skip
         r = _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")
         _castable(r._data.dtype, t, "div_")  # (bool // 2 is int64: not into a bool tensor)
         return copy_(t, r)
@@ -384,6 +417,10 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
             if b is not None:
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t, min, max):
+        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+            out = _same_shape(t, clamp(overlap_once(t._alias(), t._data), min, max), "clamp_")
+            return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
+                t, clamp(t, min, max), "clamp_"), (min, max)), overlap_ok="copy")  # fmt: skip
         return _rebind(t, _same_shape(t, clamp(t._alias(), min, max), "clamp_"))
     nan_bound = any(isinstance(b, float) and b != b for b in (min, max))
     if t._data.dtype == _F16 and not nan_bound:  # PyTorch's overflow error for a bound beyond
@@ -438,7 +475,10 @@ def copy_(t: Tensor, src) -> Tensor:
         b = src if src.shape == t.shape else src.broadcast_to(t.shape)
         # (from itself: no internal-overlap check, PyTorch's is_same returns first; a write
         # into an expanded view then raises in backward, as there: view_write's OverlapWrite)
-        return _rebind(t, _zero_link(t) + clone(cast(b, t.dtype)), overlap_ok=same or "copy")
+        out = _zero_link(t) + clone(cast(b, t.dtype))
+        if not same and internal_overlap(t._data):  # the last of PyTorch's visits decides
+            out = overlap_recorded(t, out, lambda: src._data, (src,))
+        return _rebind(t, out, overlap_ok=same or "copy")
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
     if src.device != t.device:
         v = backend.to_device(src._data, t.device)
@@ -449,6 +489,8 @@ def copy_(t: Tensor, src) -> Tensor:
             v = v.astype(np.float32)  # bfloat16 -> int through float32, as PyTorch (-2.5 -> 254)
         else:
             v = float8_astype(v, t._data.dtype)  # to or from float8: PyTorch's rules
+    if internal_overlap(t._data):  # the last of PyTorch's visits to a location decides
+        return overlap_write(t, lambda: v, (src,))
     try:
         t._data[...] = v
     except ValueError:

@@ -238,14 +238,10 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
         chosen = xp.arange(view.size, dtype=np.int64).reshape(view.shape)[sel].reshape(-1)
         where, values = flat[chosen], getitem(values, Tensor._wrap(chosen))
     overlapped = zero_stride  # (a fill of an expanded view: its backward raises, masked too)
-    if where.size:
-        uniq, last = xp.unique(where[::-1], return_index=True)
-        if uniq.size != where.size:
-            if not overlap_ok:
-                raise _overlap_error(t, base)
-            if zero_stride:  # each shared location takes the last value written to it
-                where, values = uniq, getitem(values, Tensor._wrap(where.size - 1 - last))
-            # (else written with the repeated positions: SetItem's last value, gathered grads)
+    # (with overlap_ok: written with the repeated positions, SetItem's last value and gathered
+    # gradients: a fill's value gets every element's gradient, as PyTorch's CopySlices gives it)
+    if where.size and not overlap_ok and xp.unique(where).size != where.size:
+        raise _overlap_error(t, base)
     if not getattr(barr.flags, "writeable", True):
         return False
     for fn in observers:
@@ -254,8 +250,10 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     # 2. the base's new value, differentiable in the old base and in the view's new value
     new_flat = SetItem.apply(_flat(base._alias(), view.dtype), values, idx=(where,), basic=False)
     new_base = _unflat(new_flat, base)
-    if overlapped and new_base._rg:  # PyTorch's backward of such a write raises (its gradient
-        new_base = OverlapWrite.apply(new_base, message=str(_overlap_error(t, base)))  # overlaps)
+    if overlapped and base._rg:  # PyTorch's backward of such a write raises when the old base
+        # needs its gradient (CopySlices' copy into the expanded gradient; a fill's value alone
+        # gets its gradient)
+        new_base = OverlapWrite.apply(new_base, message=str(_overlap_error(t, base)))
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
