@@ -9,15 +9,18 @@ for NumPy arrays, and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT
 which case the op runs its generic `xp` code. Importing this package needs no GPU;
 `descent.kernels.cuda` compiles its kernels on first use. The signatures are those of
 `descent.kernels.cuda`. Importing the package makes numba's on-disk cache safe for several
-processes at once (`_numba_cache`).
+processes at once (`_numba_cache`) and lets a process load descent's cached kernels without
+numba's compile-time set-up (`_numba_startup`: no registry refresh, no scipy.linalg import).
 """
 
 from __future__ import annotations
 
 from ._numba_cache import install as _install_cache_lock
+from ._numba_startup import install as _install_quick_start
 
 # numba's on-disk cache is not safe for several processes compiling at once: lock it before any
 # kernel of this package compiles or loads (see _numba_cache).
 _install_cache_lock()
+_install_quick_start()
 
 __all__ = ["cuda"]
