@@ -250,4 +250,32 @@ KNOWN = [
      'ops': ['floor_divide', 'norm'],
      'seed': 42699971,
      'ones': True},
+    {'id': 'floor_divide_norm-grad-exception-float32+int32',
+     'op': '// > norm',
+     'kind': 'grad-exception',
+     'sig': 'only torch raises in',
+     'dtypes': 'float32+int32',
+     'reason': 'as floor_divide_norm-grad-exception-float64 (the // operator, an empty int32 '
+               'dividend and a float32 divisor; session 25)',
+     'inputs': [('x', [], 'int32', [0, 1], False), ('y', [], 'float32', [0, 1], True)],
+     'steps': ['(v0 // y)', 'm.norm(v1, p=0, dim=1, keepdim=False)'],
+     'ops': ['//', 'norm'],
+     'seed': 539501631,
+     'ones': False},
+    {'id': 'div_rad2deg_expm1-grad-float64',
+     'op': 'div > rad2deg > expm1',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float64',
+     'reason': "NumPy's float64 expm1 (glibc's) is 0.66 ulp from expm1(57.29577951308232), "
+               "PyTorch's vectorized one 0.34 ulp (correctly rounded); x / x's gradient "
+               'gy / x - gy * ((x / x) / x) cancels to 0 with one and to one ulp of 1.5e26 '
+               '(-1.7e10) with the other (session 25). Not strict: PyTorch\'s expm1 kernel '
+               'differs by CPU (AVX2 / AVX-512)',
+     'strict': False,
+     'inputs': [('x', [1.0, 1.0, -3.0], 'float64', [3], True)],
+     'steps': ['m.div(v0, v0)', 'v1.rad2deg()', 'm.expm1(v2)'],
+     'ops': ['div', 'rad2deg', 'expm1'],
+     'seed': 1583097485,
+     'ones': True},
 ]
