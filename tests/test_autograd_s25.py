@@ -138,6 +138,27 @@ def _case_zero_stride_still_refused(L):
     y.as_strided((2, 2), (0, 1)).sigmoid_()
 
 
+def _case_index_add_source_saved(L):  # 24100073306046, 23291 (KNOWN in session 24)
+    outs = []
+    for x_rg in (False, True):
+        x = _f64(L, [1.0, 2.0, 3.0], x_rg)
+        s = _f64(L, [5.0, 6.0], True) * 1
+        y = x * 1
+        y.index_add_(0, L.tensor([0, 2]), s)
+        s.add_(1)  # PyTorch saved source (for its shape): backward raises
+        try:
+            y.sum().backward()
+            outs.append("ran")
+        except RuntimeError:
+            outs.append("raised")
+    s = _f64(L, [5.0, 6.0]).clone()  # a source that needs no gradient is not saved
+    y = _f64(L, [1.0, 2.0, 3.0], True) * 1
+    y.index_add_(0, L.tensor([0, 2]), s)
+    s.add_(1)
+    y.sum().backward()
+    return outs
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

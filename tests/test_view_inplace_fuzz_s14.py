@@ -795,9 +795,6 @@ def source(prog) -> str:
 # Known mismatches: program seed -> reason (strict xfail in test_known: when one is fixed, its
 # xfail fails and the entry must go). Found in the default run (SEED, N_PROGRAMS).
 KNOWN: dict[int, str] = {
-    24100073306046: "index_add_ whose source is a view of a tensor written in place later: "
-    "PyTorch's IndexAddBackward0 saves source (for expand_as(source), its shape) and raises its "
-    "version error; descent's node needs no source value and keeps none (session 24)",
     24100073314040: "float32 sin(exp(25)): exp's result (7.2e10) differs by an ulp between "
     "PyTorch's vectorized exp and NumPy's, and sin of so large an argument turns that ulp into "
     "any value in [-1, 1] (session 24)",

@@ -58,6 +58,11 @@ def _convert_index(index, xp, shape):
         if isinstance(i, Tensor):
             tensors.add(k)
             t, i = i, i._data
+            if i.ndim and i.dtype not in _SUBSCRIPT_DTYPES:  # (a 0-d integer one is an int)
+                raise IndexError(
+                    f"tensors used as indices must be long, int, byte or bool tensors, got "
+                    f"{t.dtype} (shape {tuple(t.shape)}); convert it with .long()"
+                )
             if i.dtype == np.uint8:  # PyTorch's legacy rule: a uint8 index is a mask
                 if i.ndim:  # (a 0-d one is a bool scalar, without the warning, as in PyTorch)
                     warn_uint8_index()
@@ -109,6 +114,10 @@ def _convert_index(index, xp, shape):
         out.append(i)
     out = tuple(out)
     return out, basic, (None if basic else _torch_placement(out, len(shape)))
+
+
+# PyTorch's dtypes for a tensor in x[...]: int64, int32, uint8 (its legacy mask) and bool
+_SUBSCRIPT_DTYPES = frozenset(np.dtype(d) for d in (np.int64, np.int32, np.uint8, np.bool_))
 
 
 def warn_uint8_index() -> None:
@@ -1003,9 +1012,13 @@ def scatter_add(x, axis: int | None = None, index=None, src=None, *, dim=None) -
 class IndexAdd(Function):
     """y = x.index_add(axis, index, source): dy/dx = 1; dy/dsource = index_select(gy)."""
 
-    __slots__ = ("idx", "axis", "alpha")
+    __slots__ = ("idx", "axis", "alpha", "source")
     saves_params = True  # PyTorch's IndexAddBackward0 saves the index,
     saved_for = (1,)  # for source's gradient only: with a constant source it runs again
+    # and source (for expand_as(source): its shape only) when source needs a gradient: a later
+    # in-place write into source makes backward raise there. (source Tensor, its version) or
+    # None; no array of it is read
+    saved_slots = ("source",)
 
     def forward(self, x, src):
         if x.dtype == HALF:  # accumulated in float32, rounded once, as PyTorch's (NumPy's
@@ -1023,6 +1036,14 @@ class IndexAdd(Function):
     def backward(self, gy, ops):
         gs = None
         if self.parents[1] is not None:
+            if self.source is not None and self.source[0]._version != self.source[1]:
+                t, v = self.source
+                raise RuntimeError(
+                    f"an input of 'IndexAddBackward0' (source, shape {tuple(t.shape)}) was "
+                    f"modified in place after the op saved it for backward (version {v} -> "
+                    f"{t._version}; PyTorch saves source for its shape). Clone it before the "
+                    "in-place change (x = x.clone()) or do the in-place change before using it."
+                )
             gs = gy[(slice(None),) * self.axis + (self.idx,)]
             if self.alpha != 1 and not ops.is_graph and gs.dtype == HALF:
                 gs = in_float32(operator.mul, gs, self.alpha)  # alpha in float32, as PyTorch's
@@ -1095,7 +1116,8 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
     if source.shape != x.shape or index.size != x.shape[axis]:
         _check_index_add_source(x, source, index, axis)
     check_index_bounds("index_add", index, x.shape[axis], axis)
-    return IndexAdd.apply(x, source, idx=index, axis=axis, alpha=alpha)
+    saved = (source, source._version) if source._rg and is_grad_enabled() else None
+    return IndexAdd.apply(x, source, idx=index, axis=axis, alpha=alpha, source=saved)
 
 
 def one_hot(index, num_classes: int = -1, dtype=np.int64) -> Tensor:
