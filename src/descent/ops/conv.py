@@ -559,22 +559,75 @@ def max_pool_winners(xp, xpad, y, geom):
         yield k, sl, hit
 
 
-def _pool_kernel_ok(x, geom) -> bool:
+def pool_kernel_ok(x, geom) -> bool:
     """MaxPool2d may take kernels/_cpu_bnpool.py: a NumPy float32/float64 (N, C, H, W) x, no
-    empty dimension, no padding or dilation, at most 127 values per window, kernels on."""
+    empty dimension, no dilation, at most 127 values per window, kernels on; padding only for
+    small inputs (the kernel runs on a -inf padded copy, the numpy path's input)."""
     if type(x) is not np.ndarray or x.dtype not in _KERNEL_DTYPES or x.ndim != 4 or not x.size:
         return False
     kh, kw, sh, sw, dh, dw, ph, pw = geom
-    if dh != 1 or dw != 1 or ph or pw or kh * kw > 127:
+    if dh != 1 or dw != 1 or kh * kw > 127:
         return False
-    if out_size(x.shape[2], kh, sh, 1, 0) < 1 or out_size(x.shape[3], kw, sw, 1, 0) < 1:
+    if (ph or pw) and x.size >= _PADDED_KERNEL_MAX_VALUES:
         return False
-    from ..kernels import cpu as _kcpu  # noqa: PLC0415
+    if out_size(x.shape[2], kh, sh, 1, ph) < 1 or out_size(x.shape[3], kw, sw, 1, pw) < 1:
+        return False
+    return _kernels_on()
 
-    return _kcpu.enabled()
+
+def _kernels_on() -> bool:
+    """kernels.cpu.enabled(), its module found once (an import statement per call costs a few
+    microseconds of the pooling ops' per-call overhead)."""
+    if not _KCPU:
+        from ..kernels import cpu as _kcpu  # noqa: PLC0415 - lazily: kernels import numba
+
+        _KCPU.append(_kcpu)
+    return _KCPU[0].enabled()
+
+
+def _bnpool():
+    """kernels/_cpu_bnpool.py and conv_winograd.split_run, imported on first use (numba)."""
+    if len(_KCPU) < 3:
+        from ..kernels import _cpu_bnpool  # noqa: PLC0415
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        _KCPU[1:] = [_cpu_bnpool, split_run]
+    return _KCPU[1], _KCPU[2]
+
+
+#: Padded inputs take the kernel below this many values only: there the numpy path's per-call
+#: cost (the pad, kh*kw slices each way) is most of the time; above it the kernel's scalar
+#: window loop (forward ~10x numpy's running maximum at 16x16x32x32 here) costs about what its
+#: backward saves.
+_PADDED_KERNEL_MAX_VALUES = 1 << 15
+
+_KCPU: list = []  # [kernels.cpu, kernels._cpu_bnpool, conv_winograd.split_run], on first use
 
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def pool_kernel_winners(x, geom):
+    """(y, idx): the maximum of each window of x (N, C, H, W) and its offset i * kw + j in the
+    window (int8), by kernels/_cpu_bnpool.py's loops (`pool_kernel_ok(x, geom)` holds). A
+    padded x is copied into a (lowest-valued) padded array first, as the numpy path pads."""
+    k, split_run = _bnpool()
+    kh, kw, sh, sw, _, _, ph, pw = geom
+    n, c, h, w = x.shape
+    if ph or pw:
+        xc = np.empty((n, c, h + 2 * ph, w + 2 * pw), x.dtype)
+        xc[...] = lowest(x.dtype)
+        xc[:, :, ph : ph + h, pw : pw + w] = x
+    else:
+        xc = np.ascontiguousarray(x)
+    y = np.empty((n, c, out_size(h, kh, sh, 1, ph), out_size(w, kw, sw, 1, pw)), x.dtype)
+    idx = np.empty(y.shape, np.int8)
+
+    def part(n0, n1):
+        k.maxpool_forward(xc, kh, kw, sh, sw, n0, n1, y, idx)
+
+    split_run(n, xc.size, part)
+    return y, idx
 
 
 class MaxPool2d(Function):
@@ -585,10 +638,12 @@ class MaxPool2d(Function):
     output allocated). Backward finds the winners by comparing each slice with the saved output,
     first offset first, and adds gy * mask into the strided view of each offset.
 
-    NumPy float32/float64 inputs without padding or dilation (windows of at most 127 values),
-    with the numba kernels on, take kernels/_cpu_bnpool.py's loops instead: forward writes
-    the output and each window's winner (its offset, int8), backward puts gy there. Images
-    are split in two halves run at once with two BLAS threads on two cores
+    NumPy float32/float64 inputs without dilation (windows of at most 127 values), with the
+    numba kernels on, take kernels/_cpu_bnpool.py's loops instead (padded ones below 32,768
+    values, on a -inf padded copy: pool_kernel_ok): forward writes the output and each
+    window's winner (its offset, int8), backward puts gy there (padded overlapping windows:
+    numpy adds in the offset order of the path above, whose bits they keep). Images are split
+    in two halves run at once with two BLAS threads on two cores
     (conv_winograd.split_run); no arithmetic but the adds of overlapping windows, which run
     per image in the same order either way: the bits of one thread.
     """
@@ -604,7 +659,7 @@ class MaxPool2d(Function):
 
     def forward(self, x):
         self.idx = None
-        if _pool_kernel_ok(x, self.geom):
+        if pool_kernel_ok(x, self.geom):
             return self._kernel_forward(x)
         xp = backend.get_array_module(x)
         kh, kw, sh, sw, dh, dw, ph, pw = self.geom
@@ -621,37 +676,31 @@ class MaxPool2d(Function):
         return out
 
     def _kernel_forward(self, x):
-        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415 - numba, on first use
-        from .conv_winograd import split_run  # noqa: PLC0415
-
-        kh, kw, sh, sw = self.geom[:4]
-        n, c, h, w = x.shape
-        xc = np.ascontiguousarray(x)
-        y = np.empty((n, c, out_size(h, kh, sh, 1, 0), out_size(w, kw, sw, 1, 0)), x.dtype)
-        idx = np.empty(y.shape, np.int8)
-
-        def part(n0, n1):
-            k.maxpool_forward(xc, kh, kw, sh, sw, n0, n1, y, idx)
-
-        split_run(n, x.size, part)
+        y, idx = pool_kernel_winners(x, self.geom)
         self.xpad = self.ymax = None
         self.idx = idx if is_grad_enabled() else None  # (no backward without grad mode)
         return y
 
     def _kernel_backward(self, gy):
-        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415
-        from .conv_winograd import split_run  # noqa: PLC0415
-
-        kh, kw, sh, sw = self.geom[:4]
+        k, split_run = _bnpool()
+        kh, kw, sh, sw, _, _, ph, pw = self.geom
         idx = self.idx
-        gx = np.empty(self.in_shapes[0], gy.dtype)
+        n, c, h, w = self.in_shapes[0]
+        if (ph or pw) and (kh > sh or kw > sw):
+            # Padded overlapping windows: the numpy path's adds, offset by offset (a pixel
+            # that wins several windows sums their gradients in that order: the same bits).
+            gx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+            for i, j, sl in _offsets(self.geom, idx.shape[2], idx.shape[3]):
+                gx[sl] += gy * (idx == i * kw + j)
+            return gx[:, :, ph : ph + h, pw : pw + w]
+        gx = np.empty((n, c, h + 2 * ph, w + 2 * pw), gy.dtype)
         g = np.ascontiguousarray(gy)
 
         def part(n0, n1):
             k.maxpool_backward(g, idx, kh, kw, sh, sw, n0, n1, gx)
 
-        split_run(gx.shape[0], gx.size, part)
-        return gx
+        split_run(n, gx.size, part)
+        return gx[:, :, ph : ph + h, pw : pw + w] if ph or pw else gx
 
     def _winners(self, xp, x, y):
         """Yield (offset number, slices, bool mask of outputs whose winner is there)."""

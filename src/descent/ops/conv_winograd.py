@@ -234,9 +234,12 @@ def split_run(count: int, values: int, fn) -> None:
     loops that release the GIL and make no BLAS call (nothing to hold at one thread), whose
     ranges write disjoint outputs computed the same way in either half: a split call gives
     the bits of a whole one."""
+    if values < SPLIT_MIN_VALUES:  # (first: small calls skip the import below)
+        fn(0, count)
+        return
     from .conv_nd import _blas_threads  # noqa: PLC0415 - conv_nd imports this module
 
-    if values < SPLIT_MIN_VALUES or _blas_threads() != 2:
+    if _blas_threads() != 2:
         fn(0, count)
         return
     _run(_parts(count, 2), fn)

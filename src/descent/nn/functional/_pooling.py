@@ -15,7 +15,15 @@ from ...errors import DescentError, DtypeError
 from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
-from ...ops.conv import AvgPool2d, MaxPool2d, lowest, max_pool_winners, out_size
+from ...ops.conv import (
+    AvgPool2d,
+    MaxPool2d,
+    lowest,
+    max_pool_winners,
+    out_size,
+    pool_kernel_ok,
+    pool_kernel_winners,
+)
 from ...ops.half import in_float32
 from ...ops.untracked import computed
 from ...tensor import Tensor
@@ -90,6 +98,35 @@ def empty_pool(x: Tensor, out) -> Tensor:
     return rows[:, :, :0].reshape(n, c, *out)
 
 
+_GEOM_CACHE: dict = {}
+_PLAIN = (int, bool, str, type(None))
+
+
+def cached_geom(fn):
+    """fn(x, *args) (a pooling geometry: checked arguments and output sizes, a function of x's
+    shape and the arguments only) remembered per (shape, args) when every argument is a plain
+    int, bool, str, None or tuple of ints: the checks are a good part of a small pool's
+    per-call cost. Other arguments (lists, floats, NumPy ints) and errors take fn every time."""
+
+    def geom(x, *args):
+        for a in args:
+            if type(a) not in _PLAIN and not (type(a) is tuple and all(type(v) is int for v in a)):
+                return fn(x, *args)
+        key = (fn, x._data.shape, args)
+        hit = _GEOM_CACHE.get(key)
+        if hit is None:
+            hit = fn(x, *args)
+            if len(_GEOM_CACHE) >= 1024:  # a bound, for programs that vary shapes forever
+                _GEOM_CACHE.clear()
+            _GEOM_CACHE[key] = hit
+        return hit
+
+    geom.__wrapped__ = fn
+    geom.__doc__ = fn.__doc__
+    return geom
+
+
+@cached_geom
 def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str, ceil_mode=False):
     """PyTorch's pooling arguments checked and packed into the ops' geometry tuple
     (kh, kw, sh, sw, dh, dw, ph, pw); stride defaults to the kernel."""
@@ -162,6 +199,14 @@ def _max_indices_of(xd, yd, geom, h: int, w: int):
     """`_max_indices` of the arrays of x and y."""
     xp = backend.get_array_module(xd)
     kh, kw, sh, sw, dh, dw, ph, pw = geom
+    if pool_kernel_ok(xd, geom):
+        # The kernel's winners (its offsets in the window; the same winners as below)
+        _y, off = pool_kernel_winners(xd, geom)
+        ho, wo = off.shape[2], off.shape[3]
+        rows = np.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
+        cols = np.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
+        i, j = np.divmod(off, np.int8(kw))
+        return (rows + i * dh) * w + (cols + j * dw)
     if ph or pw:
         xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest(xd.dtype))
     ho, wo = yd.shape[2], yd.shape[3]

@@ -34,6 +34,7 @@ from ._pooling import (
     adaptive_out,
     avg_pool1d,
     avg_pool2d,
+    cached_geom,
     check_pool_input,
     check_window,
     empty_pool,
@@ -80,6 +81,7 @@ def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
     return x, False
 
 
+@cached_geom
 def _geom(x: Tensor, nd, kernel_size, stride, padding, dilation, ceil_mode, op):
     """PyTorch's pooling arguments checked: (k, s, d, p) and ceil_mode's extra trailing cells
     per dimension (they are never counted or chosen)."""
@@ -313,22 +315,33 @@ def _adaptive_flat(data, nd: int, out):
     """adaptive_max_pool's winners (N, C, *O): flat positions in each input plane."""
     n, c, *sizes = data.shape
     xp = backend.get_array_module(data)
-    flat = xp.zeros((n, c, *out), dtype=np.int64)
     # Cell i of a dimension covers [floor(i S / O), ceil((i + 1) S / O)) (PyTorch's windows).
-    bounds = [[((i * sz) // o, -((-(i + 1) * sz) // o)) for i in range(o)]
-              for sz, o in zip(sizes, out)]  # fmt: skip
-    for cell in np.ndindex(*out):
-        lo_hi = [bounds[i][cell[i]] for i in range(nd)]
-        win = data[(slice(None), slice(None), *(slice(a, b) for a, b in lo_hi))]
-        wshape = win.shape[2:]
-        w2 = _nc(win, n, c)
-        nan = xp.isnan(w2)  # the last nan wins, as in max pooling
-        arg = xp.where(nan.any(axis=2), _last_nan(xp, w2, 2), w2.argmax(axis=2))
-        coords = xp.unravel_index(arg, wshape)
-        f = xp.zeros((n, c), dtype=np.int64)
-        for i in range(nd):
-            f = f * sizes[i] + coords[i] + lo_hi[i][0]
-        flat[(slice(None), slice(None), *cell)] = f
+    # All cells at once: per dimension an (O, L) table of each cell's input positions, padded
+    # to the longest window L by repeating the cell's last position. A repeat comes after its
+    # original in the window's row-major order, so the first maximum is still the original;
+    # the last nan may be a repeat, which names the same element (the table's entry).
+    pos = []
+    for sz, o in zip(sizes, out):
+        cell = np.arange(o)
+        lo, hi = (cell * sz) // o, -((-(cell + 1) * sz) // o)
+        pos.append(np.minimum(lo[:, None] + np.arange(int((hi - lo).max())), hi[:, None] - 1))
+    index = []  # an open grid: dimension i's table at axes (i, nd + i)
+    for i, p in enumerate(pos):
+        shape = [1] * (2 * nd)
+        shape[i], shape[nd + i] = p.shape
+        index.append(xp.asarray(p.reshape(shape)))
+    lens = [p.shape[1] for p in pos]
+    win = data[(slice(None), slice(None), *index)].reshape(n, c, *out, int(np.prod(lens)))
+    # the last nan wins, as in max pooling; otherwise the first maximum
+    nan = xp.isnan(win)
+    arg = xp.where(nan.any(axis=-1), _last_nan(xp, win, -1), win.argmax(axis=-1))  # (N, C, *O)
+    offs = xp.unravel_index(arg, lens)
+    flat = xp.zeros((n, c, *out), dtype=np.int64)
+    for i in range(nd):
+        shape = [1] * (2 + nd)
+        shape[2 + i] = out[i]
+        cells = xp.arange(out[i]).reshape(shape)
+        flat = flat * sizes[i] + xp.asarray(pos[i])[cells, offs[i]]
     return flat
 
 

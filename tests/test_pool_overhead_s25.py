@@ -1,0 +1,69 @@
+"""Session 25's per-call work on pooling (helper-177) keeps the results of the paths it
+replaced: padded max_pool2d on the numba kernel gives the numpy path's values, gradients
+(padded overlapping windows add in that path's offset order) and indices; return_indices from
+the kernel's winners; the cached pooling geometry still raises on every bad call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import descent as ds
+import descent.nn.functional as F
+from descent.kernels import cpu
+
+
+def _input(shape, dtype, seed):
+    """Normals with ties (rounded to halves, no zeros: a tie of -0 and +0 picks a different
+    sign) and a few NaNs (a window's last NaN wins)."""
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal(shape) * 2) / 2 + 0.25
+    x.reshape(-1)[rng.integers(0, x.size, 3)] = np.nan
+    return x.astype(dtype)
+
+
+def _pool(x, gy, kernels, **kw):
+    before = cpu.set_enabled(kernels)
+    try:
+        t = ds.tensor(x, requires_grad=True)
+        y, idx = F.max_pool2d(t, return_indices=True, **kw)
+        y.backward(ds.tensor(gy))
+        return y.detach().numpy(), idx.numpy(), t.grad.numpy()
+    finally:
+        cpu.set_enabled(before)
+
+
+@pytest.mark.skipif(not cpu.enabled(), reason="the numba kernels are off")
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3, stride=2, padding=1),  # overlapping: offset-order adds
+        dict(kernel_size=3, stride=1, padding=1),  # nine windows share a pixel
+        dict(kernel_size=(2, 3), stride=(2, 3), padding=(1, 1)),  # no overlap: the kernel's
+        dict(kernel_size=2, stride=2),  # unpadded: indices from the kernel's winners
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_padded_kernel_path_bitwise_numpy_path(kw, dtype):
+    x = _input((2, 3, 9, 10), dtype, 0)
+    y_shape = F.max_pool2d(ds.tensor(x), **kw).shape
+    gy = np.random.default_rng(1).standard_normal(tuple(y_shape)).astype(dtype)
+    for a, b in zip(_pool(x, gy, True, **kw), _pool(x, gy, False, **kw), strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_cached_geometry_still_checks_every_call():
+    x = ds.randn(1, 2, 6, 6)
+    assert F.max_pool2d(x, 2).shape == (1, 2, 3, 3)
+    assert F.max_pool2d(x, [2, 2], [2]).shape == (1, 2, 3, 3)  # lists: not cached, accepted
+    for _ in range(2):  # errors are never cached: the second call raises too
+        with pytest.raises(Exception, match="padding"):
+            F.max_pool2d(x, 2, 2, 2)
+    with pytest.raises(TypeError):  # a float kernel after the int one was cached
+        F.max_pool2d(x, 2.0)
+    with pytest.raises(Exception, match="kernel"):  # same arguments, a smaller input
+        F.max_pool2d(ds.randn(1, 2, 1, 1), 2)
+    assert F.max_pool3d(ds.randn(1, 1, 4, 4, 4), 2).shape == (1, 1, 2, 2, 2)
+    with pytest.raises(Exception, match="kernel|size"):
+        F.max_pool3d(ds.randn(1, 1, 1, 4, 4), 2)
