@@ -113,6 +113,19 @@ def _last_nan(xp, a, axis: int):
     return a.shape[axis] - 1 - xp.flip(xp.isnan(a), axis=axis).argmax(axis=axis)
 
 
+def _winner(xp, a, axis: int):
+    """Per row along `axis`: the first maximum, or the last nan where the row holds one
+    (PyTorch's kernels take any value `> max or nan`). argmax stops at a row's first nan, so
+    the rows whose argmax is a nan are the rows with one: only then the last-nan pass."""
+    arg = a.argmax(axis=axis)
+    if a.dtype.kind == "f" or a.dtype.kind == "V":
+        found = xp.take_along_axis(a, xp.expand_dims(arg, axis), axis=axis)
+        nan = xp.isnan(xp.squeeze(found, axis))
+        if nan.any():
+            arg = xp.where(nan, _last_nan(xp, a, axis), arg)
+    return arg
+
+
 def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, op):
     x = as_tensor(x)
     if x._data.dtype.kind not in "iu":  # integers pool too (no gradient), as in PyTorch
@@ -147,7 +160,7 @@ def _max_pool_flat(a, nd: int, geom, extra):
     cols = cols.reshape(c, kk, n, *out)
     # nan wins, the last one in the window (PyTorch's kernel takes any value `> max or nan`);
     # otherwise the first maximum.
-    win = xp.where(xp.isnan(cols).any(axis=1), _last_nan(xp, cols, 1), cols.argmax(axis=1))
+    win = _winner(xp, cols, 1)
     offs = xp.unravel_index(win, k)  # per dimension: the offset inside the window, (C, N, *O)
     flat = xp.zeros(win.shape, dtype=np.int64)
     for i in range(nd):
@@ -325,17 +338,15 @@ def _adaptive_flat(data, nd: int, out):
         cell = np.arange(o)
         lo, hi = (cell * sz) // o, -((-(cell + 1) * sz) // o)
         pos.append(np.minimum(lo[:, None] + np.arange(int((hi - lo).max())), hi[:, None] - 1))
-    index = []  # an open grid: dimension i's table at axes (i, nd + i)
-    for i, p in enumerate(pos):
-        shape = [1] * (2 * nd)
-        shape[i], shape[nd + i] = p.shape
-        index.append(xp.asarray(p.reshape(shape)))
+    win = data
+    for i, p in enumerate(pos):  # one take per dimension: (N, C, O0 L0, O1 L1, ...)
+        win = xp.take(win, xp.asarray(p.reshape(-1)), axis=2 + i)
     lens = [p.shape[1] for p in pos]
-    win = data[(slice(None), slice(None), *index)].reshape(n, c, *out, int(np.prod(lens)))
+    win = win.reshape(n, c, *(v for o, ln in zip(out, lens) for v in (o, ln)))
+    axes = [2 + 2 * i for i in range(nd)] + [3 + 2 * i for i in range(nd)]
+    win = win.transpose(0, 1, *axes).reshape(n, c, *out, int(np.prod(lens)))  # (N, C, *O, L)
     # the last nan wins, as in max pooling; otherwise the first maximum
-    nan = xp.isnan(win)
-    arg = xp.where(nan.any(axis=-1), _last_nan(xp, win, -1), win.argmax(axis=-1))  # (N, C, *O)
-    offs = xp.unravel_index(arg, lens)
+    offs = xp.unravel_index(_winner(xp, win, -1), lens)  # (N, C, *O) per dimension
     flat = xp.zeros((n, c, *out), dtype=np.int64)
     for i in range(nd):
         shape = [1] * (2 + nd)
