@@ -211,8 +211,9 @@ class Reader:
         full = f"{module}.{name}"
         if full in _ALLOWED:
             return _ALLOWED[full](self)
-        if module in ("torch", "torch.storage", "torch.cuda") and name in _STORAGE_DTYPES:
-            return StorageType(name, _STORAGE_DTYPES[name])
+        storage_dtypes = _storage_dtypes()
+        if module in ("torch", "torch.storage", "torch.cuda") and name in storage_dtypes:
+            return StorageType(name, storage_dtypes[name])
         if module == "torch" and name in _DTYPE_NAMES:
             import descent  # noqa: PLC0415 - the dtype objects live on the package
 
@@ -440,7 +441,16 @@ _ALLOWED = {
     "torch.nn.parameter.Parameter": lambda r: _TensorType(True),
 }
 _ALLOWED.update(numpy_allowed())  # numeric NumPy scalars and arrays (checkpoint_numpy.py)
-_STORAGE_DTYPES = _dtypes()
+_STORAGE_DTYPES: dict | None = None  # built on first use: bfloat16 loads ml_dtypes (2 s cold)
+
+
+def _storage_dtypes() -> dict[str, Any]:
+    """`_dtypes()`, once: descent.load asks checkpoint_torch whether a file is torch's on
+    every call, and building the table at import cost every load of a descent file 2 s."""
+    global _STORAGE_DTYPES
+    if _STORAGE_DTYPES is None:
+        _STORAGE_DTYPES = _dtypes()
+    return _STORAGE_DTYPES
 
 
 # ---- map_location ------------------------------------------------------------------------

@@ -170,8 +170,11 @@ def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
         key = node["__tensor__"]
         if key in memo:
             return memo[key]
-        a = arrays[key]
-        t = place(_as_complex(a) if node.get("complex") else a)
+        if "view_of" in node:  # a view of another saved tensor (_share_views)
+            t = _view_of(_decode(node["view_of"], arrays, place, memo), node)
+        else:
+            a = arrays[key]
+            t = place(_as_complex(a) if node.get("complex") else a)
         if node.get("parameter"):
             t = _Parameter(t, requires_grad=bool(node.get("requires_grad", True)))
         elif node.get("requires_grad"):
@@ -191,6 +194,58 @@ def _decode(node: Any, arrays: dict, place, memo: dict | None = None) -> Any:
     if "__items__" in node and len(node) == 1:
         return {_key(k): _decode(v, arrays, place, memo) for k, v in node["__items__"]}
     return {k: _decode(v, arrays, place, memo) for k, v in node.items()}
+
+
+def _share_views(tensors: dict, memo: dict) -> None:
+    """torch.save keeps storages, so a saved tensor that views another saved one (a slice and
+    its base, `x` and `x.t()`) loads as a view of it again: a write through one shows in the
+    other, and storage_offset() is kept. Here a tensor whose memory lies inside a C-contiguous
+    host tensor of its dtype saved in the same object is stored as {"view_of": that tensor's
+    node, "view": [offset, shape, strides]} (in elements) instead of its own array. Tensors
+    that merely sit in one buffer side by side (parameters in an optimizer's flat buffer)
+    stay separate, as torch's separate storages."""
+    nodes = {node["__tensor__"]: node for _, node in memo.values()}
+    found = []
+    for key, t in tensors.items():
+        node, a = nodes.get(key), getattr(t, "_data", None)
+        if node is None or node.get("complex") or not isinstance(a, _np.ndarray) or not a.size:
+            continue
+        if type(t).__name__ == "QuantizedTensor" or any(st < 0 for st in a.strides):
+            continue
+        lo, hi = _byte_bounds(a)
+        found.append((key, a, lo, hi))
+    if len(found) < 2:
+        return
+    found.sort(key=lambda f: f[2] - f[3])  # the widest first: a base before its views
+    bases: list = []
+    for key, a, lo, hi in found:
+        for bkey, b, blo, bhi in bases:
+            if b.dtype != a.dtype or not (blo <= lo and hi <= bhi):
+                continue
+            item = a.itemsize
+            if (lo - blo) % item or any(st % item for st in a.strides):
+                continue
+            node = nodes[key]
+            node["view_of"] = nodes[bkey]
+            node["view"] = [(lo - blo) // item, list(a.shape), [st // item for st in a.strides]]
+            del tensors[key]
+            break
+        else:
+            if a.flags.c_contiguous:
+                bases.append((key, a, lo, hi))
+
+
+def _byte_bounds(a) -> tuple[int, int]:
+    """The first byte of an array (strides >= 0) and one past its last."""
+    start = a.__array_interface__["data"][0]
+    return start, start + sum((n - 1) * st for n, st in zip(a.shape, a.strides)) + a.itemsize
+
+
+def _view_of(base: _Tensor, node: dict) -> _Tensor:
+    """The tensor `_share_views` stored as a view: `base`'s memory, as torch's set_(storage,
+    offset, size, stride) gives it (a tensor of its own, not an autograd view of base)."""
+    offset, shape, strides = node["view"]
+    return base.detach().as_strided(tuple(shape), tuple(strides), base.storage_offset() + offset)
 
 
 def _as_real(a):
@@ -231,7 +286,9 @@ def _object_bytes(obj: Any, **kwargs: Any) -> bytes:
     if unknown:
         raise TypeError(f"save: unexpected arguments {sorted(unknown)}")
     tensors: dict = {}
-    tree = _encode(obj, tensors, "obj")
+    memo: dict = {}
+    tree = _encode(obj, tensors, "obj", memo)
+    _share_views(tensors, memo)
     named = {k: _to_numpy(k, v) for k, v in tensors.items()}
     # tied tensors: compare the source arrays, not the C-contiguous copies
     source = {k: (v._data if isinstance(v, _Tensor) else v) for k, v in tensors.items()}

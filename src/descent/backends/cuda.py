@@ -4,6 +4,9 @@ always run in the tensor's own precision), the scaled-dot-product-attention kern
 
 from __future__ import annotations
 
+import contextlib as _contextlib
+import warnings as _warnings
+
 from .. import backend as _backend
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "math_sdp_enabled",
     "matmul",
     "mem_efficient_sdp_enabled",
+    "sdp_kernel",
 ]
 
 
@@ -66,3 +70,30 @@ def mem_efficient_sdp_enabled() -> bool:
 
 def math_sdp_enabled() -> bool:
     return _sdp["math"]
+
+
+@_contextlib.contextmanager
+def sdp_kernel(
+    enable_flash: bool = True,
+    enable_math: bool = True,
+    enable_mem_efficient: bool = True,
+    enable_cudnn: bool = True,
+):
+    """`with torch.backends.cuda.sdp_kernel(enable_flash=False, ...)`: the deprecated switch
+    block that LLM repositories still wrap attention in. It sets the three recorded switches
+    for the block and restores them after (descent's attention ignores them, as PyTorch's CPU
+    attention does); a FutureWarning as in PyTorch."""
+    _warnings.warn(
+        "`torch.backends.cuda.sdp_kernel()` is deprecated. In the future, this context manager "
+        "will be removed. Please see `torch.nn.attention.sdpa_kernel()` for the new context "
+        "manager, with updated signature.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    saved = dict(_sdp)
+    _sdp.update(flash=bool(enable_flash), math=bool(enable_math),
+                mem_efficient=bool(enable_mem_efficient))  # fmt: skip
+    try:
+        yield
+    finally:
+        _sdp.update(saved)

@@ -11,12 +11,35 @@ there.
 from __future__ import annotations
 
 from .. import backend as _backend
+from ..legacy_tensors import _CUDA_LEGACY_TYPES as _LEGACY
 from ..torch_misc import OutOfMemoryError  # torch.cuda.OutOfMemoryError is torch's
 from . import amp
 
+# torch.cuda.FloatTensor & co. (legacy_tensors): GPU tensors, a TypeError without a GPU
+BFloat16Tensor = _LEGACY["BFloat16Tensor"]
+BoolTensor = _LEGACY["BoolTensor"]
+ByteTensor = _LEGACY["ByteTensor"]
+CharTensor = _LEGACY["CharTensor"]
+DoubleTensor = _LEGACY["DoubleTensor"]
+FloatTensor = _LEGACY["FloatTensor"]
+HalfTensor = _LEGACY["HalfTensor"]
+IntTensor = _LEGACY["IntTensor"]
+LongTensor = _LEGACY["LongTensor"]
+ShortTensor = _LEGACY["ShortTensor"]
+
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
+    "CharTensor",
     "CudaUnavailableError",
+    "DoubleTensor",
+    "FloatTensor",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
     "OutOfMemoryError",
+    "ShortTensor",
     "amp",
     "current_device",
     "device_count",

@@ -119,14 +119,14 @@ class TransformerDecoderLayer(Module):
             x = self.norm3(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal) -> Tensor:
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False) -> Tensor:
         x = self.self_attn(
             x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
             need_weights=False, is_causal=bool(is_causal) and attn_mask is None,
         )[0]  # fmt: skip
         return self.dropout1(x)
 
-    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal) -> Tensor:
+    def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal=False) -> Tensor:
         x = self.multihead_attn(
             x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
             need_weights=False, is_causal=bool(is_causal) and attn_mask is None,

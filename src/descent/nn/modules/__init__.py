@@ -6,6 +6,8 @@ Each submodule re-exports the same classes as `descent.nn` (isinstance checks ag
 
 from __future__ import annotations
 
+import importlib as _importlib
+
 from .. import *  # noqa: F403
 from .. import __all__ as _nn_all
 from . import (  # noqa: F401
@@ -32,5 +34,9 @@ from . import (  # noqa: F401
     transformer,
     upsampling,
 )
+
+# torch.nn.modules.utils is the argument helpers (_pair, ...): `from .. import *` above bound
+# `utils` to torch.nn.utils, and `from . import utils` would find that name and load nothing
+utils = _importlib.import_module(".utils", __name__)
 
 __all__ = list(_nn_all)
