@@ -61,7 +61,8 @@ def col2im_nd(xp, cols, x_shape, geom):
             slice(o * di, o * di + si * (oi - 1) + 1, si)
             for o, di, si, oi in zip(offs, d, s, out, strict=True)
         )
-        gx[(slice(None), slice(None), *sl)] += xp.moveaxis(cols[(slice(None), *offs)], 0, 1)
+        # (C, N, *O) -> (N, C, *O): swapaxes is moveaxis(.., 0, 1) without its axis checks
+        gx[(slice(None), slice(None), *sl)] += cols[(slice(None), *offs)].swapaxes(0, 1)
     if any(p):  # the padding was read too; the input's part is the inner block
         gx = gx[(slice(None), slice(None), *(slice(pi, pi + sz) for pi, sz in zip(p, sizes)))]
     return gx

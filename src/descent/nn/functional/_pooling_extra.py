@@ -11,6 +11,9 @@ to those flat positions (its gradient gathers them).
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from ... import amp, backend
@@ -68,7 +71,7 @@ __all__ = [
 def _nc(a, n: int, c: int):
     """a (N, C, *S) as (N, C, prod(S)), the last size spelled out (a -1 is ambiguous when
     N = 0: an empty batch)."""
-    return a.reshape(n, c, int(np.prod(a.shape[2:])))
+    return a.reshape(n, c, math.prod(a.shape[2:]))
 
 
 def _batched(x: Tensor, nd: int, op: str) -> tuple[Tensor, bool]:
@@ -152,8 +155,11 @@ def _max_pool_flat(a, nd: int, geom, extra):
     n, c, *sizes = a.shape
     xp = backend.get_array_module(a)
     # Winners on the arrays: -inf padding (and ceil_mode cells; an integer's minimum) never win.
-    data = xp.pad(a, ((0, 0), (0, 0)) + tuple((pi, pi + e) for pi, e in zip(p, extra)),
-                  constant_values=lowest(a.dtype))  # fmt: skip
+    data = a
+    if any(p) or any(extra):  # (a filled array: np.pad's per-call cost is ~10x this)
+        data = xp.full((n, c, *(sz + 2 * pi + e for sz, pi, e in zip(sizes, p, extra))),
+                       lowest(a.dtype), dtype=a.dtype)  # fmt: skip
+        data[(slice(None), slice(None), *(slice(pi, pi + sz) for sz, pi in zip(sizes, p)))] = a
     cols = im2col_nd(xp, data, (k, s, d, (0,) * nd))  # (C, *k, N, *O)
     out = cols.shape[nd + 2 :]
     kk = int(np.prod(k))
@@ -214,7 +220,7 @@ def avg_pool3d(
         x = _shape.pad(x, tuple(widths))
     cols = im2col(x, geom)  # (C, *k, N, *O)
     out = tuple(cols.shape[5:])
-    total = cols.reshape(c, int(np.prod(k)), n, *out).sum(axis=1)  # (C, N, *O)
+    total = cols.reshape(c, math.prod(k), n, *out).sum(axis=1)  # (C, N, *O)
     # (N, C, *O) contiguous as PyTorch's, so that `.view(N, -1)` works on the result
     total = _shape.swapaxes(total, 0, 1).contiguous()
     if divisor_override is not None:
@@ -222,15 +228,7 @@ def avg_pool3d(
             raise DescentError(f"{op}: divisor must be not zero (divisor_override=0)")
         div = float(divisor_override)
     else:
-        # The divisor counts the cells each window covers: the input, plus the padding when
-        # count_include_pad (never ceil_mode's extra cells).
-        full = [sz + 2 * pi + e for sz, pi, e in zip(sizes, p, extra)]
-        counted = np.zeros(full, bool)
-        if count_include_pad:
-            counted[tuple(slice(0, sz + 2 * pi) for sz, pi in zip(sizes, p))] = True
-        else:
-            counted[tuple(slice(pi, pi + sz) for sz, pi in zip(sizes, p))] = True
-        div = count_windows(sizes, geom, counted)
+        div = _avg_divisor(tuple(sizes), geom, extra, bool(count_include_pad))
         xp = backend.get_array_module(x._data)
         div = xp.asarray(div.astype(x._data.dtype))
     if integer:
@@ -238,6 +236,23 @@ def avg_pool3d(
     else:
         y = total / (div if isinstance(div, float) else Tensor._wrap(div))
     return y[0] if unbatched else y
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_divisor(sizes: tuple, geom, extra: tuple, count_include_pad: bool) -> np.ndarray:
+    """avg_pool3d's divisor per output (float64, read-only; remembered: a function of the
+    shapes and arguments only). It counts the cells each window covers: the input, plus the
+    padding when count_include_pad (never ceil_mode's extra cells)."""
+    p = geom[3]
+    full = [sz + 2 * pi + e for sz, pi, e in zip(sizes, p, extra)]
+    counted = np.zeros(full, bool)
+    if count_include_pad:
+        counted[tuple(slice(0, sz + 2 * pi) for sz, pi in zip(sizes, p))] = True
+    else:
+        counted[tuple(slice(pi, pi + sz) for sz, pi in zip(sizes, p))] = True
+    div = count_windows(sizes, geom, counted)
+    div.setflags(write=False)
+    return div
 
 
 @amp._float32_op  # on PyTorch's autocast float32 list
