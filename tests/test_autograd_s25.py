@@ -159,6 +159,42 @@ def _case_index_add_source_saved(L):  # 24100073306046, 23291 (KNOWN in session 
     return outs
 
 
+# Session 25's view fuzz (40,000 programs from seed 25100001), fixed:
+
+
+def _case_no_grad_view_refused_before_writing(L):  # 25100076322577, 06920
+    x = _f64(L, [[-0.2, -1.3], [0.5, -1.3], [0.2, 0.5]], True)
+    with L.no_grad():
+        v = x.unfold(-2, 2, 1)
+    try:
+        v.div_(_f64(L, [[[-0.3, -0.6]], [[0.9, -0.2]]], True), rounding_mode="trunc")
+    except RuntimeError:
+        pass
+    return x  # (unchanged: the error comes before the write)
+
+
+def _case_add_alpha_partial_overlap(L):  # 25100076329871
+    y = _f64(L, [[0.6, -0.4], [-0.2, 0.8]], True) * 1
+    y.permute(1, 0).add_(y, alpha=0.5)
+
+
+def _case_masked_fill_overlap_gradient(L):  # 25100076313277
+    x = _f64(L, [0.5, 1.0, 1.5, 2.0, 2.5], True)
+    y = x * 1
+    y.unfold(0, 2, 1).masked_fill_(L.tensor([[True, False], [False, True], [False, False],
+                                             [True, False]]), 2.0)  # fmt: skip
+    (y * _f64(L, [1.0, 2.0, 3.0, 4.0, 5.0])).sum().backward()
+    return y, x.grad
+
+
+def _case_arithmetic_on_part_of_expanded(L):  # 25100076322607
+    x = L.tensor([False]) * 1
+    x.expand(2, 3)[0, :1:2].mul_(L.tensor(-3))
+    y = _f64(L, [1.0]) * 1
+    y.expand(2, 3)[0, :1].add_(2)
+    return x, y, y._version
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

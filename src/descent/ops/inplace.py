@@ -321,6 +321,17 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
                   else dt, t, op)  # fmt: skip
         raise
     except ValueError:  # NumPy's "non-broadcastable output operand", or a read-only array
+        alias = _expanded_part(t._data)
+        if alias is not None:  # a part of an expanded tensor whose elements do not share
+            try:  # memory: PyTorch writes into its memory (as fill_/copy_: _write_failed)
+                getattr(xp, ufunc)(alias, o, out=alias, casting=casting)
+            except TypeError:
+                dt = result_type(t, other)
+                _castable(get_default_dtype() if ufunc == "true_divide" and dt.kind not in "fcV"
+                          else dt, t, op)  # fmt: skip
+                raise
+            _written(t)
+            return t
         try:
             _unwritable(t, op)
         except _NothingToWrite:
@@ -351,6 +362,16 @@ def _overlap_value(t: Tensor, result: Tensor, op: str):
     return r.astype(_castable(r.dtype, t, op), copy=False)
 
 
+def _expanded_part(a):
+    """A writable alias of a read-only (broadcast) array whose elements do not share memory,
+    else None (only on the error path)."""
+    if getattr(a.flags, "writeable", True) or not a.size or any(
+        st == 0 and n > 1 for st, n in zip(a.strides, a.shape)
+    ):
+        return None
+    return writable_alias(a)
+
+
 def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
     """The arithmetic's array path with an operand of another dtype converted first (float16
     *= int32: in float16), for descent.compile's replay of the write (view_write.written)."""
@@ -361,6 +382,7 @@ def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
 
 def add_(t: Tensor, other, alpha=1) -> Tensor:
     if alpha != 1:  # (Tensor.add_(other, alpha=) with a tensor operand)
+        check_overlap(t, other, "add_")  # (other itself, before the product)
         if internal_overlap(t._data):  # other * alpha read at each visit (ops/overlap_rounds)
             return _inplace(t, other, lambda a, o: add(a, o * alpha), "add", "add_")
         other = other * alpha
@@ -370,6 +392,7 @@ def add_(t: Tensor, other, alpha=1) -> Tensor:
 def sub_(t: Tensor, other, alpha=1) -> Tensor:
     _refuse_bool_sub(t, other)  # PyTorch refuses `-` with a bool operand, in place too
     if alpha != 1:  # (Tensor.sub_(other, alpha=) with a tensor operand)
+        check_overlap(t, other, "sub_")
         if internal_overlap(t._data):
             return _inplace(t, other, lambda a, o: sub(a, o * alpha), "subtract", "sub_")
         other = other * alpha
@@ -550,6 +573,13 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if isinstance(value, (Tensor, complex)):
         check_fill_value(t, value, "masked_fill_")
     if _records(t, value):
+        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds; a
+            # location keeps its gradient where its last visit is not masked, as PyTorch's)
+            out = _same_shape(t, masked_fill(overlap_once(t._alias(), t._data), mask, value),
+                              "masked_fill_")  # fmt: skip
+            out = overlap_recorded(t, out, lambda: _overlap_value(
+                t, masked_fill(t, mask, value), "masked_fill_"), (mask,))  # fmt: skip
+            return _rebind(t, out, overlap_ok="copy")
         result = _same_shape(t, masked_fill(t._alias(), mask, value), "masked_fill_")
         m = as_tensor(mask)._data  # (only the masked elements are written: ops/view_write)
         sel = backend.get_array_module(m).broadcast_to(m, t._data.shape)

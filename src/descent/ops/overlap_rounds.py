@@ -174,11 +174,17 @@ def write(t, compute, operands=()):
 
 def recorded(t, out, compute, operands=()):
     """The recorded path's new value: `out` (the op applied to `once(t._alias(), ...)`) takes
-    the values of PyTorch's visits, computed by `compute()` unrecorded from t's memory (the
-    write through the view, ops/view_write.write, then stores them). Returns out."""
+    the values of PyTorch's visits, computed by `compute()` unrecorded from t's memory, which
+    is then restored: the write through the view (ops/view_write.write) stores them after its
+    checks (a view made under no_grad raises with the memory unchanged). Returns out."""
     from ..grad_mode import no_grad  # noqa: PLC0415
 
-    with no_grad():
-        write_rounds(t._data, compute, _arrays(operands))
-    out._data[...] = t._data  # (the saved output of sigmoid_ and the like: the final value)
+    a = t._data
+    old = a.copy()  # (the elements sharing a location hold the same value: restored exactly)
+    try:
+        with no_grad():
+            write_rounds(a, compute, _arrays(operands))
+        out._data[...] = a  # (the saved output of sigmoid_ and the like: the final value)
+    finally:
+        a[...] = old
     return out
