@@ -38,9 +38,16 @@ def lowest(dtype):
 
 
 def _padded(xp, x, ph: int, pw: int, value=0.0):
+    """x (N, C, H, W) padded by ph rows and pw columns of `value` on each side (x itself when
+    both are 0). A filled array and one copy: np.pad's per-call cost was ~10x theirs on small
+    images. (np.pad's memory order: F for an F-only-contiguous x.)"""
     if ph == 0 and pw == 0:
         return x
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    n, c, h, w = x.shape
+    order = "F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C"
+    out = xp.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype, order=order)
+    out[:, :, ph : ph + h, pw : pw + w] = x
+    return out
 
 
 def im2col_array(xp, x, geom):
