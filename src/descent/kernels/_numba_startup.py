@@ -8,11 +8,13 @@ A process's first kernel call used to cost about a second of CPU before any arit
   and lowering implementations (numba.cpython.*, numba.np.*, numba.typed, ...: about 200
   modules), which only *compiling* needs: a cached kernel is machine code plus a pickled
   environment. Of the refresh, loading needs only the runtime's (NRT's) symbols
-  (`rtsys.initialize`). `install()` makes the cache load of a kernel defined in descent's own
-  modules do just that; numba's compiler still refreshes the contexts itself before any
-  compilation (`CompilerBase.__init__`), so a cache miss, a new signature or any other
-  library's function behaves as before. Should the quick load raise, numba's own path
-  (refresh, then load) runs instead.
+  (`rtsys.initialize`). `install()` makes the cache load of a CPU kernel (njit's
+  `FunctionCache`) defined in descent's own modules do just that; numba's compiler still
+  refreshes the contexts itself before any compilation (`CompilerBase.__init__`), so a cache
+  miss, a new signature, a CUDA cache or any other library's function behaves as before.
+  Should the quick load raise, numba's own path (refresh, then load) runs instead. All 233
+  cached signatures of descent's kernels on the development machine load this way in one
+  fresh process (notes/s25/h176/load_all.py), with the refresh never run.
 * `numba.np.arraymath`, imported by that refresh, probes for BLAS at import time
   (`_HAVE_BLAS = _check_blas()`) by importing `scipy.linalg.cython_blas`, which imports all of
   `scipy.linalg` (about 0.3 s of CPU where SciPy is installed; numba's kernels here never call
@@ -23,7 +25,8 @@ A process's first kernel call used to cost about a second of CPU before any arit
 
 Same machine code, same results: only what is imported, and when, changes.
 tests/test_startup.py checks, in a fresh process, that a first kernel call imports neither
-numba's implementation registry nor scipy.linalg, and that the kernels still load.
+numba's implementation registry nor scipy.linalg and gives the same bits, and that a later
+compilation's BLAS probe imports no scipy.linalg and answers as numba's would.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def _install_quick_load() -> bool:
     except ImportError:
         return False
     cls = getattr(caching, "Cache", None)
+    cpu_cache = getattr(caching, "FunctionCache", None)  # njit's (CPU) cache; CUDA has its own
     load = getattr(cls, "load_overload", None)
     if not callable(load) or not callable(getattr(cls, "_load_overload", None)):
         return False  # numba's class has changed: leave it alone
@@ -66,7 +70,7 @@ def _install_quick_load() -> bool:
         return True
 
     def load_overload(self, sig, target_context):
-        if not _is_descent_function(getattr(self, "_py_func", None)):
+        if type(self) is not cpu_cache or not _is_descent_function(getattr(self, "_py_func", None)):
             return load(self, sig, target_context)
         try:
             rtsys.initialize(target_context)  # the runtime's symbols: all machine code needs
