@@ -72,7 +72,8 @@ class CompileWarning(UserWarning):
 class _Entry:
     """One cache entry: a first recording, a program, or a fallback reason."""
 
-    __slots__ = ("first", "program", "reason", "warm", "bumps", "alts", "misses", "resized")
+    __slots__ = ("first", "program", "reason", "warm", "bumps", "alts", "misses", "resized",
+                 "free_ref")
 
     def __init__(self) -> None:
         self.first = None  # (Recording, signature) of the first call
@@ -90,6 +91,9 @@ class _Entry:
         self.misses = 0  # recordings of a count other than the previous recording's
         # (argument position, shape): out= arguments the call resizes (Recording.resized)
         self.resized: tuple = ()
+        # the last recording with guards whose result only leaves the call, as (free
+        # positions, their sizes, the other guards' sizes, signature without the free sizes)
+        self.free_ref = None
 
 
 class CompiledFunction:
@@ -279,6 +283,9 @@ class CompiledFunction:
         graph_break = reason is not None
         if reason is None:
             reason = _check_result(recording)
+        if reason is None and recording.guards and self._free_program(entry, rec, recording, warm):
+            entry.first = None
+            return out
         if reason is None:
             sig = _sig.signature(recording)
             if entry.first is not None and entry.first[0].guards != recording.guards:
@@ -320,6 +327,35 @@ class CompiledFunction:
         entry.bumps = tuple(recording.arg_bumps)
         entry.resized = tuple(recording.resized)
         return out
+
+    def _free_program(self, entry: _Entry, rec: Recorder, recording, warm: bool) -> bool:
+        """Whether `recording` became the entry's program with its free guards unchecked
+        (compiler/free_guards.py): an earlier recording of the entry with other sizes of the
+        same free guards (and the same sizes of the others) has its signature."""
+        from . import free_guards as _free  # noqa: PLC0415
+
+        free = _free.free_guards(rec, recording)
+        if not free:
+            return False
+        fixed, loose = _free.guard_sizes(recording, free)
+        ref = entry.free_ref
+        entry.free_ref = None
+        if warm:
+            return False
+        sig = _sig.signature(recording, free)
+        if ref is None or ref[0] != free or ref[2] != fixed or ref[1] == loose or \
+                not _sig.same(ref[3], sig):  # fmt: skip
+            entry.free_ref = (free, loose, fixed, sig)
+            return False
+        _free.make_free(recording, free)
+        if entry.program is not None:
+            entry.alts.insert(0, (entry.program, entry.bumps))
+        entry.program = Program(
+            recording, len(rec.args), use_pool=self.pool, fuse=self.fuse, exact=self.exact
+        )
+        entry.bumps = tuple(recording.arg_bumps)
+        entry.resized = tuple(recording.resized)
+        return True
 
     def _watched(self, args, kwargs) -> dict:
         """`_watched(fn, ...)`, recomputed only when an object it starts from changed."""

@@ -256,6 +256,12 @@ class Recorder:
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
         self.last_state = None
+        # guarded results (id -> (tensor, slot)) and the slots of those whose size the
+        # function's Python code read (compiler/free_guards.py)
+        self.guard_outs: dict = {}
+        self.shape_read: set = set()
+        # (node, inputs) of the pass's known-zero gradients (on_backward)
+        self.zero_to: list = []
         # the arguments as the call got them (array, requires_grad): a call that rebinds one
         # (a recorded in-place op on it, x.data = ..., x.requires_grad_()) is refused (`finish`)
         self.args = [(t, t._data, t._rg) for t in arg_tensors]
@@ -398,6 +404,8 @@ class Recorder:
         o = self._new_slot(Slot("out"), out._data)
         fw = Forward(op, ins, o, binds, out._node is op)
         self.rec.program.append(fw)
+        if type(op) is MaskRead or type(op) is Guarded:  # (compiler/free_guards.py)
+            self.guard_outs[id(out)] = (out, o)
         if type(op) in (MaskRead, Guarded) and hoist is not None:
             self.rec.hoisted.extend((*hoist, fw))
 
@@ -528,15 +536,25 @@ class Recorder:
         if node.hooks is not None or node.retained is not None:
             self.fail("a tensor hook or retain_grad() inside the function")
         zero = autograd._ZeroGradient
-        if type(gy) is zero or type(gxs) is zero or (
-                type(gxs) is tuple and any(type(g) is zero for g in gxs)):  # fmt: skip
-            # sgn's known-zero gradient (PyTorch's zero tensor): the engine passes it through
-            # `zero_passes` ops unrun and gives the leaves zeros; the replayed pass has arrays only
-            self.fail(f"{type(node).__name__}'s known-zero gradient (sgn of a real tensor) in "
-                      "the backward pass")  # fmt: skip
+        if type(gy) is zero:
+            self._fail_zero(node)
             return
+        # sgn's known-zero gradient (PyTorch's zero tensor): the engine keeps it only where no
+        # real gradient reaches the input; where one does (checked at the pass's end), the
+        # real one replaces it, so the pass is the pass without it (since session 25)
         got = (gxs is not None,) if type(gxs) is not tuple else tuple(g is not None for g in gxs)
+        if type(gxs) is zero or (type(gxs) is tuple and any(type(g) is zero for g in gxs)):
+            gs = gxs if type(gxs) is tuple else (gxs,)
+            got = tuple(g is not None and type(g) is not zero for g in gs)
+            self.zero_to.append((node, [p for p, g in zip(node.parents, gs)
+                                        if p is not None and type(g) is zero]))  # fmt: skip
         self.pass_nodes.append((node, got))
+
+    def _fail_zero(self, node) -> None:
+        # the engine passes a known-zero gradient through `zero_passes` ops unrun and gives
+        # the leaves it alone reaches zeros; the replayed pass has arrays only
+        self.fail(f"{type(node).__name__}'s known-zero gradient (sgn of a real tensor) in the "
+                  "backward pass, reaching a tensor that no other gradient reaches")  # fmt: skip
 
     def on_pass(self, event, a, b, c) -> None:
         if self.reason or self.in_call:
@@ -554,6 +572,7 @@ class Recorder:
                     seeds.append((target, self.slot_of(g)))
             self.pass_info = {"seeds": seeds, "retain": c["retain_graph"]}
             self.pass_nodes = []
+            self.zero_to = []
             return
         self.in_pass -= 1
         leaves = list(a)
@@ -561,12 +580,17 @@ class Recorder:
             if leaf._hooks:
                 self.fail("a hook on a leaf tensor (register_hook)")
         order = []
+        reached = {id(t) for t, _ in self.pass_info["seeds"]}
         for node, got in self.pass_nodes:
             deliveries = []
             for i, (parent, shape) in enumerate(zip(node.parents, node.in_shapes)):
                 if parent is not None and i < len(got) and got[i]:
                     deliveries.append((i, parent, shape))
+                    reached.add(id(parent))
             order.append((node, deliveries))
+        for node, parents in self.zero_to:
+            if any(id(p) not in reached for p in parents):
+                self._fail_zero(node)
         info = self.pass_info
         was_none = tuple(leaf.grad is None for leaf in leaves)  # .grad is written after "end"
         self.pending = Backward(info["seeds"], order, leaves, [], info["retain"], was_none)
@@ -642,6 +666,17 @@ class Recorder:
                 self.in_call -= 1
             self.rec.program.append(Call(kind, fn, args, kwargs, self._new_slot(Slot("out"), out)))
             return out
+        if kind == "step" and getattr(fn, "__func__", None) in _closure_first_steps():
+            closure, args, kwargs = _split_closure(args, kwargs)
+            if closure is not None:
+                # step(closure) of these optimizers is `closure()` with grad mode on, then
+                # step(): the closure's ops and backward pass are the function's own (recorded
+                # and replayed), the step a Call without it. A closure made anew at each call
+                # (over the call's batch) was a new object in each recording: eager before.
+                with autograd.enable_grad():
+                    loss = closure()
+                self.on_call(kind, fn, args, kwargs)
+                return loss
         self._check_python_state()
         self.in_call += 1
         try:
@@ -665,7 +700,12 @@ class Recorder:
             )
 
     def on_read(self, name: str) -> None:
-        """Tensor.item() / bool() / ... in the recording thread (attach.READS)."""
+        """Tensor.item() / bool() / ... in the recording thread (attach.READS). Inside a
+        recorded call (an optimizer's step reading a tensor learning rate, clipping's
+        error_if_nonfinite) it is the call's own: replay runs the call itself again. Not inside
+        a recorded draw (`on_draw`): the value could set the draw's shape (`randn(t)`)."""
+        if self.in_call and not self.in_draw:
+            return
         self.fail(
             f"Tensor.{name}() on a tensor inside the function (data-dependent Python control "
             "flow or a value read); move it outside the compiled function"
@@ -896,7 +936,9 @@ class Recorder:
         self.captured = _captured_tensors(fn, args, kwargs)
         sites = [(opt, meth) for opt in optimizers for meth in ("step", "zero_grad")
                  if hasattr(opt, meth)]  # fmt: skip
-        with attach.recording(self, [*sites, *clip_modules]):
+        from .free_guards import watching  # noqa: PLC0415 - it imports this module
+
+        with attach.recording(self, [*sites, *clip_modules]), watching(self):
             out = fn(*args, **kwargs)
         self._flush_pass()
         if self.reason is None:
@@ -1132,6 +1174,33 @@ def _bind_slots(b) -> tuple:
     if type(b) is int:
         return (b,)
     return tuple(v for is_slot, v in b[1] if is_slot)
+
+
+_CLOSURE_FIRST: list = []
+
+
+def _closure_first_steps() -> frozenset:
+    """The `step` functions that run their closure once, first, with grad mode on, and then
+    the update, which the closure does not otherwise change: Optimizer.step (SGD, Adam, Muon,
+    ...), Adafactor's and MuonWithAdamW's. Not LBFGS (the closure runs several times, with
+    Python control flow on its values), nor SparseAdam (it checks the gradients before)."""
+    if not _CLOSURE_FIRST:
+        from ..optim.adafactor import Adafactor  # noqa: PLC0415 - optim imports nn, not this
+        from ..optim.muon import MuonWithAdamW  # noqa: PLC0415
+        from ..optim.optimizer import Optimizer  # noqa: PLC0415
+
+        _CLOSURE_FIRST.append(frozenset((Optimizer.step, Adafactor.step, MuonWithAdamW.step)))
+    return _CLOSURE_FIRST[0]
+
+
+def _split_closure(args: tuple, kwargs: dict):
+    """(closure, the other positional arguments, the other keywords) of a step(...) call."""
+    if "closure" in kwargs:
+        kwargs = dict(kwargs)
+        return kwargs.pop("closure"), args, kwargs
+    if args:
+        return args[0], args[1:], kwargs
+    return None, args, kwargs
 
 
 def _has_effects(program) -> bool:

@@ -18,8 +18,9 @@ from ..backend import is_cupy_array
 from .recorder import Backward, Call, Forward, Recording, View, Write, _Out, op_params
 
 
-def signature(rec: Recording) -> list:
-    """A list of comparable items (arrays compared by value by `same`)."""
+def signature(rec: Recording, free: frozenset = frozenset()) -> list:
+    """A list of comparable items (arrays compared by value by `same`); the guarded ops at the
+    program positions `free` without their recorded sizes (compiler/free_guards.py)."""
     where = {}
     for k, ins in enumerate(rec.program):
         if isinstance(ins, Forward):
@@ -37,9 +38,11 @@ def signature(rec: Recording) -> list:
             items.append(("live", id(s.tensor)))
         else:
             items.append((s.kind, s.arg))
-    for ins in rec.program:
+    for k, ins in enumerate(rec.program):
         if isinstance(ins, Forward):
             saved = set(ins.op.saved_slots).union(getattr(ins.op, "computed_slots", ()))
+            if k in free:
+                saved.update(("shape", "count"))
             bound = {n for n, _ in ins.binds}
             params = tuple(
                 (n, v) for n, v in op_params(ins.op).items() if n not in saved and n not in bound
@@ -76,6 +79,9 @@ def _args_key(args):
             out.append(tuple(id(x) if not _plain(x) else x for x in a))
         elif _plain(a):
             out.append(a)
+        elif callable(a) and hasattr(a, "__qualname__"):  # (named in the warning: an LBFGS
+            # closure made anew at each call is a new object in each recording)
+            out.append(("id", id(a), a.__qualname__))
         else:
             out.append(("id", id(a)))
     return tuple(out)
