@@ -41,9 +41,12 @@ _ARRAYMATH = "numba.np.arraymath"
 
 
 def install() -> bool:
-    """Install both start-up savings (once). True when the quick cache load is installed."""
+    """Install both start-up savings (once). True when the quick cache load is installed;
+    nothing at all without numba."""
+    if not _install_quick_load():
+        return False
     _install_blas_probe()
-    return _install_quick_load()
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
