@@ -67,3 +67,24 @@ def test_cached_geometry_still_checks_every_call():
     assert F.max_pool3d(ds.randn(1, 1, 4, 4, 4), 2).shape == (1, 1, 2, 2, 2)
     with pytest.raises(Exception, match="kernel|size"):
         F.max_pool3d(ds.randn(1, 1, 1, 4, 4), 2)
+
+
+@pytest.mark.parametrize("pad", [(0, 0, 0), (1, 0, 1)])
+def test_col2im_tiling_windows_bitwise_offset_loop(pad):
+    """col2im_nd's one add for windows that tile the image (stride == kernel) equals its loop
+    of one strided add per kernel offset (kept for every other geometry)."""
+    import itertools
+
+    from descent.ops.window import col2im_nd
+
+    k, sizes, n, c = (2, 3, 2), (5, 7, 6), 2, 3
+    out = [(sz + 2 * p - ki) // ki + 1 for sz, p, ki in zip(sizes, pad, k)]
+    cols = np.random.default_rng(0).standard_normal((c, *k, n, *out)).astype(np.float32)
+    cols[0, 0, 0, 0] = -0.0  # 0 + -0 is +0 both ways
+    got = col2im_nd(np, cols, (n, c, *sizes), (k, k, (1, 1, 1), pad))
+    want = np.zeros((n, c, *(sz + 2 * p for sz, p in zip(sizes, pad))), np.float32)
+    for offs in itertools.product(*(range(ki) for ki in k)):
+        sl = tuple(slice(o, o + ki * (oi - 1) + 1, ki) for o, ki, oi in zip(offs, k, out))
+        want[(slice(None), slice(None), *sl)] += np.moveaxis(cols[(slice(None), *offs)], 0, 1)
+    want = want[(slice(None), slice(None), *(slice(p, p + sz) for p, sz in zip(pad, sizes)))]
+    assert got.shape == want.shape and got.tobytes() == want.tobytes()

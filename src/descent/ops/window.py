@@ -54,6 +54,19 @@ def col2im_nd(xp, cols, x_shape, geom):
     nd = len(k)
     out = cols.shape[-nd:]
     gx = xp.zeros((n, c, *(sz + 2 * pi for sz, pi in zip(sizes, p, strict=True))), cols.dtype)
+    if all(si == ki for si, ki in zip(s, k)) and all(di == 1 for di in d):
+        # Windows that tile the image (avg_pool3d(x, 8) has 512 offsets): one add of all the
+        # patches into the (N, C, O0, k0, O1, k1, ...) view of gx; each pixel gets one add, as
+        # in the loop below (the same bits: 0 + v)
+        _, _, *st = gx.strides
+        view = xp.lib.stride_tricks.as_strided(
+            gx,
+            (n, c, *(v for oi, ki in zip(out, k) for v in (oi, ki))),
+            (*gx.strides[:2], *(v for a, ki in zip(st, k) for v in (a * ki, a))),
+        )
+        perm = (nd + 1, 0, *(v for i in range(nd) for v in (nd + 2 + i, 1 + i)))
+        view += cols.transpose(perm)
+        return _crop(gx, p, sizes)
     # One strided add per kernel offset; overlapping windows read some pixels several times, so
     # their gradients are added, never assigned.
     for offs in itertools.product(*(range(ki) for ki in k)):
@@ -63,7 +76,13 @@ def col2im_nd(xp, cols, x_shape, geom):
         )
         # (C, N, *O) -> (N, C, *O): swapaxes is moveaxis(.., 0, 1) without its axis checks
         gx[(slice(None), slice(None), *sl)] += cols[(slice(None), *offs)].swapaxes(0, 1)
-    if any(p):  # the padding was read too; the input's part is the inner block
+    return _crop(gx, p, sizes)
+
+
+def _crop(gx, p, sizes):
+    """col2im_nd's image without its padding (the padding was read too; the input's part is
+    the inner block)."""
+    if any(p):
         gx = gx[(slice(None), slice(None), *(slice(pi, pi + sz) for pi, sz in zip(p, sizes)))]
     return gx
 
