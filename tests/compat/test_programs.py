@@ -52,7 +52,9 @@ CMA-ES, the Temporal Fusion Transformer and Informer, federated averaging, Conv-
 learned compression with GDN and an entropy bottleneck, packed-sequence LM pre-training;
 eval-mode encoder padding, optimizer and scheduler state round trips, double-backward
 Functions, CPU autocast beyond nn.Linear, complex nets, uint8 dtype arithmetic, module surgery,
-samplers and splits, NumPy interop, checkpointing with hooks, autograd.functional Newton steps).
+samplers and splits, NumPy interop, checkpointing with hooks, autograd.functional Newton steps;
+Python protocols and pickling, Whisper's hook kv cache, FT-Transformer, PyTorch-GAN's legacy
+lines, custom convolution layers under DataParallel, Show-Attend-Tell, metrics by hand).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -780,6 +782,28 @@ CASES = {
     # Newton by autograd.functional.hessian, Gauss-Newton by jacobian (forward-mode too), CG on
     # hvp, tuple jvp / vjp, strict, torch.func cross-checks
     "autograd_functional_newton": ((1e-5, 1e-6), None),
+    # session 25 (helper-180): Python protocols on tensors (formatting, builtins, NumPy
+    # scalars, pickle, copy) and torch.save of a view with its base (storage kept)
+    "python_protocols_io": ((1e-5, 1e-6), None),
+    # openai/whisper's kv cache by forward hooks that replace outputs, use_sdpa with
+    # disable_sdpa(), the deprecated backends.cuda.sdp_kernel block
+    "whisper_kv_hooks": ((1e-5, 1e-6), None),
+    # rtdl's FT-Transformer (feature tokenizers, CLS token, _sa_block / _ff_block called
+    # directly) and TabTransformer, no-decay groups, ReduceLROnPlateau
+    "ft_transformer_tabular": ((1e-5, 1e-6), None),
+    # PyTorch-GAN's opening lines (torch.cuda.FloatTensor if cuda else ..., Variable, .type(
+    # Tensor)), ACGAN / InfoGAN losses; SGD, as Adam's sign-like first steps turned rounding
+    # into 1.5e-3 differences between torch runs at 1 and 2 threads
+    "pytorch_gan_legacy": ((1e-5, 1e-6), None),
+    # PartialConv2d, CoordConv, CondConv (nn.modules.utils._pair by attribute), DynamicConv,
+    # nn.DataParallel and its "module." keys stripped for a plain model
+    "custom_conv_layers": ((1e-5, 1e-6), None),
+    # Show, Attend and Tell: sorted captions, batch_size_t slices, pack_padded_sequence(...).data
+    # loss, doubly stochastic attention, grad.data.clamp_, beam search by flat topk // and %
+    "show_attend_tell": ((1e-5, 1e-6), None),
+    # torchmetrics-style metrics by hand: bincount confusion matrix, F1 / kappa / MCC, AUROC
+    # with ties by unique_consecutive + trapezoid, average ranks, torch.testing.assert_close
+    "metrics_eval": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
