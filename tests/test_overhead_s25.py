@@ -1,7 +1,8 @@
-"""Session 25's per-call work on pooling (helper-177) keeps the results of the paths it
+"""Session 25's per-call overhead work (helper-177) keeps the results of the paths it
 replaced: padded max_pool2d on the numba kernel gives the numpy path's values, gradients
 (padded overlapping windows add in that path's offset order) and indices; return_indices from
-the kernel's winners; the cached pooling geometry still raises on every bad call."""
+the kernel's winners; the cached pooling geometry still raises on every bad call; col2im_nd's
+one add for tiling windows equals its offset loop; the view registry with many live views."""
 
 from __future__ import annotations
 
@@ -88,3 +89,22 @@ def test_col2im_tiling_windows_bitwise_offset_loop(pad):
         want[(slice(None), slice(None), *sl)] += np.moveaxis(cols[(slice(None), *offs)], 0, 1)
     want = want[(slice(None), slice(None), *(slice(p, p + sz) for p, sz in zip(pad, sizes)))]
     assert got.shape == want.shape and got.tobytes() == want.tobytes()
+
+
+def test_many_live_views_of_one_tensor():
+    """split into 128 views (the view registry scans for dead entries at 64, 128, 256, ...
+    entries, not at every view past 64): every view still sees an in-place write, and dead
+    entries are dropped."""
+    x = ds.zeros(4, 512)
+    parts = x.split(4, dim=1)
+    assert len(parts) == 128
+    x.add_(1.0)
+    assert all(p._version == x._version for p in parts)
+    assert all(float(p.sum()) == 16.0 for p in parts)
+    del parts
+    for _ in range(3):
+        x[:, 0]  # noqa: B018 - a view that dies at once
+    keep = [x[:, i] for i in range(70)]
+    assert len(x._views) <= 2 * len(keep)
+    x.mul_(2.0)
+    assert all(float(v.sum()) == 8.0 for v in keep)
