@@ -195,6 +195,14 @@ def _case_arithmetic_on_part_of_expanded(L):  # 25100076322607
     return x, y, y._version
 
 
+def _case_recorded_inplace_keeps_strides(L):  # 25100076303619
+    y = (_f64(L, [[-0.2, 0.7], [0.9, -0.7], [0.2, 1.9], [1.6, -1.6]], True) * 1).mT.sin()
+    y.index_add_(-1, L.tensor([2, 1]), _f64(L, [[1.9, 0.5], [-0.1, -1.1]]))
+    z = (_f64(L, [[1.0, 2.0], [3.0, 4.0]], True) * 1).mT
+    z.index_copy_(0, L.tensor([1]), _f64(L, [[5.0, 6.0]]))
+    return y.stride(), z.stride(), z.contiguous().view(4)
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -155,11 +155,32 @@ def _rebind(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None)
     # output its node saved for backward (exp, sigmoid, softmax), that node now raises in
     # backward, as PyTorch's does (its saved output was modified), though the alias kept it.
     overwrote_saved_output(t)
-    t._data = result._data
+    data = result._data
+    if type(data) is np.ndarray and type(t._data) is np.ndarray and data.strides != t._data.strides:
+        data = _keep_layout(t._data, result)
+    t._data = data
     t._node = result._node
     t._rg = result._rg
     bump_family(t)
     return t
+
+
+def _keep_layout(old, result: Tensor):
+    """result's values in the memory order of t's old array `old`: an in-place op keeps the
+    tensor's strides in PyTorch (`y = x.mT.sin(); y.index_add_(...)`: index_add's result is
+    C-ordered, and `y.view(4, -1)` must still raise). The result's node, if it saved its output
+    array, saves the new one (its in-place check compares arrays)."""
+    data = result._data
+    if old.shape != data.shape or data.size < 2:  # (t_, transpose_: a new shape and layout)
+        return data
+    kept = backend.get_array_module(old).empty_like(old, dtype=data.dtype)
+    if kept.strides == data.strides:
+        return data
+    kept[...] = data
+    node = result._node
+    if node is not None and node.out_data is data:
+        node.out_data = kept
+    return kept
 
 
 def _unwritable(t: Tensor, op: str) -> None:
