@@ -8,7 +8,9 @@ is a JSON tree in the `descent` document (key "object"), where a tensor is
 safetensors has no complex dtype), a dict with non-str keys is
 {"__items__": [[key, value], ...]} and an OrderedDict (a state_dict) is
 {"__ordered__": [[key, value], ...]}, so it loads as an OrderedDict, as torch.load's does.
-Tied tensors (one array under two names) are stored once. The same header checks, checksum
+Tied tensors (one array under two names) are stored once; a tensor whose memory lies inside
+another saved tensor (`b[2:5]` saved with `b`) is stored as a view of it and loads as one
+(`_share_views`: torch.save keeps storages). The same header checks, checksum
 and atomic write as `descent.io.save` apply (`checkpoint_write`, `checkpoint_read`,
 `io.atomic_write_bytes`).
 """
