@@ -101,8 +101,8 @@ def test_aliases_are_the_existing_functions():
     assert _same(sp.polygamma, ds.polygamma)
     sigmoid = getattr(ds.sigmoid, "__wrapped_for_out__", ds.sigmoid)  # through out='s wrapper
     assert sigmoid.__code__.co_varnames[0] == "input"  # PyTorch's name on the top level
-    assert ds.i0 is sp.i0 and ds.igamma(2.0, ds.tensor(1.0)).item() == pytest.approx(
-        sp.gammainc(2.0, ds.tensor(1.0)).item()
+    assert ds.i0 is sp.i0 and ds.igamma(ds.tensor(2.0), ds.tensor(1.0)).item() == pytest.approx(
+        sp.gammainc(ds.tensor(2.0), ds.tensor(1.0)).item()
     )
 
 

@@ -178,6 +178,12 @@ def _python_values(data, dtype):
     first = data
     while isinstance(first, (list, tuple)) and first:
         first = first[0]
+    if type(first) is complex and dtype is not None and np.dtype(as_dtype(dtype)).kind in "iufV":
+        # PyTorch's parser reads the number as the dtype's C type: a complex one is a TypeError
+        what = "must be real number" if np.dtype(as_dtype(dtype)).kind in "fV" else \
+            "cannot be interpreted as an integer"  # fmt: skip
+        raise TypeError(f"tensor: complex data for dtype {as_dtype(dtype)}: {what}, not "
+                        f"complex, as in PyTorch; give a complex dtype or take .real")  # fmt: skip
     if type(first) not in _PYTHON_NUMBERS:
         return data
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
@@ -186,6 +192,14 @@ def _python_values(data, dtype):
     if dt is not None and dt.kind == "u" and dt.itemsize == 8:
         return data  # (uint64 takes ints up to 2**64 - 1 from the ints themselves)
     arr = np.asarray(data)
+    if dt == np.int64 and arr.dtype.kind == "f" and arr.size and not _fits_int64(arr):
+        # (a float outside int64's range, nan and inf: PyTorch's checked conversion of a
+        # double, whose bound is int64's largest as a double, 2**63)
+        bad = arr[~(np.isfinite(arr) & (arr >= -(2.0**63)) & (arr <= 2.0**63))]
+        raise DescentError(
+            f"tensor: value cannot be converted to type int64 without overflow (got "
+            f"{bad.flat[0]!r} in data of shape {tuple(arr.shape)}), as in PyTorch"
+        )
     if arr.dtype in _WIDE_INTS and (dt is None or dt.kind in "iu"):
         if arr.dtype == object:
             wide = [v for v in arr.flat if type(v) is int and not -(2**63) <= v < 2**63]
@@ -212,6 +226,11 @@ def _python_values(data, dtype):
                 "wider dtype"
             )
     return arr
+
+
+def _fits_int64(arr) -> bool:
+    """Whether a float array's values all convert to int64 under PyTorch's check."""
+    return bool(np.isfinite(arr).all()) and -(2.0**63) <= arr.min() <= arr.max() <= 2.0**63
 
 
 def _own_dtype(data):

@@ -160,6 +160,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
             f"linalg.matrix_norm: Order {ord!r} not supported; use 'fro', 'nuc', 1, -1, 2, -2, "
             "inf or -inf"
         )
+    if ord in ("nuc", 2, -2):  # an SVD: float16 / bfloat16 raise, empty matrices too (PyTorch)
+        _check_float("linalg.matrix_norm", A, complex_ok=True)
     if ord in ("fro", "nuc", 2, 1, _math.inf) and (A.shape[d0] == 0 or A.shape[d1] == 0):
         # An empty matrix: 0 for the norms that are maxima or sums, as PyTorch (the minima,
         # -2, -1, -inf, raise where they reduce over nothing, as PyTorch's amin).
@@ -228,6 +230,14 @@ def cond(A, p=None) -> _Tensor:
     the extreme singular values (any shape), -2 the inverse ratio; other p need square A."""
     A = _as_tensor(A)
     _check_float("linalg.cond", A, complex_ok=True)
+    if A.ndim >= 2 and A.numel() == 0:
+        # PyTorch (as NumPy leaves it undefined): 0 for each empty matrix, real; a string p
+        # checks for square matrices first
+        if isinstance(p, str) and A.shape[-1] != A.shape[-2]:
+            _prepare("linalg.cond", A, complex_ok=True)  # raises its square-matrix error
+        xp = _backend.get_array_module(A._data)
+        real = xp.zeros((), A._data.dtype).real.dtype
+        return _Tensor._wrap(xp.zeros(tuple(A.shape[:-2]), dtype=real))
     if p in (None, 2, -2):
         s = svdvals(A)
         return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
@@ -346,6 +356,11 @@ def vecdot(x, y, *, dim: int = -1) -> _Tensor:
         raise _DescentError(
             f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
             f"{x._data.dtype} and y of type {y._data.dtype} instead"
+        )
+    if x._data.dtype.kind not in "fcV":
+        raise _DescentError(
+            f"linalg.vecdot: Expected a floating point or complex tensor as input. Got "
+            f"{x._data.dtype} (shapes {tuple(x.shape)} and {tuple(y.shape)})"
         )
     if x._data.dtype.kind == "c":
         x = x.conj()
@@ -620,7 +635,9 @@ def vander(x, *, N=None) -> _Tensor:
     dimension (torch.linalg.vander; N defaults to x's last size). Built as PyTorch's: ones, then
     the cumulative product of copies of x (a gradient without 0 * x^-1 at x = 0)."""
     x = _as_tensor(x)
-    if x._data.dtype.kind not in "fiuc":
+    dt = x._data.dtype
+    if dt.kind not in "fiuc" or (dt.kind == "f" and dt.itemsize == 2):
+        # (float16 and bfloat16 too: PyTorch's check lists float32, float64, complex and ints)
         raise _DescentError(f"linalg.vander supports floating point, complex, and integer tensors, "
                            f"but got {x._data.dtype}")  # fmt: skip
     if x.ndim == 0:

@@ -27,6 +27,7 @@ from . import backend, tensor_methods
 from .errors import DescentError
 from .ops._common import as_tensor
 from .ops.linalg import matmul
+from .ops.linalg_decomp import _LowPrecisionError
 from .ops.shape import tril
 from .ops.untracked import seen
 from .tensor import Tensor
@@ -42,9 +43,12 @@ class GeqrfResult(NamedTuple):  # torch.return_types.geqrf
 def _check_float(op: str, *tensors: Tensor) -> None:
     dt = tensors[0]._data.dtype
     for t in tensors:
-        if t._data.dtype.kind not in "fc":
-            raise DescentError(f"{op}: Expected a floating point or complex tensor as input. "
-                               f"Got {t._data.dtype}")  # fmt: skip
+        if t._data.dtype.kind not in "fc" or t._data.dtype.itemsize < 4:
+            # PyTorch's geqrf / orgqr kernels are missing for integers, float16 and bfloat16:
+            # its NotImplementedError (this error is also a DescentError)
+            raise _LowPrecisionError(f"{op}: Expected a floating point or complex tensor as "
+                                     f"input (float32 or float64 and their complex types, as "
+                                     f"PyTorch's kernels). Got {t._data.dtype}")  # fmt: skip
         if t._data.dtype != dt:
             raise DescentError(f"{op}: tau dtype {t._data.dtype} does not match input dtype "
                                f"{dt}")  # fmt: skip

@@ -16,6 +16,8 @@ from . import linalg as _linalg
 from . import linalg_lu as _lu
 from .ops._common import as_tensor, return_type
 from .ops.linalg import matmul
+from .ops.linalg_decomp import check_float as _check_float
+from .ops.linalg_decomp import check_matrix as _check_matrix
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.linalg_decomp import det as _det
 from .ops.linalg_decomp import inv, mH, solve
@@ -88,6 +90,8 @@ def cholesky_solve(B, L, upper: bool = False) -> Tensor:
     L), given the factor (torch.cholesky_solve). Composite: solve(L L^H, B), differentiable in
     B and L."""
     L = as_tensor(L)
+    _check_matrix("cholesky_solve", L)  # (L L^H is square whatever L's shape)
+    _check_float("cholesky_solve", L, as_tensor(B), complex_ok=True)
     A = matmul(_mH(L), L) if upper else matmul(L, _mH(L))
     return solve(A, B)
 
@@ -100,6 +104,8 @@ def cholesky_inverse(L, upper: bool = False) -> Tensor:
     -R (G + G^H) R L with R the result and the whole L (-L R (G + G^H) R for upper): for a
     triangular L, the input this function is for, the derivative of inv(L L^H)."""
     L = as_tensor(L)
+    _check_matrix("cholesky_inverse", L)  # (L L^H is square whatever L's shape)
+    _check_float("cholesky_inverse", L, complex_ok=True)
 
     def f(m):
         return inv(matmul(_mH(m), m) if upper else matmul(m, _mH(m)))

@@ -11,7 +11,11 @@ and gradients.
 
 from __future__ import annotations
 
+import functools as _functools
+
+from .errors import DtypeError as _DtypeError
 from .ops._common import as_tensor as _as_tensor
+from .ops._common import result_type as _result_type
 from .ops.activation import erf
 from .ops.activation import sigmoid as expit
 from .ops.bessel import (
@@ -86,14 +90,56 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _no_half_kernel(fn):
+    """fn, refusing a float16 / bfloat16 result: PyTorch's CPU kernels of the Bessel, Airy,
+    erfcx, log_ndtr, ndtri, zeta functions and the orthogonal polynomials are float32 /
+    float64 only (its NotImplementedError '"bessel_j0_cpu" not implemented for 'Half'', empty
+    tensors included), where descent would compute in float64 and round: the dtype of the
+    result (of the tensor and number arguments) is checked first."""
+
+    @_functools.wraps(fn)
+    def checked(*args, **kwargs):
+        operands = [a for a in (*args, *kwargs.values()) if isinstance(a, (_Tensor, int, float))]
+        dt = _result_type(*operands) if operands else None
+        if dt is not None and dt.kind in "fV" and dt.itemsize == 2:
+            raise _DtypeError(
+                f"special.{fn.__name__}: not implemented for {dt} (PyTorch's CPU kernel is "
+                f"float32 / float64 only); convert the input with .float()"
+            )
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+for _name in (
+    "airy_ai", "bessel_j0", "bessel_j1", "bessel_y0", "bessel_y1", "modified_bessel_i0",
+    "modified_bessel_i1", "modified_bessel_k0", "modified_bessel_k1",
+    "scaled_modified_bessel_k0", "scaled_modified_bessel_k1", "spherical_bessel_j0", "erfcx",
+    "log_ndtr", "ndtri", "zeta", "chebyshev_polynomial_t", "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v", "chebyshev_polynomial_w", "hermite_polynomial_h",
+    "hermite_polynomial_he", "laguerre_polynomial_l", "legendre_polynomial_p",
+    "shifted_chebyshev_polynomial_t", "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v", "shifted_chebyshev_polynomial_w",
+):  # fmt: skip
+    globals()[_name] = _no_half_kernel(globals()[_name])
+del _name
+
+
 def logit(input, eps: float | None = None) -> _Tensor:
     """log(p / (1 - p)), p clamped to [eps, 1 - eps] when eps is given."""
     return _logit(input, eps)
 
 
 def round(input, *, decimals: int = 0) -> _Tensor:
-    """Round half to even, to `decimals` decimal places (gradient 0)."""
-    return _round(input, decimals)
+    """Round half to even, to `decimals` decimal places (gradient 0). Floating and complex
+    tensors only: PyTorch's special.round has no integer kernel (torch.round has)."""
+    x = _as_tensor(input)
+    if x.dtype.is_floating_point is False and x.dtype.is_complex is False:
+        raise _DtypeError(
+            f"special.round: not implemented for {x.dtype} (shape {tuple(x.shape)}), as "
+            f"PyTorch's; use descent.round or convert with .float()"
+        )
+    return _round(x, decimals)
 
 
 def softmax(input, dim: int, *, dtype=None) -> _Tensor:

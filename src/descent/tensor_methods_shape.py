@@ -211,6 +211,8 @@ class InPlaceMethods:
             alpha, (other,) = legacy_scalar_first("add_", other, args, 1)  # x.add_(alpha, other)
         if type(alpha) is int and self._data.dtype.kind == "b":
             alpha = bool(alpha)  # PyTorch casts alpha to the bool result (see descent.add)
+        if not (type(alpha) is int and alpha == 1):  # PyTorch's checks of alpha (ops/_common)
+            _ops._inplace_alpha(self, other, alpha, "add_")
         if alpha != 1 and hasattr(other, "_data"):  # (other read at each of the loop's visits
             return _ops.add_(self, other, alpha=alpha)  # to shared memory: ops/overlap_rounds)
         return _ops.add_(self, other if alpha == 1 else _times_alpha(self, other, alpha))
@@ -218,6 +220,8 @@ class InPlaceMethods:
     def sub_(self, other, *args, alpha=1):
         if args:
             alpha, (other,) = legacy_scalar_first("sub_", other, args, 1)  # x.sub_(alpha, other)
+        if not (type(alpha) is int and alpha == 1):  # PyTorch's checks of alpha (ops/_common)
+            _ops._inplace_alpha(self, other, alpha, "sub_")
         if alpha != 1 and hasattr(other, "_data"):
             return _ops.sub_(self, other, alpha=alpha)
         return _ops.sub_(self, other if alpha == 1 else _times_alpha(self, other, alpha))

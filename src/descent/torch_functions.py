@@ -18,7 +18,14 @@ import numpy as np
 from . import amp, backend
 from .errors import DescentError, DimensionError, DtypeError
 from .hooks import composite
-from .ops._common import check_real_value, half_value, refuse_kinds, result_type
+from .ops._common import (
+    check_alpha,
+    check_real_value,
+    fill_int,
+    half_value,
+    refuse_kinds,
+    result_type,
+)
 from .ops.arithmetic import add as _add
 from .ops.arithmetic import scale, scaled_int
 from .ops.arithmetic import sub as _sub
@@ -51,6 +58,8 @@ def _scaled(name: str, input, other, alpha):
     """`other * alpha`, refusing a fractional alpha for integer operands as PyTorch does."""
     if type(alpha) is int and _is_bool(input) and _is_bool(other):
         alpha = bool(alpha)  # PyTorch casts alpha to the bool result: add(a, b, alpha=3) is a | b
+    elif not (type(alpha) is int and alpha == 1):  # (the default: nothing to check)
+        check_alpha(input, other, alpha)
     if alpha == 1:
         return other
     if isinstance(alpha, (float, np.floating)) and _integral(input) and _integral(other):
@@ -221,6 +230,8 @@ def _pointwise_value(name: str, input, tensor1, tensor2, value):
     if name == "addcmul" and dt.kind == "b":
         refuse_kinds("addcmul", tensor1 if isinstance(tensor1, Tensor) else input, "b")
     check_real_value(name, Tensor._wrap(np.zeros((), dt)), value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        fill_int(value, dt)  # PyTorch's checked conversion to the result's dtype (overflow)
     if dt.kind in "iu" and isinstance(value, float) and math.isfinite(value):
         value = int(value)  # C++'s conversion: toward zero
     return value
@@ -297,7 +308,9 @@ def broadcast_tensors(*tensors) -> tuple:
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """Values at `indices` along dim (torch.take_along_dim; dim=None: of the flattened input)."""
-    if isinstance(indices, Tensor) and indices._data.dtype != np.int64:
+    # (dim=None: PyTorch flattens and gathers, and gather takes int32 indices too)
+    takes = (np.int64,) if dim is not None else (np.int64, np.int32)
+    if isinstance(indices, Tensor) and indices._data.dtype not in takes:
         raise DtypeError(  # PyTorch's take_along_dim takes int64 indices only (gather: int32 too)
             f"take_along_dim: dtype of indices should be int64 (Long) but got {indices.dtype} "
             f"(shape {tuple(indices.shape)}); convert with indices.long()"
@@ -370,6 +383,13 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     `dims=([a dims], [b dims])` (torch.tensordot)."""
     if isinstance(dims, int):
         n = dims
+        if n < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={n}")
+        if n > a.ndim or n > b.ndim:
+            raise RuntimeError(
+                f"tensordot expects dims < ndim_a or ndim_b, but got dims={n} (shapes "
+                f"{tuple(a.shape)} and {tuple(b.shape)})"
+            )
     else:
         da, db = ([d] if isinstance(d, int) else list(d) for d in dims)
         da = [d % a.ndim for d in da]
@@ -465,12 +485,30 @@ def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=No
     """Indices where `input` would be inserted to keep each row sorted (torch.searchsorted;
     no gradient)."""
     side = side or ("right" if right else "left")
+    if sorted_sequence.ndim == 0:
+        raise DescentError("torch.searchsorted(): boundaries tensor should have positive "
+                           "dimension, but got 0 dimension")  # fmt: skip
+    if not isinstance(input, Tensor) and sorted_sequence.ndim != 1:
+        raise DescentError(
+            f"torch.searchsorted(): input value can be a scalar only when boundaries tensor "
+            f"dimension is 1, but we got boundaries tensor dim({sorted_sequence.ndim})"
+        )
+    rows = sorted_sequence.shape[:-1]
+    if isinstance(input, Tensor) and len(rows) and (input.ndim != len(rows) + 1
+                                                    or input.shape[:-1] != rows):  # fmt: skip
+        raise DescentError(
+            f"torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            f"dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {list(sorted_sequence.shape)} and input value tensor "
+            f"{list(input.shape)}"
+        )
     values = input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input))
     # PyTorch searches in the operands' common dtype (int32 values among float16 boundaries
-    # are rounded to float16 first); it has no bool or complex kernel
-    dt = result_type(sorted_sequence, input) if isinstance(input, Tensor) else \
-        sorted_sequence._data.dtype  # fmt: skip
-    if sorted_sequence._data.size and values._data.size and dt.kind in "bc":
+    # are rounded to float16 first; a Python float among integer boundaries makes it float32,
+    # a float among float32 ones is rounded to float32); it has no bool or complex kernel,
+    # which runs for any values but empty ones (empty boundaries included)
+    dt = result_type(sorted_sequence, input)
+    if dt.kind in "bc" and values._data.size:
         refuse_kinds("searchsorted", Tensor._wrap(np.empty(0, dt)), "bc")
     # The positions are data computed from the values: `computed` shows descent.compile how
     # (ops/untracked.py)

@@ -48,6 +48,7 @@ from . import (
     untracked,
     variance,
 )
+from ._common import check_inplace_alpha
 
 
 def _public_functions(*modules) -> dict:
@@ -75,7 +76,11 @@ tensor_methods.register_ops(_public_functions(*_TENSOR_FAMILIES))
 autograd._register_graph_namespace(graph_backward)
 autograd_backward.register_slice_types(indexing.GetItem, shape.Reshape)
 tensor_methods.register_ops(
-    {"_untracked_computed": untracked.computed, "_scaled_int": arithmetic.scaled_int}
+    {
+        "_untracked_computed": untracked.computed,
+        "_scaled_int": arithmetic.scaled_int,
+        "_inplace_alpha": check_inplace_alpha,
+    }
 )
 
 

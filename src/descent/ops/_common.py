@@ -44,7 +44,7 @@ def as_tensor(x, like: Tensor | None = None) -> Tensor:
     # tensor computes in float32, and a number meeting a bool tensor in int64/float32 (PyTorch).
     if like is not None and isinstance(x, _SCALARS):
         dt = like._data.dtype
-        if dt.kind not in "fV" and isinstance(x, (float, np.floating)):  # "V": bfloat16
+        if dt.kind not in "fVc" and isinstance(x, (float, np.floating)):  # "V": bfloat16
             dt = get_default_dtype()
         elif dt.kind == "b" and not isinstance(x, (bool, np.bool_)):
             dt = (
@@ -432,7 +432,7 @@ def fill_int(c, dt):
     if type(c) is not int or dt.kind not in "iu":
         if dt.kind in "iu" and type(c) is float:
             _check_float_fits_int(c, dt)
-        elif type(c) is float:
+        elif type(c) is float or (type(c) is complex and dt.kind == "c"):
             check_float_fits(c, dt)
         return c
     info = np.iinfo(dt)
@@ -445,6 +445,37 @@ def fill_int(c, dt):
         f"value {c} cannot be converted to type {dt} without overflow (the range is "
         f"[{info.min}, {info.max}]), as in PyTorch"
     )
+
+
+def check_alpha(input, other, alpha) -> None:
+    """PyTorch converts alpha to the result's dtype with its checked conversion: a bool alpha
+    needs a bool result, and a number must fit the dtype (int8 300, float32 1e300 raise its
+    overflow error; an int beyond [-2**63, 2**64) is its parser's OverflowError)."""
+    if not isinstance(alpha, (int, float, complex, np.number, np.bool_)):
+        return
+    dt = result_type(input, other)
+    if isinstance(alpha, (bool, np.bool_)):
+        if dt.kind != "b":
+            raise RuntimeError(
+                f"Boolean alpha only supported for Boolean results (alpha={alpha!r} with a "
+                f"{dt} result)."
+            )
+        return
+    fill_int(alpha, dt)
+
+
+def check_inplace_alpha(t, other, alpha, op: str) -> None:
+    """PyTorch's checks of an in-place add_/sub_'s alpha: check_alpha's, and a float alpha
+    refused for integer operands."""
+    if isinstance(alpha, float) and t._data.dtype.kind in "biu" and (
+        isinstance(other, (bool, int)) or isinstance(other, Tensor)
+        and other._data.dtype.kind in "biu"
+    ):  # fmt: skip
+        raise DescentError(
+            f"{op}: For integral input tensors, argument alpha must not be a floating point "
+            f"number (got alpha={alpha}); convert the tensors to a float dtype first"
+        )
+    check_alpha(t, other, alpha)
 
 
 def _check_float_fits_int(c, dt) -> None:
@@ -474,7 +505,14 @@ def check_float_fits(c: float, dt) -> None:
     Raises:
         DescentError: c does not fit the dtype.
     """
-    if dt.kind == "f":
+    if dt.kind == "c" and dt.itemsize == 8:  # complex64: each part a float32
+        for part in (c.real, c.imag):
+            if not (-_F32_MAX <= part <= _F32_MAX or part != part or abs(part) == math.inf):
+                name, top = "c10::complex<float>", _F32_MAX
+                break
+        else:
+            return
+    elif dt.kind == "f":
         if dt.itemsize != 4 or -_F32_MAX <= c <= _F32_MAX or c != c or abs(c) == math.inf:
             return
         name, top = "float", _F32_MAX

@@ -158,7 +158,10 @@ class Pow(Function):
     """d/da a^b = b a^(b-1) (0 where b = 0); d/db a^b = a^b log(a) (0 where a = 0 and b >= 0;
     nan for a negative base), PyTorch's conventions (pow_backward_self/_exponent)."""
 
-    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    # A known-zero gradient passes to the exponent (PyTorch's grad * where(...)) but becomes
+    # real zeros for the base (zero_backward): a nan-making backward before it (var of one
+    # element) turns them into nan, as PyTorch's.
+    zero_passes = (False, True)
     broadcasts = True
 
     save_inputs = True
@@ -178,6 +181,12 @@ class Pow(Function):
                 full = backend.get_array_module(a).full(shape or (1,), 0.5, dtype=b.dtype)
                 return (a ** full).reshape(shape)
             return a**b
+
+    def zero_backward(self, gy, ops):
+        # gy: the known zero, materialized. PyTorch's pow_backward_self is where(b == 0, 0,
+        # ZeroTensor * ...), zeros whatever a and b hold (no 0 * nan); the exponent's entry is
+        # replaced by the known zero (zero_passes).
+        return gy, gy
 
     def backward(self, gy, ops):
         a, b = self.inputs(ops)
@@ -500,7 +509,11 @@ def reciprocal(x: Tensor) -> Tensor:
 class PowScalar(_ScalarOp):
     """d/dx x^c = c x^(c-1)."""
 
-    zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
+    @property
+    def zero_passes(self):
+        # a known-zero gradient passes (PyTorch's formula multiplies it), except for c = 0:
+        # PyTorch's pow_backward returns zeros_like(x) there, real zeros
+        return self.c != 0
 
     save_inputs = True
 
@@ -678,7 +691,7 @@ def scaled_int(dt, other: int, alpha):
     dtype first (2**64 - 1 is -1 there), scaled in it, wrapping; to a float for a floating
     tensor. Within int64 the plain product (the op wraps it to dt)."""
     v = other * alpha
-    if -(2**63) <= v < 2**63 or type(alpha) not in (int, bool, float) or dt.kind == "b":
+    if type(alpha) not in (int, bool, float) or dt.kind == "b" or -(2**63) <= v < 2**63:
         return v
     check_int_range(other)
     if dt.kind not in "iu":

@@ -528,6 +528,8 @@ def sum_to_size(input, *size) -> Tensor:
     """input summed to `size`, which it must expand to (Tensor.sum_to_size): the dimensions
     that `size` has as 1 are summed with keepdim, the extra leading ones summed away."""
     x = as_tensor(input)
+    if not size:  # PyTorch's binding: sum_to_size(()) is the full sum, no argument a TypeError
+        raise TypeError('sum_to_size() missing 1 required positional arguments: "size"')
     size = tuple(shape_arg(size))
     lead = x.ndim - len(size)
     ok = lead >= 0 and all(s == n or s == 1 for s, n in zip(size, x.shape[lead:]))

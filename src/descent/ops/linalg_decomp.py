@@ -60,8 +60,17 @@ class _LowPrecisionError(DescentError, NotImplementedError):
     """A float16/bfloat16 matrix for a LAPACK-backed op: PyTorch raises a RuntimeError
     ("Low precision dtypes not supported": inv, slogdet, pinv) or, where its CPU kernel is
     missing, a NotImplementedError ('"lu_cpu" not implemented for 'Half'': det, solve, lu,
-    eigh, svd, qr, cholesky); this class is both (and descent's DescentError)."""
+    eigh, svd, qr, cholesky); this class is both (and descent's DescentError). Also an integer
+    matrix for the ops whose PyTorch kernel is missing for it (_NO_INT_KERNEL: eigh, lu,
+    solve_triangular, cholesky_solve, cholesky_inverse)."""
 
+
+# PyTorch's ops whose integer input reaches a missing CPU kernel ('"lu_cpu" not implemented for
+# 'Long'', a NotImplementedError) rather than its "Expected a floating point" RuntimeError
+_NO_INT_KERNEL = frozenset((
+    "linalg.eigh", "linalg.eigvalsh", "linalg.lu_factor", "linalg.lu", "linalg.solve_triangular",
+    "cholesky_solve", "cholesky_inverse",
+))  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
 # Input checks
@@ -84,7 +93,7 @@ def check_float(
                 "formulation"
             )
         if dt.kind not in "fV":
-            raise DescentError(
+            raise (_LowPrecisionError if op in _NO_INT_KERNEL else DescentError)(
                 f"{op}: Expected a floating point tensor as input. Got {dt} (shape "
                 f"{tuple(t.shape)}); convert first with .float() or .double()"
             )

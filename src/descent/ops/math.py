@@ -27,6 +27,7 @@ from ._common import (
     check_broadcast,
     check_real_value,
     conj_if_complex,
+    fill_int,
     holomorphic,
     is_scalar,
     refuse_complex,
@@ -557,7 +558,12 @@ class _Bound:
 
 
 def atan2(input, other) -> Tensor:
-    """The angle of the point (other, input) in (-pi, pi], elementwise."""
+    """The angle of the point (other, input) in (-pi, pi], elementwise. Two tensors, as
+    PyTorch's binding (a Python number is its TypeError)."""
+    for t, arg in ((input, "input"), (other, "other")):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"atan2(): argument '{arg}' must be Tensor, not {type(t).__name__} "
+                            f"(wrap it: descent.tensor({t!r}))")  # fmt: skip
     return _binary_float(Atan2, input, other)
 
 
@@ -659,6 +665,8 @@ def lerp(input, end, weight) -> Tensor:
     Floating and complex tensors only, as PyTorch's kernels."""
     refuse_kinds("lerp", as_tensor(input), "biu")
     check_real_value("lerp", input, weight)
+    if isinstance(weight, (int, float)) and not isinstance(weight, bool):
+        fill_int(weight, as_tensor(input)._data.dtype)  # PyTorch's checked conversion
     for name, t in (("end", end), ("weight", weight)):  # PyTorch's kernel takes one dtype
         if isinstance(t, Tensor) and isinstance(input, Tensor) and t.dtype != input.dtype:
             raise DescentError(

@@ -809,6 +809,12 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
                          nan_wins=True)  # fmt: skip
     # Any other p: one node with PyTorch's value (|x| for one element) and norm_backward.
     axes = tuple(range(x.ndim)) if axes is None else axes
+    if float(ord) < 0 and 0 in [x.shape[i] for i in axes]:  # (`any` is the reduction here)
+        # a negative p is a power mean of 1/|x|^p: no identity (PyTorch's linalg.vector_norm)
+        raise DescentError(
+            f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor (shape "
+            f"{tuple(x.shape)}) because the operation does not have an identity"
+        )
     return VectorNorm.apply(x, ord=float(ord), axis=axes, keepdims=keepdims)
 
 

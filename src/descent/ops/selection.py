@@ -473,6 +473,15 @@ def _linear_rows(*operands):
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """Out-of-place torch.index_put: out[indices] = values (or += with accumulate)."""
     x = as_tensor(x)
+    for i in indices if isinstance(indices, (tuple, list)) else ():
+        if isinstance(i, Tensor) and i._data.dtype.kind not in "iub" or (
+            isinstance(i, Tensor) and i._data.ndim and i._data.dtype.kind in "iu"
+            and i._data.dtype not in (np.int64, np.int32, np.uint8)
+        ):  # fmt: skip
+            raise IndexError(
+                f"index_put: tensors used as indices must be long, int, byte or bool tensors, "
+                f"got {i.dtype} (shape {tuple(i.shape)}); convert it with .long()"
+            )
     indices = _uint8_masks(indices, values, accumulate)
     if _with_masks(x, indices, values):
         return _mask_index_put(x, indices, values, accumulate)
@@ -488,7 +497,7 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
         )
     v = as_tensor(values, x)
     v = v if v.dtype == x.dtype else v.to(x.dtype)  # (a number or a list: x's dtype)
-    v = reshape(broadcast_to(v, tuple(rows.shape) + tail), (-1, inner))
+    v = reshape(broadcast_to(v, tuple(rows.shape) + tail), (int(rows.size), inner))
     r = Tensor._wrap(rows.reshape(-1))
     if accumulate:
         return reshape(index_add(flat, 0, r, v), x.shape)

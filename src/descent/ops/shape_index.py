@@ -382,7 +382,9 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     mask = computed(_fill_mask, (it,), (n, tuple(view)))
     if isinstance(value, Tensor):
         if value.ndim != 0:
-            raise ValueError(f"index_fill: value must be a 0-d tensor, got {tuple(value.shape)}")
+            raise DescentError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s) (shape "
+                               f"{tuple(value.shape)})")  # fmt: skip
         return where(mask, value, x)
     return masked_fill(x, mask, value)
 
@@ -449,11 +451,11 @@ class ScatterReduce(Function):
                  "amin": xp.minimum}[self.reduce]  # fmt: skip
         ufunc.at(out, ix, src)
         if self.reduce == "mean":
-            if out.dtype.kind in "fV":
-                out = xp.where(touched, out / xp.maximum(count, 1), out)
+            if out.dtype.kind in "fVc":
+                out = xp.where(touched, out / xp.maximum(count.real, 1), out)
             else:  # PyTorch keeps the integer dtype and floor-divides ((-3 - 6) / 2 -> -5)
                 out = xp.where(touched, xp.floor_divide(out, xp.maximum(count, 1)), out)
-        self.count = dev_xp.asarray(xp.maximum(count, 1))
+        self.count = dev_xp.asarray(xp.maximum(count.real, 1))
         self.touched = dev_xp.asarray(touched)
         return dev_xp.asarray(out)
 
@@ -583,8 +585,11 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     check_index_bounds("scatter_reduce", idx, x.shape[d] if x.ndim else 1, d)
     if src._data.dtype != x._data.dtype:
         src = src.to(x._data.dtype)
-    if reduce == "mean" and x._data.dtype == np.bool_:
-        raise RuntimeError("scatter_reduce: reduce='mean' is not implemented for bool, as in "
-                           "PyTorch; convert the tensors first, e.g. x.float()")  # fmt: skip
+    if (reduce == "mean" and x._data.dtype == np.bool_) or (
+        reduce in ("amax", "amin") and x._data.dtype.kind == "c"
+    ):  # PyTorch's kernels are missing: its NotImplementedError (DtypeError is one)
+        raise DtypeError(f"scatter_reduce: reduce={reduce!r} is not implemented for "
+                         f"{x._data.dtype}, as in PyTorch; convert the tensors first, e.g. "
+                         f"x.float()")  # fmt: skip
     return ScatterReduce.apply(x, src, idx=idx, axis=d, reduce=reduce,
                                include_self=bool(include_self))  # fmt: skip

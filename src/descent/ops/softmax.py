@@ -246,7 +246,14 @@ def _softmax_input(x, dtype, op):
     NotImplementedError as PyTorch's ("softmax_lastdim_kernel_impl" not implemented for 'Long')."""
     x = as_tensor(x)
     if dtype is not None:
-        return cast(x, dtype)
+        x = cast(x, dtype)
+        if x._data.dtype.kind != "c":
+            return x
+    if x._data.dtype.kind == "c" and x._data.size:  # PyTorch has no complex kernel either
+        raise DtypeError(
+            f"{op}: not implemented for complex tensors ({x._data.dtype}, shape "
+            f"{tuple(x.shape)}), as in PyTorch; take .abs() or .real first"
+        )
     if x._data.dtype.kind not in "fcV" and x._data.size:
         raise DtypeError(
             f"{op}: not implemented for {x._data.dtype} tensors (shape {tuple(x.shape)}), as in "

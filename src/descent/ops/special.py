@@ -41,6 +41,7 @@ from ._common import (
     apply_binary,
     as_tensor,
     check_broadcast,
+    check_int_range,
     is_scalar,
     refuse_kinds,
     result_type,
@@ -561,4 +562,6 @@ def float_power(input, exponent) -> Tensor:
     a = cast(a, dt)
     if isinstance(exponent, Tensor):
         return pow(a, cast(exponent, dt))
+    if type(exponent) is int:
+        check_int_range(exponent)  # (PyTorch's parser: an OverflowError beyond 2**64)
     return pow(a, complex(exponent) if dt == np.complex128 else float(exponent))

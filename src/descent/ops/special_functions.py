@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..errors import DescentError
+from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
 from .elementwise import log1p
 from .math import _binary_float, _floating, round_to
@@ -334,6 +334,12 @@ def _igamma_asymptotic(a: np.ndarray, x: np.ndarray):
         root = eta * np.sqrt(0.5 * a)
         q = 0.5 * _erfc64(root) + tail
         p = 0.5 * _erfc64(-root) - tail
+    # x far from a (a = 1e38 and x = 3.5, where x / a rounds to 0 and eta is -inf; x = 1e300):
+    # the tail is 0 * inf; P is 0 or 1 to double precision where |eta| sqrt(a/2) > 40 (erfc
+    # < 1e-697), as PyTorch's
+    far = np.abs(root) > 40
+    if far.any():
+        p, q = np.where(far, eta > 0, p), np.where(far, eta < 0, q)
     return p, q
 
 
@@ -449,10 +455,15 @@ def _lgamma_array(a):
 
 
 def _check_floating(name: str, a, b) -> None:
-    """PyTorch's igamma kernels have no integer version: two integer operands raise."""
-    kinds = [t._data.dtype.kind if isinstance(t, Tensor) else "f" for t in (a, b)]
-    if all(isinstance(t, Tensor) for t in (a, b)) and not {"f", "V"} & set(kinds):  # V: bfloat16
-        raise RuntimeError(
+    """PyTorch's igamma takes two tensors (a Python number is its binding's TypeError), and its
+    kernels have no integer version: two integer operands raise its NotImplementedError."""
+    for t, arg in ((a, "input"), (b, "other")):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(t).__name__} "
+                            f"(wrap it: descent.tensor({t!r}))")  # fmt: skip
+    kinds = [t._data.dtype.kind for t in (a, b)]
+    if not {"f", "V"} & set(kinds):  # V: bfloat16
+        raise DtypeError(
             f"{name}: not implemented for integer tensors (dtypes {a.dtype} and {b.dtype}, "
             f"shapes {tuple(a.shape)} and {tuple(b.shape)}); expected floating point "
             "operands, convert one with .float()"

@@ -208,6 +208,10 @@ def _polygamma64(n: int, x: np.ndarray) -> np.ndarray:
             cot = 1.0 / np.tan(np.pi * frac)
             dcot = np.pi ** (n + 1) * np.polynomial.polynomial.polyval(cot, _cot_derivative_poly(n))
             out = np.where(reflect, (-1.0) ** n * out - dcot, out)
+            # 0 < |x| < 1e-100 (float64 subnormals: cot overflows, inf - inf): the pole term
+            # (-1)^(n+1) n! / x^(n+1) alone, the rest below 1e-200 of it (inf as PyTorch's)
+            tiny = (np.abs(x) < 1e-100) & (x != 0)
+            out = np.where(tiny, (-1.0) ** (n + 1) * math.factorial(n) * x ** -(n + 1.0), out)
     # PyTorch's edges: (-1)^(n+1) inf at the poles 0, -1, ... (its Hurwitz zeta is +inf there),
     # nan at -inf, and nan at +inf for n >= 2 (trigamma gives 0 there).
     pole = (x <= 0) & (np.floor(x) == x) & (x > -np.inf)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ... import backend
-from ...errors import DescentError
+from ...errors import DescentError, DtypeError
 from ...opmath import HALF, is_reduced
 from ...ops import reduce as _red
 from ...ops import shape as _shape
@@ -79,9 +79,30 @@ def _same_dtype(op: str, x: Tensor, *params) -> None:
             )
 
 
+def _refuse_int_shape(op, normalized_shape):
+    """PyTorch's binding takes a tuple of ints: an int raises its TypeError (the modules take
+    one and make it a tuple)."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        raise TypeError(
+            f"{op}(): argument 'normalized_shape' (position 2) must be tuple of ints, not int "
+            f"(pass ({normalized_shape},))"
+        )
+
+
+def _refuse_none_momentum(op, momentum):
+    """PyTorch's binding takes a float momentum: None (the modules' cumulative average) raises
+    its TypeError."""
+    if momentum is None:
+        raise TypeError(
+            f"{op}(): argument 'momentum' (position 7) must be float, not NoneType (the "
+            f"BatchNorm modules' momentum=None is a cumulative average: pass 1 / batches seen)"
+        )
+
+
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * weight + bias over the trailing `normalized_shape` dims
     (biased variance, as PyTorch). One fused op."""
+    _refuse_int_shape("layer_norm", normalized_shape)
     if getattr(input, "_nested_layout", False):  # a jagged nested tensor (descent.nested)
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
 
@@ -118,6 +139,7 @@ def rms_norm(input, normalized_shape, weight=None, eps: float | None = None) -> 
     machine epsilon (as PyTorch). One fused op. float16/bfloat16 input is computed in float32
     (eps then float32's) and cast back, as PyTorch: in half precision mean(x^2) of inputs near
     1e-3 is subnormal, and the half epsilon (1e-3) swamped it."""
+    _refuse_int_shape("rms_norm", normalized_shape)
     x = as_tensor(input)
     if x._nested_layout:  # a jagged nested tensor (descent.nested)
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
@@ -165,6 +187,7 @@ def batch_norm(
     (running = (1 - momentum) running + momentum batch, unbiased variance), as PyTorch;
     training=False uses the running statistics.
     """
+    _refuse_none_momentum("batch_norm", momentum)
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
     if is_reduced(x._data.dtype) and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (opmath): the float16 statistics
@@ -387,6 +410,7 @@ def instance_norm(
     Raises:
         ValueError: a training input with at most one spatial element per channel.
     """
+    _refuse_none_momentum("instance_norm", momentum)
     x = float_tensor(input, "instance_norm")
     if x.ndim < 2:
         raise ValueError(f"instance_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
@@ -438,6 +462,12 @@ def local_response_norm(
         )
     if x.numel() == 0:
         return x
+    if x._data.dtype.kind in "biu" and x._data.dtype != np.int64:
+        # PyTorch's composite reaches avg_pool, whose only integer kernel is int64's
+        raise DtypeError(
+            f"local_response_norm: not implemented for {x._data.dtype} tensors (shape "
+            f"{tuple(x.shape)}), as PyTorch's avg_pool; convert first with .float()"
+        )
     c = x.shape[1]
     sq = x * x
     # (N, C + size - 1, *): the squares with size // 2 zero channels before, (size - 1) // 2 after
@@ -446,7 +476,10 @@ def local_response_norm(
     total = padded[:, 0:c]
     for offset in range(1, size):
         total = total + padded[:, offset : offset + c]
-    div = (total * (alpha / size) + k) ** beta
+    if x._data.dtype.kind in "iu":  # PyTorch's integer avg_pool truncates the window's mean
+        div = (total // size * alpha + k) ** beta
+    else:
+        div = (total * (alpha / size) + k) ** beta
     return x / div
 
 
