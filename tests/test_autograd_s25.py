@@ -203,6 +203,16 @@ def _case_recorded_inplace_keeps_strides(L):  # 25100076303619
     return y.stride(), z.stride(), z.contiguous().view(4)
 
 
+def _case_plain_view_written_through_itself(L):  # 25100076306444
+    x = _f64(L, [[1.9], [-0.3], [-0.5], [0.3]])
+    v = x[-3, ::2]
+    v[-1] = _f64(L, -0.4, True)  # x joins the graph through v
+    w = v.view(())  # (an op used v: its node is made)
+    v.add_(v)
+    v.div_(0.5, rounding_mode="floor")  # (v is a view in the graph now: no leaf error)
+    return v, x, w
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -266,6 +266,8 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     if plain and t._rg and type(sel) is tuple and not _writes_itself(sel, view.shape):
         # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
         t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # its base's other views
+    elif "_plain_view" in t.__dict__:  # written in place through itself: a view in the graph
+        del t.__dict__["_plain_view"]  # (PyTorch's later in-place ops on it run)
     _refresh_views(base, skip=t)
     bump_family(base)
     _note_saved_output(base, result)  # (after the bump: it is the write that saves it)
