@@ -213,6 +213,23 @@ def _case_plain_view_written_through_itself(L):  # 25100076306444
     return v, x, w
 
 
+def _case_write_through_view_of_permuted_base(L):  # 25100077326762
+    x = L.arange(24.0, dtype=L.float64).reshape(2, 3, 4).requires_grad_()
+    y = x.permute(2, 0, 1) * 1  # (keeps the permuted strides: neither C nor F order)
+    y[1:, :, ::2].mul_(2)
+    y.select(1, 0).add_(L.ones(4, 3, dtype=L.float64))
+    y[:1, ...].copy_(_f64(L, -1.5))
+    (y * L.arange(24.0, dtype=L.float64).reshape(4, 2, 3)).sum().backward()
+    return y, x.grad
+
+
+def _case_add_alpha_leaf_view_checked_first(L):  # 25100077344239
+    x = _f64(L, [[0.2, -1.1], [-0.5, -1.6], [-0.2, -0.1], [0.5, -1.2]])
+    v = x.unsqueeze(2)
+    v[-3::2, :, :2] = _f64(L, [[-0.4], [-0.4]], True)
+    v.add_(v, alpha=0.5)  # (v is not used since x joined the graph: PyTorch's leaf error)
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

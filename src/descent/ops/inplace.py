@@ -403,6 +403,7 @@ def _redo_ufunc_cast(dst, values, name: str, casting: str, dtype) -> None:
 
 def add_(t: Tensor, other, alpha=1) -> Tensor:
     if alpha != 1:  # (Tensor.add_(other, alpha=) with a tensor operand)
+        _check_leaf_inplace(t, "add_")  # (before the product uses other: it may be t)
         check_overlap(t, other, "add_")  # (other itself, before the product)
         if internal_overlap(t._data):  # other * alpha read at each visit (ops/overlap_rounds)
             return _inplace(t, other, lambda a, o: add(a, o * alpha), "add", "add_")
@@ -413,6 +414,7 @@ def add_(t: Tensor, other, alpha=1) -> Tensor:
 def sub_(t: Tensor, other, alpha=1) -> Tensor:
     _refuse_bool_sub(t, other)  # PyTorch refuses `-` with a bool operand, in place too
     if alpha != 1:  # (Tensor.sub_(other, alpha=) with a tensor operand)
+        _check_leaf_inplace(t, "sub_")
         check_overlap(t, other, "sub_")
         if internal_overlap(t._data):
             return _inplace(t, other, lambda a, o: sub(a, o * alpha), "subtract", "sub_")

@@ -8,8 +8,8 @@ recorded views remember the tensor owning their memory (`autograd._mark_view`, f
 here, called when such a view is rebound:
 
 1. finds the flat positions of the view's elements in the base's memory (from the arrays'
-   addresses and strides; the base must be C- or F-contiguous, as tensors that own their
-   memory are);
+   addresses and strides; the base must fill one dense block in some order of its
+   dimensions, as tensors that own their memory do: C, F, or permuted, `x.mT * 1`);
 2. makes the base's new value differentiably, `base.flatten()` with those positions replaced
    by the view's new value (SetItem: the gradient to the old base is zero there, the new
    value gets the gradient at those positions), writes it into the base's memory, so every
@@ -31,7 +31,7 @@ are marked the same way (autograd._mark_unrecorded_view): a graph value written 
 A view made under no_grad carries an autograd._NoGradView: a recorded in-place op on it raises,
 as PyTorch's does; `detach()`'s result a DetachedView: a recorded in-place op on it writes its
 values into the shared memory (the graph stays its own). Not covered (the view alone
-is rebound): a base that is not contiguous, or views with another dtype (view_as_real, .real).
+is rebound): a base that is not dense, or views with another dtype (view_as_real, .real).
 """
 
 from __future__ import annotations
@@ -127,8 +127,11 @@ def positions(view, base):
     if base.size == 0:  # an empty view of an empty base: no positions (the writes still count)
         return backend.get_array_module(base).zeros(view.shape, dtype=np.int64)
     c_order = base.flags.c_contiguous
+    order = None
     if not (c_order or base.flags.f_contiguous):
-        return None
+        order = _dense_order(base)  # (x.mT * 1 keeps x.mT's strides, as PyTorch's)
+        if order is None:
+            return None
     item = base.itemsize
     delta = _address(view) - _address(base)
     if delta % item or any(s % item for s in view.strides):
@@ -141,9 +144,28 @@ def positions(view, base):
         pos = pos + (xp.arange(n, dtype=np.int64) * (s // item)).reshape(shape)
     if pos.size and (int(pos.min()) < 0 or int(pos.max()) >= base.size):
         return None
-    if not c_order:  # memory order is F: convert to the C-order positions of the same elements
+    if order is not None:  # a permuted dense base: from its memory order to C order
+        multi = xp.unravel_index(pos, tuple(base.shape[d] for d in order))
+        index = [None] * base.ndim
+        for k, d in enumerate(order):
+            index[d] = multi[k]
+        pos = xp.ravel_multi_index(tuple(index), base.shape)
+    elif not c_order:  # memory order is F: convert to the C-order positions of the same elements
         pos = xp.ravel_multi_index(xp.unravel_index(pos, base.shape, order="F"), base.shape)
     return pos
+
+
+def _dense_order(a):
+    """The dimensions of an array whose elements fill one dense block in a permuted order
+    (outermost first), else None."""
+    order = sorted(range(a.ndim), key=lambda d: -a.strides[d])
+    expected = a.itemsize
+    for d in reversed(order):
+        if a.shape[d] > 1:
+            if a.strides[d] != expected:
+                return None
+            expected *= a.shape[d]
+    return order
 
 
 def _overlap_error(t: Tensor, base: Tensor) -> RuntimeError:
