@@ -801,6 +801,14 @@ KNOWN: dict[int, str] = {
     24100073329282: "mul_ under no_grad by a permuted view of the written tensor itself (a chunk: "
     "not dense, PyTorch's overlap check says 'too hard' and passes): PyTorch reads the operand "
     "while writing in its loop order, NumPy's ufunc as if from a copy (session 24)",
+    25100076304009: "div_(rounding_mode='floor') of a diagonal by an unbind view of the same "
+    "memory (neither dense: PyTorch's overlap check says 'too hard'): PyTorch reads the operand "
+    "while writing in its loop order (as 24100073329282; session 25)",
+    25100076334937: "copy_ under no_grad of a split output into its own transpose (not dense: "
+    "'too hard', no error): the values depend on PyTorch's loop order (session 25)",
+    25100077302962: "index_add_ of a diagonal whose source is a permuted view of that diagonal "
+    "(not dense: assert_no_overlap says 'too hard'): PyTorch's loop reads each source element "
+    "after the writes before it (session 25)",
 }
 
 
