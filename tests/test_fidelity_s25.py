@@ -125,6 +125,12 @@ _EDGES = {
     "matrix_norm_2_half_empty": lambda m: m.linalg.matrix_norm(m.zeros(0, 0, dtype=m.float16), 2),
     "tensordot_dims_past_ndim": lambda m: m.tensordot(m.ones(3), m.ones(3), dims=2),
     "tensordot_negative_dims": lambda m: m.tensordot(m.ones(3), m.ones(3), dims=-1),
+    "fftfreq_0": lambda m: m.fft.fftfreq(0),
+    "rfftfreq_0": lambda m: m.fft.rfftfreq(0, dtype=m.float64),
+    "rfftfreq_negative_empty": lambda m: m.fft.rfftfreq(-2),
+    "fftfreq_negative": lambda m: m.fft.fftfreq(-1),
+    "fftfreq_int_dtype": lambda m: m.fft.fftfreq(3, dtype=m.int64),
+    "fftfreq_d0": lambda m: m.fft.fftfreq(3, 0.0),
     # special
     "bessel_j0_half": lambda m: m.special.bessel_j0(m.ones(2, dtype=m.float16)),
     "ndtri_bfloat16": lambda m: m.special.ndtri(m.ones(2, dtype=m.bfloat16) / 2),

@@ -29,6 +29,7 @@ import numpy as _np
 
 from . import backend as _backend
 from .autograd import Function as _Function
+from .dtypes import as_dtype as _as_dtype
 from .dtypes import complex_of as _complex_of
 from .dtypes import get_default_dtype as _get_default_dtype
 from .ops._common import as_tensor as _as_tensor
@@ -434,6 +435,24 @@ def ihfftn(input, s=None, dim=None, norm=None) -> _Tensor:
 # Frequencies and shifts
 
 
+def _freq_check(op: str, n, dtype, size: int) -> int:
+    """PyTorch's checks of fftfreq / rfftfreq: a floating or complex dtype, and a result of
+    `size` >= 0 elements (fftfreq(-1) raises; rfftfreq(-2) is empty)."""
+    if dtype is not None and _np.dtype(_as_dtype(dtype)).kind not in "fcV":
+        raise RuntimeError(f"{op} requires a floating point or complex dtype (got {dtype})")
+    if size < 0:
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension {size}: "
+                           f"[{size}] (n = {n})")  # fmt: skip
+    return int(n)
+
+
+def _freq_divide(k, n: int, d):
+    """k / (n d) in float64 as NumPy's fftfreq computes it (k times 1 / (n d)), with PyTorch's
+    values where n d is 0 (rfftfreq(0) is [nan]; d = 0 gives inf and nan)."""
+    with _np.errstate(divide="ignore", invalid="ignore"):
+        return k * (1.0 / _np.float64(n * d))
+
+
 def _freq_tensor(values, dtype, device, requires_grad) -> _Tensor:
     from .creation import tensor  # noqa: PLC0415 - creation sits above this module's imports
 
@@ -447,7 +466,9 @@ def fftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=Fa
     (torch.fft.fftfreq; the default float dtype)."""
     if out is not None:
         raise TypeError("fftfreq: out= is not supported by descent; assign the result")
-    return _freq_tensor(_np.fft.fftfreq(int(n), d), dtype, device, requires_grad)
+    n = _freq_check("fftfreq", n, dtype, int(n))
+    k = _np.concatenate([_np.arange((n + 1) // 2), _np.arange(-(n // 2), 0)]).astype(_np.float64)
+    return _freq_tensor(_freq_divide(k, n, d), dtype, device, requires_grad)
 
 
 def rfftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=False,
@@ -456,7 +477,9 @@ def rfftfreq(n: int, d: float = 1.0, *, dtype=None, device=None, requires_grad=F
     (torch.fft.rfftfreq)."""
     if out is not None:
         raise TypeError("rfftfreq: out= is not supported by descent; assign the result")
-    return _freq_tensor(_np.fft.rfftfreq(int(n), d), dtype, device, requires_grad)
+    n = _freq_check("rfftfreq", n, dtype, int(n) // 2 + 1)
+    return _freq_tensor(_freq_divide(_np.arange(n // 2 + 1, dtype=_np.float64), n, d), dtype,
+                        device, requires_grad)  # fmt: skip
 
 
 def _shift(input, dim, sign: int) -> _Tensor:
