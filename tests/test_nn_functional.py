@@ -290,8 +290,14 @@ def test_layer_norm_matches_torch_variants():
         [x, rnd(4, 6)],
         fwd_atol=1e-5,
     )
+    # An int normalized_shape: PyTorch's binding wants a tuple (TypeError in both; the modules
+    # take an int and make it a tuple).
+    with pytest.raises(TypeError, match="tuple of ints"):
+        TF.layer_norm(torch.tensor(x), 6)
+    with pytest.raises(TypeError, match="tuple of ints"):
+        F.layer_norm(ds.tensor(x), 6)
     torch_compare(
-        lambda a: F.layer_norm(a, 6), lambda a: TF.layer_norm(a, (6,)), [x], fwd_atol=1e-5
+        lambda a: ds.nn.LayerNorm(6)(a), lambda a: torch.nn.LayerNorm(6)(a), [x], fwd_atol=1e-5
     )
 
 
