@@ -183,6 +183,9 @@ _EDGES = {
         m.ones(2, dtype=m.int8), m.ones(2, dtype=m.int8), value=300),
     "lerp_weight_overflow": lambda m: m.ones(2).lerp(m.zeros(2), 1e300),
     "float_power_huge_int": lambda m: m.ones(2).float_power(2**70),
+    "float_power_complex_zero": lambda m: m.tensor([0j, 1 + 1j, math.nan]).float_power(0),
+    "float_power__complex_zero": lambda m: m.tensor([0j, 2j], dtype=m.complex128).float_power_(
+        -0.0),
     "fill_complex64_overflow": lambda m: m.ones(2, dtype=m.complex64).fill_(1e300),
     "full_complex64_overflow": lambda m: m.full((2,), 1e300j, dtype=m.complex64),
     "where_complex128_number": lambda m: m.where(

@@ -564,4 +564,6 @@ def float_power(input, exponent) -> Tensor:
         return pow(a, cast(exponent, dt))
     if type(exponent) is int:
         check_int_range(exponent)  # (PyTorch's parser: an OverflowError beyond 2**64)
+    if dt == np.complex128 and not isinstance(exponent, complex) and exponent == 0:
+        return pow(a, 0.0)  # PyTorch's pow with a real 0: ones (C's cpow(0, 0j) is nan)
     return pow(a, complex(exponent) if dt == np.complex128 else float(exponent))
