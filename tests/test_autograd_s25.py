@@ -230,6 +230,12 @@ def _case_add_alpha_leaf_view_checked_first(L):  # 25100077344239
     v.add_(v, alpha=0.5)  # (v is not used since x joined the graph: PyTorch's leaf error)
 
 
+def _case_view_checks_before_overlap(L):  # 25100078306750
+    x = _f64(L, [1.0, -1.7, 0.9, 0.3], True)
+    s = x.as_strided((3,), (0,), 3).split(3, 0)[0]  # an expanded output of split
+    s.index_add_(-1, L.tensor([2, 1]), _f64(L, 0.8, True))  # (the split error, not the shapes')
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -91,6 +91,8 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
     if a.base is not None:  # t's array is a view of other memory (the checks of views)
         if (type(a) is np.ndarray and 0 in a.strides and a.size and op not in _OVERLAP_OK
                 and any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))):  # fmt: skip
+            if is_grad_enabled():  # PyTorch's autograd checks of a view come first (an output
+                check_view_write(t)  # of split, a view made under no_grad)
             raise DescentError(
                 f"{op}: unsupported operation: more than one element of the written-to tensor "
                 "refers to a single memory location. Please clone() the tensor before "
