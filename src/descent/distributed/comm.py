@@ -48,6 +48,7 @@ _comm: Any = None  # MPI.COMM_WORLD (a duplicate, so user traffic never collides
 _destroyed = False
 _prev_excepthook: Any = None
 _world_of_one = False  # init_process_group without a launcher: a group of one, no MPI
+_tcp = False  # _comm is a tcp.TCPComm (init_process_group with world_size > 1, no launcher)
 
 
 def launched_by_mpi() -> bool:
@@ -76,6 +77,23 @@ def join_world_of_one() -> None:
     where every collective is the identity. A later `init()` still sets up MPI."""
     global _world_of_one
     _world_of_one = True
+
+
+def init_tcp(rank: int, world_size: int, host: str, port: int, timeout: float) -> None:
+    """Form a world of `world_size` processes over TCP sockets (tcp.py), rank 0 listening at
+    host:port: what init_process_group does outside an MPI launcher when world_size > 1
+    (torch.multiprocessing.spawn, torchrun). Collectives, DDP and samplers then run over it."""
+    global _MPI, _comm, _tcp, _world_of_one
+    from . import tcp
+
+    with _lock:
+        if _comm is not None:
+            raise RuntimeError(
+                "init_process_group: this process is already in a process group; call "
+                "destroy_process_group() first"
+            )
+        comm = tcp.connect(rank, world_size, host, port, timeout)
+        _MPI, _comm, _tcp, _world_of_one = tcp.MPIStandIn(comm), comm, True, False
 
 
 def is_available() -> bool:
@@ -190,6 +208,8 @@ def get_local_rank() -> int:
     comm = _ensure()
     if comm is None:
         return 0
+    if _tcp and _env_int("LOCAL_RANK") is not None:  # torchrun's
+        return _env_int("LOCAL_RANK")
     # No launcher variable: split the world by shared-memory node.
     node = comm.Split_type(_MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     try:
@@ -213,14 +233,18 @@ def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -
 
 
 def destroy() -> None:
-    """Release the communicator and finalise MPI (no collective may follow)."""
-    global _comm, _destroyed, _world_of_one
+    """Release the communicator and finalise MPI (no collective may follow). A TCP group's
+    sockets are closed and a new group may be formed again."""
+    global _comm, _destroyed, _world_of_one, _tcp, _MPI
     with _lock:
         _world_of_one = False
         if _comm is None:
             return
         _comm.Free()
         _comm = None
+        if _tcp:
+            _tcp, _MPI = False, None
+            return
         _destroyed = True
         if _prev_excepthook is not None:
             sys.excepthook = _prev_excepthook

@@ -5,15 +5,17 @@
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     dist.destroy_process_group()
 
-descent has one communication layer, MPI (comm.py), and one process group, its world: the
-backend name is accepted and recorded, `init_method`, `store` and `timeout` are not needed
-(the MPI launcher tells every process who it is), and `world_size` / `rank`, when given, must
-agree with the launcher's. Outside a launcher the group is this process alone (world_size 1,
-as PyTorch's single-GPU starts ask for) and MPI is not imported.
+descent has one process group, its world, over one of two transports (comm.py): MPI under an
+MPI launcher (`world_size` / `rank`, when given, must agree with the launcher's), or, when
+PyTorch's way starts the ranks (torch.multiprocessing.spawn, torchrun) with world_size > 1, TCP
+sockets (tcp.py) meeting at MASTER_ADDR:MASTER_PORT or `init_method='tcp://host:port'`. The
+backend name ('gloo', 'nccl', 'mpi') is accepted and recorded. With world_size 1 the group is
+this process alone and neither MPI nor a socket is touched.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import comm as _c
@@ -39,7 +41,8 @@ class ReduceOp:
 
 
 def is_mpi_available() -> bool:
-    """True when mpi4py can be imported (descent's only backend)."""
+    """True when mpi4py can be imported (the transport under mpirun; without a launcher descent
+    uses TCP sockets and needs no MPI)."""
     return _c.is_available()
 
 
@@ -54,23 +57,54 @@ def init_process_group(
     pg_options: Any = None,
     device_id: Any = None,
 ) -> None:
-    """Join the job's process group (MPI's world), as torch.distributed.init_process_group.
+    """Join the job's process group, as torch.distributed.init_process_group.
+
+    Under an MPI launcher (mpirun, srun) the group is MPI's world. Without one:
+    * world_size > 1 (torch.multiprocessing.spawn, torchrun, ranks started by hand): the ranks
+      meet over TCP sockets (tcp.py) at `init_method='tcp://host:port'`, or, with
+      `init_method=None` / `'env://'`, at MASTER_ADDR:MASTER_PORT; rank 0 listens there.
+      `rank` / `world_size` default to the RANK / WORLD_SIZE environment variables (torchrun's).
+    * world_size 1 (or unset): a group of this process alone; no sockets, no MPI.
 
     Args:
-        backend: 'mpi', 'gloo', 'nccl', 'cpu:gloo,cuda:nccl' or None; all run over MPI.
-        init_method, timeout, store, group_name, pg_options, device_id: accepted; the MPI
-            launcher already connects the processes.
-        world_size, rank: -1, or the values the launcher gives (checked).
+        backend: 'mpi', 'gloo', 'nccl', 'cpu:gloo,cuda:nccl' or None: recorded; the transport
+            is MPI under a launcher, TCP otherwise.
+        init_method: None, 'env://' or 'tcp://host:port' (TCP only; MPI needs none).
+        timeout: a datetime.timedelta (or seconds): how long the rendezvous and each
+            collective of a TCP group wait for a peer before raising (default 30 minutes).
+        world_size, rank: -1, or the values (checked against an MPI launcher's).
+        store, group_name, pg_options, device_id: accepted (store only for a world of one).
 
     Raises:
-        RuntimeError: mpi4py is missing, or world_size / rank disagree with the launcher.
+        RuntimeError: mpi4py is missing, world_size / rank disagree with the launcher, or a TCP
+            peer never came within `timeout` (the message names the address).
+        ValueError: world_size > 1 without a rank, or without a rendezvous address.
     """
-    del init_method, timeout, store, group_name, pg_options, device_id
+    del group_name, pg_options, device_id
     global _backend
     if _c.launched_by_mpi():
-        _c.init()
-    else:  # a single process (torch's world_size=1 start): no MPI import, no second's wait
-        _c.join_world_of_one()
+        _join_mpi(world_size, rank)
+    else:
+        size = world_size if world_size not in (-1, None) else _env("WORLD_SIZE", 1)
+        if size > 1:
+            _join_tcp(size, rank, init_method, timeout, store)
+        else:  # a single process (torch's world_size=1 start): no MPI import, no second's wait
+            _c.join_world_of_one()
+    _backend = backend or "mpi"
+
+
+def _env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"init_process_group: {name}={value!r} is not an integer") from None
+
+
+def _join_mpi(world_size: int, rank: int) -> None:
+    _c.init()
     if world_size not in (-1, None) and world_size != _c.get_world_size():
         raise RuntimeError(
             f"init_process_group: world_size={world_size}, but the MPI launcher started "
@@ -81,7 +115,31 @@ def init_process_group(
             f"init_process_group: rank={rank}, but MPI says this process is rank "
             f"{_c.get_rank()}; let the launcher choose the rank (pass rank=-1)"
         )
-    _backend = backend or "mpi"
+
+
+def _join_tcp(size: int, rank: int, init_method: str | None, timeout: Any, store: Any) -> None:
+    from . import tcp
+
+    if store is not None:
+        raise NotImplementedError(
+            "init_process_group(store=...): descent's TCP group rendezvouses by itself; pass "
+            "init_method='tcp://host:port' or set MASTER_ADDR / MASTER_PORT instead"
+        )
+    if rank in (-1, None):
+        rank = _env("RANK", -1)
+        if rank < 0:
+            raise ValueError(
+                f"init_process_group: world_size={size} without an MPI launcher needs this "
+                "process's rank: pass rank=r or set the RANK environment variable"
+            )
+    if timeout is None:
+        seconds = tcp.DEFAULT_TIMEOUT_S
+    elif hasattr(timeout, "total_seconds"):
+        seconds = timeout.total_seconds()
+    else:
+        seconds = float(timeout)
+    host, port = tcp.parse_address(init_method)
+    _c.init_tcp(rank, size, host, port, seconds)
 
 
 def get_backend(group: Any = None) -> str:
@@ -98,7 +156,8 @@ def get_backend(group: Any = None) -> str:
 
 def destroy_process_group(group: Any = None) -> None:
     """Leave the process group: finalises MPI when it was set up (it cannot be initialised
-    again in this process then); a group of one (no launcher) can be formed again."""
+    again in this process then); a TCP group closes its sockets and, like a group of one (no
+    launcher), can be formed again."""
     global _backend
     if group is not None:
         raise ValueError("destroy_process_group: descent has one group; pass group=None")
