@@ -56,7 +56,8 @@ def unary_(t: Tensor, name: str, *args, **kwargs) -> Tensor:
     except DescentError:  # an expanded t: the op's own dtype check comes first in PyTorch
         _dtype_error_first(t, name, args, kwargs)
         raise
-    if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+    # (an unfold's shared elements: ops/overlap_rounds)
+    if t._data.base is not None and internal_overlap(t._data):
         return _overlapping(t, name, op, args, kwargs)
     if _records(t, *args):
         # The alias keeps t's old value and node for whatever the op saves for backward.

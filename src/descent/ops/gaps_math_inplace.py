@@ -102,7 +102,8 @@ def _apply_inplace(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     for a in args:  # (PyTorch's TensorIterator: an operand overlapping t in part refuses)
         if isinstance(a, Tensor):
             check_overlap(t, a, op)
-    overlap = internal_overlap(t._data)  # (an unfold's shared elements: ops/overlap_rounds)
+    # (an unfold's shared elements: ops/overlap_rounds)
+    overlap = t._data.base is not None and internal_overlap(t._data)
     if _records(t, *args, *kwargs.values()):
         alias = t._alias()  # keeps t's old value and node for what the op saves for backward
         if overlap:

@@ -48,7 +48,8 @@ __all__: list[str] = []  # resize_as_ is exported by gaps_tensor
 def _apply(t: Tensor, op: str, fn, *args, **kwargs) -> Tensor:
     """Replace t's values by `fn(t, *args, **kwargs)` (same shape and dtype), in place."""
     _check_leaf_inplace(t, op)
-    overlap = internal_overlap(t._data)  # (an unfold's shared elements: ops/overlap_rounds)
+    # (an unfold's shared elements: ops/overlap_rounds)
+    overlap = t._data.base is not None and internal_overlap(t._data)
     if _records(t, *args, *kwargs.values()):
         check_view_write(t)  # (PyTorch's view checks come before the op's argument checks)
         # The alias keeps t's old value and node for whatever the op saves for backward.

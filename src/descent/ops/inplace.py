@@ -294,12 +294,13 @@ def _inplace(t: Tensor, other, outofplace, ufunc: str, op: str) -> Tensor:
     if _records(t, other):
         if _autograd._stale_live and type(t._node) is StaleView:  # PyTorch's in-place message,
             check_view_write(t)  # before the op's use of the stale view raises
-        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+        # (an unfold's shared elements: ops/overlap_rounds)
+        if t._data.base is not None and internal_overlap(t._data):
             out = _same_shape(t, outofplace(overlap_once(t._alias(), t._data), other), op)
             return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
                 t, outofplace(t, other), op), (other,)), overlap_ok="copy")  # fmt: skip
         return _rebind(t, _same_shape(t, outofplace(t._alias(), other), op))
-    if internal_overlap(t._data):
+    if t._data.base is not None and internal_overlap(t._data):
         return overlap_write(t, lambda: _overlap_value(t, outofplace(t, other), op), (other,))
     dt0 = t._data.dtype  # (NumPy's builtin dtypes are singletons: `is` is the cheap test)
     tensor_other = isinstance(other, Tensor)
@@ -407,7 +408,8 @@ def add_(t: Tensor, other, alpha=1) -> Tensor:
     if alpha != 1:  # (Tensor.add_(other, alpha=) with a tensor operand)
         _check_leaf_inplace(t, "add_")  # (before the product uses other: it may be t)
         check_overlap(t, other, "add_")  # (other itself, before the product)
-        if internal_overlap(t._data):  # other * alpha read at each visit (ops/overlap_rounds)
+        # other * alpha read at each visit (ops/overlap_rounds)
+        if t._data.base is not None and internal_overlap(t._data):
             return _inplace(t, other, lambda a, o: add(a, o * alpha), "add", "add_")
         other = other * alpha
     return _inplace(t, other, add, "add", "add_")
@@ -418,7 +420,7 @@ def sub_(t: Tensor, other, alpha=1) -> Tensor:
     if alpha != 1:  # (Tensor.sub_(other, alpha=) with a tensor operand)
         _check_leaf_inplace(t, "sub_")
         check_overlap(t, other, "sub_")
-        if internal_overlap(t._data):
+        if t._data.base is not None and internal_overlap(t._data):
             return _inplace(t, other, lambda a, o: sub(a, o * alpha), "subtract", "sub_")
         other = other * alpha
     return _inplace(t, other, sub, "subtract", "sub_")
@@ -433,7 +435,7 @@ def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
         _check_leaf_inplace(t, "div_")
         check_overlap(t, other, "div_")
         if _records(t, other):
-            if internal_overlap(t._data):
+            if t._data.base is not None and internal_overlap(t._data):
                 out = _same_shape(t, div(overlap_once(t._alias(), t._data), other,
                                          rounding_mode=rounding_mode), "div_")  # fmt: skip
                 return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
@@ -441,7 +443,7 @@ def div_(t: Tensor, other, *, rounding_mode=None) -> Tensor:
                     overlap_ok="copy")  # fmt: skip
             return _rebind(t, _same_shape(
                 t, div(t._alias(), other, rounding_mode=rounding_mode), "div_"))  # fmt: skip
-        if internal_overlap(t._data):
+        if t._data.base is not None and internal_overlap(t._data):
             return overlap_write(t, lambda: _overlap_value(
                 t, div(t, other, rounding_mode=rounding_mode), "div_"), (other,))  # fmt: skip
         r = _same_shape(t, div(t, other, rounding_mode=rounding_mode), "div_")
@@ -465,7 +467,8 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
             if b is not None:
                 _castable(result_type(t, b), t, "clamp_")
     if _records(t, min, max):
-        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds)
+        # (an unfold's shared elements: ops/overlap_rounds)
+        if t._data.base is not None and internal_overlap(t._data):
             out = _same_shape(t, clamp(overlap_once(t._alias(), t._data), min, max), "clamp_")
             return _rebind(t, overlap_recorded(t, out, lambda: _overlap_value(
                 t, clamp(t, min, max), "clamp_"), (min, max)), overlap_ok="copy")  # fmt: skip
@@ -524,7 +527,8 @@ def copy_(t: Tensor, src) -> Tensor:
         # (from itself: no internal-overlap check, PyTorch's is_same returns first; a write
         # into an expanded view then raises in backward, as there: view_write's OverlapWrite)
         out = _zero_link(t) + clone(cast(b, t.dtype))
-        if not same and internal_overlap(t._data):  # the last of PyTorch's visits decides
+        # the last of PyTorch's visits decides
+        if not same and t._data.base is not None and internal_overlap(t._data):
             out = overlap_recorded(t, out, lambda: src._data, (src,))
         return _rebind(t, out, overlap_ok=same or "copy")
     # copy_ moves data across devices (PyTorch's copy_ does), unlike arithmetic, which refuses.
@@ -537,7 +541,8 @@ def copy_(t: Tensor, src) -> Tensor:
             v = v.astype(np.float32)  # bfloat16 -> int through float32, as PyTorch (-2.5 -> 254)
         else:
             v = float8_astype(v, t._data.dtype)  # to or from float8: PyTorch's rules
-    if internal_overlap(t._data):  # the last of PyTorch's visits to a location decides
+    # the last of PyTorch's visits to a location decides
+    if t._data.base is not None and internal_overlap(t._data):
         return overlap_write(t, lambda: v, (src,))
     try:
         t._data[...] = v
@@ -598,8 +603,9 @@ def masked_fill_(t: Tensor, mask, value) -> Tensor:
     if isinstance(value, (Tensor, complex)):
         check_fill_value(t, value, "masked_fill_")
     if _records(t, value):
-        if internal_overlap(t._data):  # (an unfold's shared elements: ops/overlap_rounds; a
-            # location keeps its gradient where its last visit is not masked, as PyTorch's)
+        # (an unfold's shared elements: ops/overlap_rounds; a location keeps its gradient
+        # where its last visit is not masked, as PyTorch's)
+        if t._data.base is not None and internal_overlap(t._data):
             out = _same_shape(t, masked_fill(overlap_once(t._alias(), t._data), mask, value),
                               "masked_fill_")  # fmt: skip
             out = overlap_recorded(t, out, lambda: _overlap_value(
