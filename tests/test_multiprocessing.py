@@ -3,6 +3,8 @@ running fn(i, *args) in processes, raising the child's error with its traceback.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import descent as ds
@@ -18,6 +20,21 @@ def _write(i, path, value):
 def _fail(i):
     if i == 1:
         raise ValueError("boom in child")
+
+
+def _wait_or_fail(i):
+    if i == 0:  # a rank waiting for the other (a rendezvous, a collective)
+        time.sleep(20)
+    raise ValueError(f"process {i} died")
+
+
+def test_join_raises_the_first_failure_while_another_process_still_waits():
+    # PyTorch's ProcessContext.join waits on every process at once: process 1's error ends
+    # the job at once (process 0 is terminated) instead of after process 0's 20 s wait.
+    t0 = time.monotonic()
+    with pytest.raises(mp.ProcessRaisedException, match="process 1 died"):
+        mp.start_processes(_wait_or_fail, nprocs=2, start_method="fork")  # fork: cheap
+    assert time.monotonic() - t0 < 10
 
 
 def test_spawn_runs_every_rank(tmp_path):

@@ -5,13 +5,15 @@ Everything of the standard library's `multiprocessing` is re-exported (`Process`
 arrays are copied; PyTorch moves storages to shared memory instead), so `set_sharing_strategy`
 is accepted and changes nothing. `spawn(fn, args, nprocs)` runs `fn(i, *args)` in `nprocs`
 processes and, with `join=True`, waits for them and raises `ProcessRaisedException` (with the
-child's traceback) when one fails, as PyTorch's does. descent's distributed training itself
-runs under MPI (docs/distributed.md), where `mpirun` starts the processes.
+child's traceback) when one fails, as PyTorch's does. Spawned processes that call
+`descent.distributed.init_process_group(world_size=n)` meet over TCP sockets (PyTorch's DDP
+tutorial; docs/distributed.md); under `mpirun`, MPI starts the processes instead.
 """
 
 from __future__ import annotations
 
 import multiprocessing as _mp
+import multiprocessing.connection as _connection
 import traceback as _traceback
 from multiprocessing import *  # noqa: F403
 
@@ -83,28 +85,49 @@ class ProcessContext:
 
     def __init__(self, processes, error_queues) -> None:
         self.processes, self.error_queues = processes, error_queues
+        self._ended: list = []  # processes seen to end, in that order
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for every process; True when all are done. Raises when one failed."""
-        for i, p in enumerate(self.processes):
-            p.join(timeout)
-            if p.exitcode is None:
-                return False
-            if p.exitcode != 0:
-                for q in self.processes:
-                    if q.is_alive():
-                        q.terminate()
-                if not self.error_queues[i].empty():
-                    tb = self.error_queues[i].get()
-                    raise ProcessRaisedException(
-                        f"\n\n-- Process {i} terminated with the following error:\n{tb}", i, p.pid
-                    )
-                raise ProcessExitedException(
-                    f"process {i} terminated with exit code {p.exitcode}", i, p.pid, p.exitcode
+        """Wait for every process; True when all are done, False when `timeout` passed first.
+
+        Waits on all of them at once (as PyTorch's): the first process to fail terminates the
+        others and raises, even while an earlier one still waits for it (a rank blocked in a
+        rendezvous or a collective with the dead one).
+        """
+        alive = [p for p in self.processes if p.exitcode is None]
+        if alive:
+            ready = _connection.wait([p.sentinel for p in alive], timeout=timeout)
+            for p in alive:  # note who ended first, in the order the wait reported them
+                if p.sentinel in ready and p not in self._ended:
+                    p.join()  # its sentinel fired: it has ended, reap it for its exit code
+                    self._ended.append(p)
+        for p in self.processes:
+            if p.exitcode is not None and p not in self._ended:
+                self._ended.append(p)
+        failed = [p for p in self._ended if p.exitcode != 0]
+        if failed:
+            p = failed[0]
+            i = self.processes.index(p)
+            for q in self.processes:
+                if q.is_alive():
+                    q.terminate()
+            for q in self.processes:
+                q.join(5)
+            if not self.error_queues[i].empty():
+                tb = self.error_queues[i].get()
+                raise ProcessRaisedException(
+                    f"\n\n-- Process {i} terminated with the following error:\n{tb}", i, p.pid
                 )
+            raise ProcessExitedException(
+                f"process {i} terminated with exit code {p.exitcode}", i, p.pid, p.exitcode
+            )
+        if len(self._ended) < len(self.processes):
+            return False
+        for p in self.processes:
+            p.join()
         return True
 
 

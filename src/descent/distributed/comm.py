@@ -1,4 +1,4 @@
-"""The process group: who am I, how many are we, and collectives on descent Tensors (MPI).
+"""The process group: who am I, how many are we, and collectives on descent Tensors (MPI, TCP).
 
 descent runs data parallel through MPI, the runtime HPC clusters already have (ChainerMN and
 Horovod took the same road). A job is started by `mpirun -n N python train.py`; every process
@@ -13,6 +13,9 @@ Names follow `torch.distributed`: `init`, `get_rank`, `get_world_size`, `get_loc
   installs an excepthook: an uncaught exception on any rank prints that rank's traceback and
   calls `MPI.COMM_WORLD.Abort(1)`, so the whole job ends within seconds instead of the other
   ranks hanging forever in their next collective.
+* Started PyTorch's way instead (torch.multiprocessing.spawn, torchrun: no MPI launcher),
+  `init_process_group(world_size > 1)` calls `init_tcp`: `_comm` is then tcp.TCPComm, a socket
+  transport with the same methods, and `_MPI` its stand-in for the mpi4py.MPI module.
 * Collectives work in place on the tensor's array, like torch. CuPy arrays travel through host
   memory (the PyPI Open MPI is not CUDA-aware); NumPy arrays are passed to MPI without copies
   when they are contiguous.
