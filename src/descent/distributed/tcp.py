@@ -41,6 +41,7 @@ DEFAULT_TIMEOUT_S = 1800.0  # torch's default process-group timeout (30 minutes)
 _MAGIC = b"DSCNT1"
 _HELLO = struct.Struct("!6sqq")  # magic, rank, world_size
 _HEADER = struct.Struct("!cQ")  # kind, payload bytes
+_SMALL = 1 << 16  # payloads up to this size are sent with their header in one call
 
 # Message kinds: one per collective, and an error passed on by rank 0.
 _REDUCE, _BCAST, _GATHER, _OBJECT, _ERROR = b"R", b"B", b"G", b"O", b"E"
@@ -151,8 +152,10 @@ class TCPComm:
         sock = self._sock(peer)
         data = payload if isinstance(payload, (bytes, memoryview)) else _bytes_of(payload)
         try:
-            sock.sendall(_HEADER.pack(kind, len(data)))
-            if len(data):
+            if len(data) <= _SMALL:  # one segment: header and payload together
+                sock.sendall(_HEADER.pack(kind, len(data)) + bytes(data))
+            else:
+                sock.sendall(_HEADER.pack(kind, len(data)))
                 sock.sendall(data)
         except TimeoutError:
             raise self._fail(peer, f"sending timed out after {self.timeout:g} s to") from None
@@ -224,7 +227,8 @@ class TCPComm:
             tmp = np.empty_like(recvbuf)
             for peer in range(1, self.size):  # fixed order: ((x0 op x1) op x2) op ...
                 self._recv_into(peer, _REDUCE, tmp)
-                op.ufunc(recvbuf, tmp, out=recvbuf)
+                with np.errstate(all="ignore"):  # IEEE results, silently, as MPI's and gloo's
+                    op.ufunc(recvbuf, tmp, out=recvbuf)
 
         self._root(root)
         for peer in range(1, self.size):
