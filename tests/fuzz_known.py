@@ -278,4 +278,19 @@ KNOWN = [
      'ops': ['div', 'rad2deg', 'expm1'],
      'seed': 1583097485,
      'ones': True},
+    {'id': 'pow-grad-float32+int64',
+     'op': '**',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32+int64',
+     'reason': "PyTorch's pow backward forms exponent - 1 in the exponent's int64, which wraps "
+               'at -2^63 to 2^63 - 1: the gradient of 0 ** -2^63 is -2^63 * 0 ** (2^63 - 1) = '
+               '-0.0; descent subtracts in the float result and gives -inf, the limit (session '
+               '25)',
+     'inputs': [('v0', [0.0, 1.0], 'float32', [2], True),
+                ('y', [-9223372036854775808, 1], 'int64', [2], False)],
+     'steps': ['(v0 ** y)'],
+     'ops': ['**'],
+     'seed': 0,
+     'ones': True},
 ]
