@@ -21,10 +21,10 @@ from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
 from ...ops._common import as_tensor
+from ...ops.elementwise import Where, exp, where
 from ...ops.elementwise import abs as _abs
-from ...ops.elementwise import exp, where
 from ...ops.half import in_float32
-from ...ops.indexing import take_along_axis
+from ...ops.indexing import SelectedValues
 from ...ops.loss import (
     BinaryCrossEntropy,
     HuberLoss,
@@ -291,16 +291,26 @@ def nll_loss(
     dt = x._data.dtype
     index = computed(_nll_index, (tt,), (ignore_index, n_cls))  # (N, 1, d...)
     valid = computed(_nll_valid, (tt,), (ignore_index,))
-    ws = (tt,) if weight is None else (tt, as_tensor(weight))
-    wt = computed(_nll_weights, ws, (ignore_index, dt))
-    picked = take_along_axis(x, index, 1)[:, 0]  # (N, d...)
+    # The gather and the squeeze of the class dim in one node (take_along_axis + [:, 0] were
+    # two; the same values and the same scatter-added gradient)
+    picked = SelectedValues.apply(x, idx=index._data, axis=1, keep=False)  # (N, d...)
     # Ignored rows are masked, not multiplied by 0: their picked log-probability may be -inf
     # (-inf * 0 is nan), and their gradient stays 0 even when no row counts (PyTorch's loss is
     # then 0 / 0 = nan, its gradient 0).
     # (Negated inside the mask: an ignored element's loss is +0.0, as PyTorch's, not -0.0.)
-    loss = where(valid, -picked, 0.0) * wt
-    if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
-        return loss.sum() / computed(_nll_total, (wt,), ())
+    # (Where's node directly: where()'s operand checks and promotion have nothing to do here)
+    zero = Tensor._wrap(backend.get_array_module(x._data).zeros((), dt))
+    loss = Where.apply(valid, -picked, zero)
+    if weight is None:
+        # The row weights would be 1 on counted rows and 0 on masked ones: the product changes
+        # no bit of the loss or of its gradient, so it is left out (one node fewer per call)
+        if reduction == "mean":  # the divisor: the count, summed as the weights were
+            return loss.sum() / computed(_nll_count, (tt,), (ignore_index, dt))
+    else:
+        wt = computed(_nll_weights, (tt, as_tensor(weight)), (ignore_index, dt))
+        loss = loss * wt
+        if reduction == "mean":  # PyTorch's weighted mean: divide by the summed weights, not N
+            return loss.sum() / computed(_nll_total, (wt,), ())
     if reduction == "sum":
         return loss.sum()
     return loss[0] if unbatched else loss
@@ -312,9 +322,10 @@ def _nll_index(t, ignore_index: int, n_cls: int):
     range, on every call."""
     xp = backend.get_array_module(t)
     valid = t != ignore_index
-    if ((t[valid] < 0) | (t[valid] >= n_cls)).any():
+    if (valid & ((t < 0) | (t >= n_cls))).any():
         raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
-    return xp.expand_dims(xp.where(valid, t, 0).astype(np.int64), 1)
+    index = xp.where(valid, t, 0)  # a new array: reshaped in place of np.expand_dims (slow)
+    return index.reshape(index.shape[:1] + (1,) + index.shape[1:]).astype(np.int64, copy=False)
 
 
 def _nll_valid(t, ignore_index: int):
@@ -331,6 +342,12 @@ def _nll_weights(t, *rest):
         t_safe = backend.get_array_module(t).where(valid, t, 0).astype(np.int64)
         wt = wt * weight[0].astype(dt)[t_safe]
     return wt
+
+
+def _nll_count(t, ignore_index: int, dt):
+    """nll_loss's 'mean' divisor without class weights: the summed row weights (1 on counted
+    rows), computed as `_nll_total(_nll_weights(t, ignore_index, dt))`."""
+    return _nll_total(_nll_weights(t, ignore_index, dt))
 
 
 def _nll_total(wt):
