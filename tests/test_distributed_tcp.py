@@ -98,6 +98,13 @@ def _worker(rank: int, world: int, port: int, outdir: str) -> None:
     out["gather_list"] = [s.numpy().tolist() for s in slots]
     out["objects"] = dist.all_gather_object({"rank": rank})
     out["bobj"] = dist.broadcast_object(f"from {rank}", src=1)
+    objs = [rank, "x"]
+    dist.broadcast_object_list(objs, src=1)
+    out["bobj_list"] = objs
+    flat, stacked = descent.zeros(6), descent.zeros(2, 3)
+    dist.all_gather_into_tensor(flat, descent.tensor(base))
+    dist.all_gather_into_tensor(stacked, descent.tensor(base))
+    out["into"] = [flat.numpy().tolist(), stacked.numpy().tolist()]
     dist.barrier()
     out["sampler"] = list(iter(dist.DistributedSampler(list(range(6)), shuffle=False)))
     dist.destroy_process_group()
@@ -148,6 +155,8 @@ def test_two_spawned_ranks_collectives_and_ddp_over_tcp(tmp_path):
         assert r["bcast0"] == [[7.0, 7.0]] * 2 and r["bcast1"] == [[8.0, 8.0]] * 2
         assert r["gather"] == r["gather_list"] == [a.tolist(), b.tolist()]
         assert r["objects"] == [{"rank": 0}, {"rank": 1}] and r["bobj"] == "from 1"
+        assert r["bobj_list"] == [1, "x"]
+        assert r["into"] == [a.tolist() + b.tolist(), [a.tolist(), b.tolist()]]
         assert r["after_destroy"] is False
     assert r0["sampler"] == [0, 2, 4] and r1["sampler"] == [1, 3, 5]
 
@@ -175,6 +184,15 @@ def test_missing_peer_raises_naming_the_address():
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=1,
                                 world_size=2, timeout=short)  # fmt: skip
     assert not dist.is_initialized()
+
+
+def test_backend_queries_answer_as_pytorch_on_a_cpu_host():
+    assert dist.is_gloo_available() and dist.is_backend_available("gloo")
+    assert not dist.is_nccl_available() and not dist.is_backend_available("nccl")
+    assert dist.get_default_backend_for_device("cpu") == "gloo"
+    assert dist.get_default_backend_for_device(descent.device("cuda:1")) == "nccl"
+    with pytest.raises(ValueError, match="meta"):
+        dist.get_default_backend_for_device("meta")
 
 
 def test_world_size_two_needs_an_address_and_a_rank(monkeypatch):

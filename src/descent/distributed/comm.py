@@ -445,6 +445,41 @@ def all_gather_object(object_list: Any, obj: Any = _NO_OBJECT, group: Any = None
     return None
 
 
+def broadcast_object_list(object_list: list, src: int | None = None, group: Any = None,
+                          device: Any = None, group_src: int | None = None) -> None:  # fmt: skip
+    """torch's form: replace the entries of `object_list` in place with rank `src`'s (every
+    rank passes a list of the same length)."""
+    root = src if src is not None else (group_src if group_src is not None else 0)
+    got = broadcast_object(list(object_list), root)
+    if len(got) != len(object_list):
+        raise RuntimeError(
+            f"broadcast_object_list: rank {root} sent {len(got)} objects, this rank's list "
+            f"holds {len(object_list)}; pass lists of the same length"
+        )
+    object_list[:] = got
+
+
+def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: Any = None,
+                           async_op: bool = False):  # fmt: skip
+    """Every rank's `input_tensor` into `output_tensor`, in place: concatenated along dim 0
+    (shape (world_size * n, ...)) or stacked (shape (world_size, n, ...)), as torch."""
+    _check_tensor(output_tensor, "all_gather_into_tensor")
+    gathered = _gather(input_tensor)
+    n_in = int(np.prod(input_tensor.shape))
+    if int(np.prod(output_tensor.shape)) != n_in * len(gathered):
+        raise RuntimeError(
+            f"all_gather_into_tensor: output of shape {tuple(output_tensor.shape)} for "
+            f"{len(gathered)} inputs of shape {tuple(input_tensor.shape)}; give world_size "
+            "times the input's elements"
+        )
+    xp = backend.get_array_module(output_tensor._data)
+    for r, got in enumerate(gathered):
+        flat = xp.asarray(got._data).reshape(-1).astype(output_tensor._data.dtype, copy=False)
+        output_tensor._data.reshape(-1)[r * n_in : (r + 1) * n_in] = flat
+    output_tensor._version += 1
+    return Work() if async_op else None
+
+
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     """Rank `src`'s small Python object on every rank."""
     comm = _ensure()

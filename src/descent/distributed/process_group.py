@@ -24,8 +24,13 @@ __all__ = [
     "ReduceOp",
     "destroy_process_group",
     "get_backend",
+    "get_default_backend_for_device",
     "init_process_group",
+    "is_backend_available",
+    "is_gloo_available",
     "is_mpi_available",
+    "is_nccl_available",
+    "is_torchelastic_launched",
 ]
 
 _backend: str | None = None
@@ -44,6 +49,39 @@ def is_mpi_available() -> bool:
     """True when mpi4py can be imported (the transport under mpirun; without a launcher descent
     uses TCP sockets and needs no MPI)."""
     return _c.is_available()
+
+
+def is_gloo_available() -> bool:
+    """True: "gloo" runs over descent's TCP transport (or MPI under mpirun)."""
+    return True
+
+
+def is_nccl_available() -> bool:
+    """False: descent has no NCCL (a "nccl" group is accepted and runs over MPI or TCP)."""
+    return False
+
+
+def is_backend_available(backend: str) -> bool:
+    """Whether `backend` ('gloo', 'mpi', 'nccl', ...) is available, as PyTorch answers."""
+    name = str(backend).lower()
+    return name == "gloo" or (name == "mpi" and is_mpi_available())
+
+
+def is_torchelastic_launched() -> bool:
+    """True when torchrun (torchelastic) started this process (TORCHELASTIC_RUN_ID is set)."""
+    return os.environ.get("TORCHELASTIC_RUN_ID") is not None
+
+
+def get_default_backend_for_device(device: Any) -> str:
+    """'gloo' for a CPU device, 'nccl' for CUDA (PyTorch's defaults; both run over descent's
+    MPI or TCP transport). Raises ValueError for other device types, as PyTorch does."""
+    if device is None or isinstance(device, bool):
+        raise TypeError("get_default_backend_for_device: expected a device or a device name")
+    kind = str(getattr(device, "type", device)).split(":")[0]
+    backends = {"cpu": "gloo", "cuda": "nccl"}
+    if kind not in backends:
+        raise ValueError(f"Default backend not registered for device : {kind}")
+    return backends[kind]
 
 
 def init_process_group(
