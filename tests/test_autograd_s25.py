@@ -236,6 +236,13 @@ def _case_view_checks_before_overlap(L):  # 25100078306750
     s.index_add_(-1, L.tensor([2, 1]), _f64(L, 0.8, True))  # (the split error, not the shapes')
 
 
+def _case_setitem_into_detached_expanded(L):  # 25100079303166, 25100077333065
+    y = _f64(L, [-0.5, 0.1, -1.3]).clone()
+    d = y.as_strided((2,), (0,), 0).detach()
+    d[-3:2:2] = _f64(L, 0.4, True)  # one element of the expanded view: written into y
+    return y, d, d.requires_grad
+
+
 CASES = {k[len("_case_") :]: v for k, v in list(globals().items()) if k.startswith("_case_")}
 
 

@@ -73,6 +73,7 @@ from ..autograd import (
 )
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
+from .view_rules import writable_alias
 
 _getrefcount = sys.getrefcount
 
@@ -217,7 +218,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     if getattr(t, "_view_base", None) is None:
         return False
     if type(t._view_base) is DetachedView:
-        return _write_detached(t, result)
+        return _write_detached(t, result, sel)
     check_view_write(t)
     view = t._data
     target = view  # (the fills' written-to tensor is t, masked or not: PyTorch's masked_fill_)
@@ -475,18 +476,32 @@ def written(t: Tensor, redo: tuple | None = None) -> None:
             seen, src = src, view_source(src)
 
 
-def _write_detached(t: Tensor, result: Tensor) -> bool:
+def _write_detached(t: Tensor, result: Tensor, sel=None) -> bool:
     """A recorded in-place op on `x.detach()`: its values go into the memory it shares with x
-    (x sees them, as in PyTorch), its graph is t's alone, and x's version goes up."""
+    (x sees them, as in PyTorch), its graph is t's alone, and x's version goes up. A detached
+    expanded tensor (read-only) takes `x[i] = v` into a selection whose elements do not share
+    memory (`sel`, a basic index), as PyTorch's copy_ into that view."""
     arr = t._data
-    if not getattr(arr.flags, "writeable", True) or result._data.shape != arr.shape:
+    if result._data.shape != arr.shape:
+        return False
+    dst, values = arr, result._data
+    if type(sel) is tuple:  # x[i] = v: only the selection (an expanded x's other elements
+        idx = sel if Ellipsis in sel else (*sel, Ellipsis)  # share its memory)
+        if not getattr(arr.flags, "writeable", True):
+            dst = writable_alias(arr)
+            if dst is None:
+                return False
+        dst, values = dst[idx], values[idx]
+        if any(st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):
+            return False
+    elif not getattr(arr.flags, "writeable", True):
         return False
     src = t._view_base()
     for fn in observers:
         fn()
     if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
         overwrote_saved_output(src)
-    arr[...] = result._data
+    dst[...] = values
     t._node, t._rg = result._node, result._rg
     _refresh_views(t)  # t's own views read its new value (they require grad if it does)
     bump_family(t)  # t's, x's and their views' (one counter, as in PyTorch)
