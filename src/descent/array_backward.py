@@ -148,7 +148,37 @@ def sigmoid(xp, x):
     """1 / (1 + exp(-x)), split by sign so that exp never overflows:
     sigmoid(x) = 1/(1+e^-x) = e^x/(1+e^x)."""
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return _select(xp, x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+_BLEND_UINT = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}
+
+
+def _select(xp, c, a, b):
+    """xp.where(c, a, b) for a bool c and two arrays of one float dtype, all of one shape. A
+    large NumPy float32/float64 pair is blended bitwise (a's bits where c holds, b's elsewhere:
+    the same bits as where's copy, nan payloads too) without a branch per element: NumPy's where
+    mispredicts on a mixed condition (113 us for 64x512 float32 sigmoid signs, the blend 39)."""
+    u = _BLEND_UINT.get(getattr(a, "dtype", None))
+    if (
+        u is None
+        or xp is not np
+        or type(a) is not np.ndarray
+        or type(b) is not np.ndarray
+        or a.dtype != b.dtype
+        or a.size < 4096
+        or not a.shape == b.shape == c.shape
+    ):
+        return xp.where(c, a, b)
+    m = c.astype(u)
+    np.negative(m, out=m)  # all ones where c holds
+    res = np.empty_like(a)  # (an array of its own, as where's: NumPy may then reuse it in place
+    out = res.view(u)  # in the next product, as before; a view changed a nan's sign there)
+    np.bitwise_and(a.view(u), m, out=out)
+    np.invert(m, out=m)
+    np.bitwise_and(b.view(u), m, out=m)
+    np.bitwise_or(out, m, out=out)
+    return res
 
 
 def sign(xp, x):

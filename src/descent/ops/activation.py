@@ -298,9 +298,12 @@ class Softplus(Function):
         if x.dtype == HALF:  # PyTorch's opmath: in float32, rounded once
             return in_float32(self.forward, x)
         xp = backend.get_array_module(x)
-        bx = x * self.beta
+        one = self.beta == 1  # (x * 1 and s / 1 change no bit: two passes skipped)
+        bx = x if one else x * self.beta
         # log(1 + e^z) = max(z, 0) + log1p(e^-|z|): stable for every z.
-        soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / self.beta
+        soft = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
+        if not one:
+            soft = soft / self.beta
         return xp.where(bx > self.threshold, x, soft)
 
     def backward(self, gy, ops):
@@ -315,7 +318,7 @@ class Softplus(Function):
         """The backward formula (arrays, or Tensors under create_graph)."""
         # Above the threshold the op is the identity (PyTorch's linear region), so the gradient
         # is 1.
-        bx = x * self.beta
+        bx = x if self.beta == 1 else x * self.beta
         return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
 
 
