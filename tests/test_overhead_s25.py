@@ -108,3 +108,35 @@ def test_many_live_views_of_one_tensor():
     assert len(x._views) <= 2 * len(keep)
     x.mul_(2.0)
     assert all(float(v.sum()) == 8.0 for v in keep)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_backward_blend_is_where(dtype):
+    """array_backward.sigmoid's bitwise blend (4096+ elements) gives where's bits: mixed signs,
+    nan, +-inf, zeros of both signs (helper-182)."""
+    from descent import array_backward
+
+    x = np.random.default_rng(3).standard_normal((64, 80)).astype(dtype) * 8
+    x.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    e = np.exp(-np.abs(x))
+    want = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    got = array_backward.sigmoid(np, x)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_without_weight_is_weight_of_ones(reduction):
+    """nll_loss without class weights leaves out the row-weight product (helper-182): its loss
+    and gradient are bitwise those of weight=ones, with ignored rows and -inf log-probabilities."""
+    rng = np.random.default_rng(4)
+    xa = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    xa[0, :, 0] = -np.inf
+    t = ds.tensor(np.array([[0, -100, 2], [4, 1, -100]]))
+    gy = rng.standard_normal(() if reduction != "none" else (2, 3)).astype(np.float32)
+    out = []
+    for w in (None, ds.ones(5)):
+        x = ds.tensor(xa, requires_grad=True)
+        y = F.nll_loss(x, t, weight=w, reduction=reduction)
+        y.backward(ds.tensor(gy))
+        out.append((y.detach().numpy().tobytes(), x.grad.numpy().tobytes()))
+    assert out[0] == out[1]
