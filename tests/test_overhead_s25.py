@@ -140,3 +140,20 @@ def test_nll_loss_without_weight_is_weight_of_ones(reduction):
         y.backward(ds.tensor(gy))
         out.append((y.detach().numpy().tobytes(), x.grad.numpy().tobytes()))
     assert out[0] == out[1]
+
+
+def test_parameter_grad_assignment_fast_path_still_checks():
+    """nn.Parameter's `.grad = g` skips the full check only for a plain Tensor of its shape and
+    dtype with no grad_dtype set (helper-182): every other assignment still raises."""
+    p = ds.nn.Parameter(ds.zeros(3))
+    p.grad = ds.ones(3)
+    assert p.grad.tolist() == [1.0, 1.0, 1.0]
+    for bad, err in ((ds.ones(4), ds.DescentError), (ds.ones(3, dtype=ds.float64),
+                     ds.DescentError), (np.ones(3, np.float32), TypeError)):  # fmt: skip
+        with pytest.raises(err):
+            p.grad = bad
+    p.grad_dtype = ds.float64
+    with pytest.raises(ds.DescentError, match="dtype"):
+        p.grad = ds.ones(3)  # the parameter's own dtype, but its gradients are float64
+    p.grad = ds.ones(3, dtype=ds.float64)
+    assert p.grad.dtype == ds.float64

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..tensor import _GRAD_PLAIN
 from ..tensor import Tensor as _Tensor
 
 __all__ = ["Parameter"]
@@ -44,6 +45,11 @@ class Parameter(_Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__
+
+
+# `p.grad = g` for a plain Tensor g of p's shape and dtype skips the assignment check, as a plain
+# Tensor's does (unless a grad_dtype is set: tensor.py)
+_GRAD_PLAIN.add(Parameter)
 
 
 def __getattr__(name: str):
