@@ -157,3 +157,15 @@ def test_parameter_grad_assignment_fast_path_still_checks():
         p.grad = ds.ones(3)  # the parameter's own dtype, but its gradients are float64
     p.grad = ds.ones(3, dtype=ds.float64)
     assert p.grad.dtype == ds.float64
+
+
+def test_plain_tensor_grad_assignment_checks_grad_dtype():
+    """A plain tensor whose grad_dtype is float64 refuses a float32 gradient of its own dtype,
+    as PyTorch's ("attempting to assign a gradient with dtype 'float' to a tensor with
+    grad_dtype 'Double'"): the fast path skipped the check and stored the float32 gradient."""
+    t = ds.zeros(3, requires_grad=True)
+    t.grad_dtype = ds.float64
+    with pytest.raises(RuntimeError, match="dtype"):
+        t.grad = ds.ones(3)
+    t.grad = ds.ones(3, dtype=ds.float64)
+    assert t.grad.dtype == ds.float64

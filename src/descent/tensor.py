@@ -154,8 +154,9 @@ def _ufunc_kernel(*rest):
     return np.asarray(out if which is None else out[which])
 
 
-# Subclasses whose `.grad = g` may skip _check_assigned_grad when g is a plain Tensor of the
-# subclass tensor's shape and dtype and no grad_dtype is set anywhere (that check would pass):
+# Subclasses whose `.grad = g` may skip _check_assigned_grad, as a plain Tensor's, when g is a
+# plain Tensor of the tensor's shape and dtype and no grad_dtype is set anywhere (the check would
+# pass; with a grad_dtype set, a plain tensor's skipped it too and took a float32 gradient):
 # nn.Parameter adds itself (every parameter's assignment went through the full check: the
 # overhead sweep's 10 grads assigned + zero_grad took 27 us, 6.4 us without)
 _GRAD_PLAIN: set = set()
@@ -385,7 +386,8 @@ class Tensor(
     def grad(self, value) -> None:
         if value is not None and (
             type(value) is not Tensor
-            or (type(self) is not Tensor and (type(self) not in _GRAD_PLAIN or hooks._grad_dtypes))
+            or (type(self) is not Tensor and type(self) not in _GRAD_PLAIN)
+            or hooks._grad_dtypes  # (some tensor's gradient dtype differs from its own)
             or value._data.shape != self._data.shape
             or value._data.dtype != self._data.dtype
         ):
