@@ -216,3 +216,52 @@ def test_sgn_known_zero_alone_runs_eagerly():
 
     compiled, warned = compare_calls(f, _data, leaves=[_V])
     assert compiled.stats["replays"] == 0 and any("known-zero" in w for w in warned), warned
+
+
+# -- the mixture-of-experts Grok with dropout (helper-183) -----------------------------------------
+
+
+def test_moe_grok_with_dropout_replays_with_eagers_masks():
+    """Grok with a mixture of experts and dropout 0.1: the experts' dropout is one mask of fixed
+    shape drawn before the fused experts' op, in the composite form's order (before: the
+    composite form, whose per-expert row counts are data, so two recordings differed and the
+    step ran eagerly with a warning). Losses, gradients and weights bitwise eager's; the third
+    call replays (redrawing the masks)."""
+    import warnings
+
+    from descent.compiler import CompileWarning
+    from descent.models.grok import Grok, GrokConfig
+
+    cfg = GrokConfig(vocab_size=48, block_size=8, n_layer=2, n_head=2, n_kv_head=1, head_dim=16,
+                     n_embd=32, num_experts=4, num_selected_experts=2, dropout=0.1)  # fmt: skip
+    rng = np.random.default_rng(183)
+    batches = [(descent.tensor(rng.integers(0, 48, (2, 8))),
+                descent.tensor(rng.integers(0, 48, (2, 8)))) for _ in range(3)]  # fmt: skip
+
+    def train(compiled):
+        descent.manual_seed(0)
+        model = Grok(cfg)
+        opt = descent.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+        def step(x, y):
+            loss = model(x, y)[1]
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        f = descent.compile(step) if compiled else step
+        out = []
+        for x, y in batches:
+            opt.zero_grad(set_to_none=True)  # outside the step: every call has the same key
+            out.append(f(x, y).numpy())
+            out += [p.grad for p in model.parameters()]
+        out += list(model.parameters())
+        return [None if t is None else np.asarray(t).tobytes() for t in out], f
+
+    eager, _ = train(False)
+    with _eager_backend(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CompileWarning)
+        compiled, f = train(True)
+    warned = [str(w.message) for w in caught if issubclass(w.category, CompileWarning)]
+    assert eager == compiled
+    _replayed(f, warned, at_least=1)

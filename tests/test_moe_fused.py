@@ -65,6 +65,45 @@ def test_starved_expert_zero_gradient_fused_none_composite():
             np.testing.assert_array_equal(g, b[2][name], err_msg=name)
 
 
+@pytest.mark.parametrize("k", [2, 3])
+def test_dropout_fused_draws_the_composites_masks(monkeypatch, k):
+    """Active dropout (p = 0.5, every expert) runs the fused op with one (N*k, D) mask drawn in
+    the composite form's order (expert after expert): outputs, gradients (a starved expert's
+    zeros there, None in the composite form) and the generator's state after bitwise the
+    composite's, over two steps. p = 0.5 zeros many elements of every slot of a token: their
+    sum is +0.0 in the composite form (NumPy's sum starts from +0.0). Before: the composite
+    form (MoEExperts did not run)."""
+    drops = []
+    orig = MoEExperts.forward
+
+    def spy(self, *a):
+        drops.append(getattr(self, "drop", None) is not None)
+        return orig(self, *a)
+
+    monkeypatch.setattr(MoEExperts, "forward", spy)
+    x_np = np.abs(np.random.default_rng(7).standard_normal((24, 16)).astype(np.float32)) + 0.1
+    runs = []
+    for fused in (True, False):
+        descent.manual_seed(0)
+        m = nn.MoE(16, 24, 4, k, dropout=0.5, fused=fused)
+        with descent.no_grad():  # expert 3 never chosen (positive inputs, negative router row)
+            w = m.router.linear.weight
+            w.copy_(descent.tensor(np.abs(w.numpy())))
+            w[3] = -1.0
+        x = descent.tensor(x_np, requires_grad=True)
+        out = []
+        for _ in range(2):
+            y = m(x)
+            ((y * y).sum() + m.last_aux["load_balance"]).backward()
+            out.append(y.numpy().tobytes())
+        out += [x.grad.numpy().tobytes(), descent.rand(3).numpy().tobytes()]
+        out += [None if q.grad is None or not q.grad.numpy().any() else q.grad.numpy().tobytes()
+                for q in m.parameters()]  # fmt: skip
+        runs.append(out)
+    assert drops == [True, True]
+    assert runs[0] == runs[1]
+
+
 def test_op_gradients_match_finite_differences_float64():
     rng = np.random.default_rng(3)
     n, d, h, e, k = 7, 5, 6, 3, 2

@@ -14,7 +14,10 @@ every expert on every token (dense dispatch, kept for tests and measurements).
 
 When the experts are plain gated MLPs, the dispatch runs inside one op (`ops/moe.py`,
 `MoEExperts`: the same arithmetic, bitwise, with shapes independent of the routing, so that
-`descent.compile` replays it); `MoE(fused=False)` keeps the composite form below.
+`descent.compile` replays it); `MoE(fused=False)` keeps the composite form below. The experts'
+output dropout (training) is one (N*k, D) mask drawn before the op, whose rows follow the
+assignments in expert order: the values the composite form draws expert after expert, so the
+two forms give the same bits for the same generator state.
 
 Gradients: only the chosen experts receive gradient from a token (an expert with no tokens in a
 step gets a zero gradient from the fused op, as JAX gives Grok-1, and none at all from the
@@ -44,6 +47,8 @@ from ..ops.moe import FUSED_ACTIVATIONS, LoadBalance, MoEExperts, route
 from ..tensor import Tensor
 from . import functional as F
 from .container import ModuleList
+from .dropout import Dropout
+from .functional._dropout import dropout_mask
 from .gated_mlp import GatedMLP
 from .linear import Linear
 from .module import Module
@@ -179,9 +184,12 @@ class MoE(Module):
         fused: run the sparse dispatch's expert work as one op (`ops.moe.MoEExperts`: the
             composite form's values and gradients bit for bit, fixed shapes, so that
             `descent.compile` replays the layer) whenever the experts allow it: activation
-            'gelu_tanh', 'silu' or 'relu', no biases, no active dropout, no hooks on the
-            experts. False keeps the composite form (one op per projection per expert), which
-            also supports higher-order gradients (create_graph=True).
+            'gelu_tanh', 'silu' or 'relu', no biases, no hooks on the experts, and an active
+            dropout only with the same `nn.Dropout` probability in every expert (not in
+            place) on NumPy float32/float64 inputs of more than one token (its mask drawn in
+            the composite form's order: the same bits). False keeps the composite form (one
+            op per projection per expert), which also supports higher-order gradients
+            (create_graph=True).
 
     Shapes: (..., D) -> (..., D). After each forward, `last_aux` holds the load-balance and
     z-loss Tensors (differentiable), `last_probs` the router's (N, E) probabilities and
@@ -232,14 +240,20 @@ class MoE(Module):
     def forward(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
         xf = x.reshape(-1, shape[-1])  # (N, D)
-        if self.dispatch == "sparse" and self._fusable(xf):
+        p = self._fusable(xf) if self.dispatch == "sparse" else None
+        if p is not None:
             logits, probs = self.router.scores(xf)
             self.last_probs = probs
             self._losses(logits, probs, None)
             ws = [w for ex in self.experts for w in (ex.linear.weight, ex.linear_v.weight,
                                                        ex.linear_1.weight)]  # fmt: skip
-            act = self.experts[0].activation
-            y = MoEExperts.apply(xf, probs, *ws, k=self.num_selected_experts, act=act)
+            act, k = self.experts[0].activation, self.num_selected_experts
+            if p:  # the experts' dropout: one draw for the N*k rows, in expert order
+                drop = dropout_mask((xf.shape[0] * k, shape[-1]), p, xf._data.dtype, xf.device,
+                                    None)  # fmt: skip
+                y = MoEExperts.apply(xf, probs, *ws, k=k, act=act, drop=drop)
+            else:
+                y = MoEExperts.apply(xf, probs, *ws, k=k, act=act)
             return y.reshape(shape)
         r = self.router(xf)
         self.last_probs = r.probs
@@ -250,26 +264,31 @@ class MoE(Module):
             y = self._dense(xf, r)
         return y.reshape(shape)
 
-    def _fusable(self, x: Tensor) -> bool:
-        """Whether the experts are plain gated MLPs that `MoEExperts` computes exactly."""
+    def _fusable(self, x: Tensor) -> float | None:
+        """The experts' dropout probability (0.0 when none is active) if they are plain gated
+        MLPs that `MoEExperts` computes exactly, else None (the composite form)."""
         if not self.fused or self._forward_hooks or self._forward_pre_hooks:
-            return False
-        act = None
+            return None
+        act = p = None
         for ex in self.experts:
             if type(ex) is not GatedMLP or (act is not None and ex.activation != act):
-                return False
+                return None
             act = ex.activation
-            if act not in FUSED_ACTIVATIONS or (ex.training and ex.dropout.p > 0):
-                return False
+            if act not in FUSED_ACTIVATIONS:
+                return None
+            q = _active_dropout(ex, x)
+            if q is None or (p is not None and q != p):
+                return None
+            p = q
             for m in (ex, ex.linear, ex.linear_v, ex.linear_1, ex.dropout):
                 if m._forward_hooks or m._forward_pre_hooks:
-                    return False
+                    return None
             for lin in (ex.linear, ex.linear_v, ex.linear_1):
                 if type(lin) is not Linear or lin.bias is not None:
-                    return False
+                    return None
                 if lin.weight._data.dtype != x._data.dtype:
-                    return False  # the composite form raises Linear's dtype error
-        return act is not None
+                    return None  # the composite form raises Linear's dtype error
+        return None if act is None else p
 
     def _losses(self, logits: Tensor, probs: Tensor, indices) -> np.ndarray | None:
         """Fill last_aux (the load-balance and z-losses, Tensors); return the (E,) assignment
@@ -349,6 +368,23 @@ class MoE(Module):
             f"num_experts={self.num_experts}, num_selected_experts={self.num_selected_experts}, "
             f"dispatch={self.dispatch!r}" + ("" if self.fused else ", fused=False")
         )
+
+
+def _active_dropout(ex: GatedMLP, x: Tensor) -> float | None:
+    """The probability of the dropout GatedMLP.forward applies to expert `ex`'s output (0.0:
+    none), or None when `MoEExperts` cannot draw it as the composite form does: a Dropout
+    subclass or in place, p = 1 (no mask), a GPU array (its generator's stream may depend on
+    how a draw is split), a dtype other than float32/float64, or one token (the composite
+    form's path for N = 1 visits the experts in slot order, not expert order)."""
+    d = ex.dropout
+    if not (ex.training and d.p > 0 and d.training):  # GatedMLP's test, then F.dropout's
+        return 0.0
+    a = x._data
+    if type(d) is not Dropout or d.inplace or d.p >= 1.0 or type(a) is not np.ndarray:
+        return None
+    if a.dtype not in (np.float32, np.float64) or a.shape[0] == 1:
+        return None
+    return float(d.p)
 
 
 def _stats(p, e: int, k: int) -> MoEStats:

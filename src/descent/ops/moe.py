@@ -1,8 +1,9 @@
 """A mixture-of-experts layer's expert work as one op: routing, grouping, E gated MLPs, combining.
 
 `nn.MoE` (sparse dispatch) runs its experts through `MoEExperts` when they are plain gated MLPs
-(`nn.GatedMLP` without biases, output dropout inactive, no hooks); `MoE(fused=False)` keeps the
-composite form (one Linear op per projection per expert, row permutations, a concatenation).
+(`nn.GatedMLP` without biases, no hooks; an active output dropout too, on CPU float32/float64
+and more than one token: the `drop` parameter); `MoE(fused=False)` keeps the composite form
+(one Linear op per projection per expert, row permutations, a concatenation).
 Why one op:
 
 * **Static shapes for `descent.compile`.** How many tokens each expert gets is data. In the
@@ -21,6 +22,14 @@ and gradients are the composite's bit for bit (tests/test_moe_fused.py). One dif
 expert that receives no token in a step gets a zero gradient here, where the composite form
 gives it none (`.grad` stays None, as PyTorch's module loop would); a compiled step needs
 every parameter's gradient to exist on every call. `nn.MoE`'s dense dispatch does the same.
+
+Dropout (`drop`, since session 25): the composite form draws each expert's output mask as its
+rows come, expert after expert (an expert without tokens draws nothing), c_e x D values each;
+the generator's stream does not depend on how a draw is split, so one (N*k, D) draw made
+before the op, whose rows are the assignments in expert order, holds the same values
+(`nn.MoE` draws it with `dropout_mask`, which descent.compile records and redraws at each
+replay). The op multiplies each expert's output block by its rows, and the gradient of that
+block by them, as the composite form's dropout does.
 
 Routing (`route`): the k most probable experts per token, most probable first, exact ties to
 the lower index (a stable sort, as `jax.lax.top_k`); the gates are the chosen probabilities,
@@ -148,15 +157,19 @@ class MoEExperts(Function):
 
     Inputs: x (N, D), probs (N, E) (the router's softmax, any float dtype), then for each
     expert e its three weights W (H, D), V (H, D), W1 (D, H) (Linear's (out, in) layout).
-    Parameters: k (experts per token), act (one of FUSED_ACTIVATIONS).
+    Parameters: k (experts per token), act (one of FUSED_ACTIVATIONS), and optionally drop:
+    an (N*k, D) inverted-dropout mask (`nn.functional._dropout.dropout_mask`) of x's dtype
+    for the experts' outputs, row i for the i-th assignment in expert order (the composite
+    form's draw order, see the module docstring); absent or None: no dropout.
     Backward gives x, probs (nonzero at the chosen entries only) and every weight a gradient.
     """
 
-    __slots__ = ("k", "act", "idx", "order", "inverse", "counts", "gates", "yk", "acts")
+    __slots__ = ("k", "act", "drop", "idx", "order", "inverse", "counts", "gates", "yk", "acts")
     save_inputs = True
     # What forward computed from the data: released after backward, and not op parameters
-    # for descent.compile (they change every step; the recorder skips saved slots).
-    saved_slots = ("idx", "order", "inverse", "counts", "gates", "yk", "acts")
+    # for descent.compile (they change every step; the recorder skips saved slots). The
+    # dropout mask too (a drawn array: the recorder binds it to its draw's slot).
+    saved_slots = ("drop", "idx", "order", "inverse", "counts", "gates", "yk", "acts")
     differentiable_backward = False  # higher order: MoE(fused=False), the composite form
 
     def forward(self, x, probs, *weights):
@@ -174,6 +187,7 @@ class MoEExperts(Function):
         counts = np.bincount(backend.as_numpy(flat), minlength=probs.shape[1]).tolist()
         xs = self._sorted_rows(x, order)  # (N*k, D)
         gate_fn = _GATES[self.act][0]
+        drop = getattr(self, "drop", None)  # (N*k, D) in expert order, or None
         ys = xp.empty((n * k, d), x.dtype)  # each expert's output written into its row block
         acts, start = [], 0
         for e, c in enumerate(counts):
@@ -186,6 +200,8 @@ class MoEExperts(Function):
             b = rows @ v.T  # (c, H)
             h, aux = gate_fn(a, b)
             xp.matmul(h, w1.T, out=ys[start : start + c])  # (c, D)
+            if drop is not None:  # the composite's dropout(expert(rows)): y * mask
+                ys[start : start + c] *= drop[start : start + c]
             acts.append((a, b, aux, h))
             start += c
         self.idx, self.order, self.inverse, self.counts = idx, order, inverse, counts
@@ -197,6 +213,10 @@ class MoEExperts(Function):
         # sum over the k slots of yk * gates, slot after slot: NumPy's order for the sum over
         # a middle axis, without the (N, k, D) product
         y = yk[:, 0] * gates[:, 0:1]
+        if drop is not None:
+            # NumPy's sum starts from +0.0: where dropout zeroed every slot (-0.0 products),
+            # the composite's sum is +0.0. (Without dropout left as it was: bitwise unchanged.)
+            y += 0.0
         for j in range(1, k):
             y += yk[:, j] * gates[:, j : j + 1]
         return y
@@ -220,6 +240,9 @@ class MoEExperts(Function):
             g_gates = (gyb * yk).sum(axis=-1)  # (N, k)
             # gy * gates row by row, gathered in expert order: (N*k, D)
             gys = gy[order // k] * gates.reshape(-1)[order][:, None]
+        drop = getattr(self, "drop", None)
+        if drop is not None:  # the dropout's gradient, g * mask (a fresh array: in place)
+            gys *= drop
         xs = self._sorted_rows(x, order)
         gxs = xp.empty((n * k, d), x.dtype)
         back = _GATES[self.act][1]
@@ -244,6 +267,8 @@ class MoEExperts(Function):
         else:  # the k copies' sum, slot after slot (NumPy's order for a middle axis)
             inv = self.inverse.reshape(n, k)
             gx = gxs[inv[:, 0]]
+            if drop is not None:  # +0.0 first, as NumPy's sum (forward's note)
+                gx += 0.0
             for j in range(1, k):
                 gx += gxs[inv[:, j]]
         # take_along_axis's adjoint, as the composite form's gates (CuPy too): zeros elsewhere
