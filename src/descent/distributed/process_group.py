@@ -168,7 +168,9 @@ def _join_tcp(size: int, rank: int, init_method: str | None, timeout: Any, store
         if rank < 0:
             raise ValueError(
                 f"init_process_group: world_size={size} without an MPI launcher needs this "
-                "process's rank: pass rank=r or set the RANK environment variable"
+                "process's rank: pass rank=r or set the RANK environment variable (as "
+                "torch.multiprocessing.spawn's function or torchrun does), or start the job "
+                f"with mpirun -n {size}"
             )
     if timeout is None:
         seconds = tcp.DEFAULT_TIMEOUT_S
