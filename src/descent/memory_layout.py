@@ -97,23 +97,26 @@ def shaped_as(flat, shape, name: str):
     return flat.reshape(tuple(shape[d] for d in perm)).transpose(inverse)
 
 
-def dense_strides(shape, strides) -> list:
-    """PyTorch's infer_dense_strides, in elements: the strides of a dense tensor whose memory
-    order follows `strides` (outermost the largest; a tie puts the longer dimension outside; a
-    0 stride leaves the dimension where C order has it). For a non-overlapping and dense input
-    these are its own strides on every dimension longer than 1."""
+def stride_order(shape, strides_list) -> list[int]:
+    """The dimensions from innermost to outermost, sorted by the operands' strides as PyTorch's
+    stable insertion sort does it (TensorIterator's reorder_dimensions, infer_dense_strides):
+    the first operand decides, a 0 stride passes to the next operand; equal strides put the
+    longer dimension outside; undecided dimensions stay where C order has them."""
     n = len(shape)
     perm = list(range(n - 1, -1, -1))  # innermost first
 
     def swap(d0, d1) -> int:
-        s0, s1 = strides[d0], strides[d1]
-        if s0 == 0 or s1 == 0:
-            return 0
-        if s0 != s1:
-            return -1 if s0 < s1 else 1
-        return 1 if shape[d0] > shape[d1] else 0
+        for st in strides_list:
+            s0, s1 = st[d0], st[d1]
+            if s0 == 0 or s1 == 0:
+                continue
+            if s0 != s1:
+                return -1 if s0 < s1 else 1
+            if shape[d0] > shape[d1]:
+                return 1
+        return 0
 
-    for i in range(1, n):  # PyTorch's stable insertion sort (loops over a few dimensions)
+    for i in range(1, n):  # (loops over a few dimensions)
         j = i
         for k in range(i - 1, -1, -1):
             c = swap(perm[k], perm[j])
@@ -122,6 +125,16 @@ def dense_strides(shape, strides) -> list:
                 j = k
             elif c < 0:
                 break
+    return perm
+
+
+def dense_strides(shape, strides) -> list:
+    """PyTorch's infer_dense_strides, in elements: the strides of a dense tensor whose memory
+    order follows `strides` (outermost the largest; a tie puts the longer dimension outside; a
+    0 stride leaves the dimension where C order has it). For a non-overlapping and dense input
+    these are its own strides on every dimension longer than 1."""
+    n = len(shape)
+    perm = stride_order(shape, (strides,))
     out, step = [0] * n, 1
     for d in perm:
         out[d] = step

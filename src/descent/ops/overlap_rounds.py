@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, memory_layout
 
 
 def internal_overlap(a) -> bool:
@@ -61,36 +61,9 @@ def _offsets(a):
 
 def _ti_order(shape, strides_list) -> list[int]:
     """TensorIterator's reorder_dimensions: the dimensions from innermost to outermost, sorted by
-    the operands' strides (the first operand decides, a 0 stride passes to the next; equal
-    strides put the smaller size inside)."""
-    ndim = len(shape)
-    perm = list(range(ndim))[::-1]
-    if ndim <= 1:
-        return list(range(ndim))
-
-    def should_swap(d0, d1):
-        for st in strides_list:
-            s0, s1 = st[d0], st[d1]
-            if s0 == 0 or s1 == 0:
-                continue
-            if s0 < s1:
-                return -1
-            if s0 > s1:
-                return 1
-            if shape[d0] > shape[d1]:
-                return 1
-        return 0
-
-    for i in range(1, ndim):
-        d1 = i
-        for d0 in range(i - 1, -1, -1):
-            c = should_swap(perm[d0], perm[d1])
-            if c > 0:
-                perm[d0], perm[d1] = perm[d1], perm[d0]
-                d1 = d0
-            elif c < 0:
-                break
-    return perm
+    the operands' strides (memory_layout.stride_order: the first operand decides, a 0 stride
+    passes to the next; equal strides put the smaller size inside)."""
+    return memory_layout.stride_order(shape, strides_list)
 
 
 def _strides_in(shape, a) -> tuple:
