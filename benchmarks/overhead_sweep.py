@@ -24,20 +24,19 @@ import time
 import _common  # noqa: F401 - first: re-execs without OPENBLAS_* tuning variables
 import numpy as np
 import torch
+from op_sweep import _leaf  # op_sweep's leaf helper
 
 import descent
 
-RNG = np.random.default_rng(0)
 
-
-def _arr(*shape, lo=None, hi=None):
-    if lo is not None:
-        return RNG.uniform(lo, hi, shape).astype(np.float32)
-    return RNG.standard_normal(shape, dtype=np.float32)
-
-
-def _leaf(lib, a, grad=True):
-    return lib.tensor(np.array(a), requires_grad=grad)
+def _backward_fixed(lib, holder, out):
+    """out.backward of a fixed upstream gradient (drawn once per case, seed 9)."""
+    gy = holder.get("gy")
+    if gy is None:
+        gy = holder["gy"] = lib.tensor(
+            np.random.default_rng(9).standard_normal(tuple(out.shape)).astype(np.float32)
+        )
+    out.backward(gy)
 
 
 def fn_case(fn, *specs, grad=True):
@@ -73,12 +72,7 @@ def fn_case(fn, *specs, grad=True):
                 out = out[0]
             if not grad:
                 return out
-            gy = holder.get("gy")
-            if gy is None:
-                gy = holder["gy"] = lib.tensor(
-                    np.random.default_rng(9).standard_normal(tuple(out.shape)).astype(np.float32)
-                )
-            out.backward(gy)
+            _backward_fixed(lib, holder, out)
             return out
 
         return step
@@ -107,12 +101,7 @@ def module_case(build, x_shape, x_kind="normal"):
             out = m(x)
             if isinstance(out, tuple):
                 out = out[0]
-            gy = holder.get("gy")
-            if gy is None:
-                gy = holder["gy"] = lib.tensor(
-                    np.random.default_rng(9).standard_normal(tuple(out.shape)).astype(np.float32)
-                )
-            out.backward(gy)
+            _backward_fixed(lib, holder, out)
             return out
 
         return step
