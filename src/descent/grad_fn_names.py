@@ -210,6 +210,10 @@ _RULES = {
     # fft.fft / fft.ifft of a real tensor: PyTorch's r2c transform (ifft: conjugated after)
     "FFTR2CFull": lambda node: "ConjBackward0" if node.inverse else "FftR2CBackward0",
     "ClampTensor": _clamp_tensor,
+    # nll_loss: PyTorch's nll_loss2d for (N, C, d...) inputs
+    "NllLoss": lambda node: (
+        "NllLossBackward0" if len(node.in_shapes[0]) <= 2 else "NllLoss2DBackward0"
+    ),
     "LogAddExp": _logaddexp,
     "Sum": _sum,
     "Mean": _mean,

@@ -247,6 +247,37 @@ add(
     covers=("SoftmaxCrossEntropy",),
 )
 
+
+# nll_loss of log-probabilities without class weights: one NllLoss node (float32/float64)
+def np_nll(x, t, reduction):
+    """-x[n, t_n, ...] over the counted rows (target != -100): mean, sum or each."""
+    xm = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+    tf = t.reshape(-1)
+    keep = tf != -100
+    loss = np.where(keep, -xm[np.arange(len(tf)), np.where(keep, tf, 0)], 0.0)
+    if reduction == "mean":
+        return np.asarray(loss.sum() / keep.sum())
+    return np.asarray(loss.sum()) if reduction == "sum" else loss.reshape(t.shape)
+
+
+for red in ("mean", "sum", "none"):
+    add(
+        name=f"nll_loss-{red}",
+        fn=lambda x, red=red: F.nll_loss(x, ds.tensor(_T), reduction=red),
+        ref=lambda x, red=red: np_nll(x, _T, red),
+        torch_fn=lambda x, red=red: TF.nll_loss(x, torch.tensor(_T), reduction=red),
+        shapes=[(5, 5)],
+        covers=("NllLoss",),
+    )
+add(
+    name="nll_loss-spatial",
+    fn=lambda x: F.nll_loss(x, ds.tensor(_T3)),
+    ref=lambda x: np_nll(x, _T3, "mean"),
+    torch_fn=lambda x: TF.nll_loss(x, torch.tensor(_T3)),
+    shapes=[(2, 3, 3)],
+    covers=("NllLoss",),
+)
+
 # ---------------------------------------------------------------------------------------------
 # Layer norm and RMS norm
 

@@ -182,6 +182,61 @@ class SoftmaxCrossEntropy(Function):
         return g * (p * r - tgt)
 
 
+class NllLoss(Function):
+    """nll_loss of log-probabilities x (N, C, d...) at class indices, without class weights
+    (PyTorch's NllLossBackward0), one node where the composite recorded four:
+
+        loss_n = -x[n, t_n] on counted rows (target != ignore_index), +0.0 on ignored ones
+        'sum': sum_n loss_n;  'mean': sum_n loss_n / count (the counted rows)
+        d/dx = zeros with -gy (/ count for 'mean') at [n, t_n] of the counted rows
+
+    Every step is the composite's NumPy call in the composite's order (take_along_axis, -,
+    where, sum, /; in backward / count, where, -, the scatter-add), so values and gradients
+    are bitwise the composite's (tests/test_overhead_s26.py); backward is written with `ops`,
+    so create_graph differentiates it again. The index, the mask and the count are arrays
+    computed from the target (untracked.computed): descent.compile rebinds them per call.
+    """
+
+    __slots__ = (
+        "idx",  # (N, 1, d...) int64 the targets, class 0 on ignored rows
+        "valid",  # (N, d...) bool the counted rows
+        "count",  # 0-d the number of counted rows in x's dtype ('mean' only, else None)
+        "reduction",
+    )
+    saves_params = True  # PyTorch saves the target (a second backward raises there)
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        if x.ndim == 2:  # (N, C): the same gather without take_along_axis's index building
+            picked = x[xp.arange(x.shape[0]), self.idx[:, 0]]  # (N,)
+        else:
+            picked = xp.take_along_axis(x, self.idx, axis=1).squeeze(1)  # (N, d...)
+        # masked, not multiplied by 0: an ignored row's picked value may be -inf
+        loss = xp.where(self.valid, -picked, xp.zeros((), x.dtype))
+        if self.reduction == "none":
+            return loss
+        total = loss.sum()
+        return total if self.reduction == "sum" else total / self.count
+
+    def backward(self, gy, ops):
+        graph = ops.is_graph
+        if self.reduction == "mean":
+            gy = gy / (Tensor._wrap(self.count) if graph else self.count)
+        valid = Tensor._wrap(self.valid) if graph else self.valid
+        g = -ops.where(valid, gy, 0)  # (N, d...) -0.0 on ignored rows, as the composite's
+        if graph or type(g) is not np.ndarray:
+            return ops.along_axis_grad(g.reshape(self.idx.shape), self.in_shapes[0], self.idx, 1)
+        # NumPy: the scatter-add into zeros writes one sum 0.0 + g per (n, d...) (one index per
+        # slice): a put of g + 0.0 is the same bits (-0.0 becomes +0.0, nan stays g's nan)
+        gx = np.zeros(self.in_shapes[0], g.dtype)
+        g = g + 0.0
+        if gx.ndim == 2:
+            gx[np.arange(gx.shape[0]), self.idx[:, 0]] = g
+        else:
+            np.put_along_axis(gx, self.idx, g.reshape(self.idx.shape), axis=1)
+        return gx
+
+
 class MseLoss(Function):
     """loss = reduce((a - b)^2) over a and b broadcast together ('none', 'sum' or 'mean').
 

@@ -29,6 +29,7 @@ from ...ops.loss import (
     BinaryCrossEntropy,
     HuberLoss,
     MseLoss,
+    NllLoss,
     SmoothL1Loss,
     SoftmaxCrossEntropy,
     _nll_rounded_once,
@@ -291,6 +292,15 @@ def nll_loss(
     dt = x._data.dtype
     index = computed(_nll_index, (tt,), (ignore_index, n_cls))  # (N, 1, d...)
     valid = computed(_nll_valid, (tt,), (ignore_index,))
+    if weight is None and dt in _NLL_FUSED_DTYPES:
+        # One NllLoss node: the composite below, fused (the same NumPy calls: the same bits)
+        count = None
+        if reduction == "mean":
+            count = computed(_nll_count, (tt,), (ignore_index, dt))._data
+        loss = NllLoss.apply(
+            x, idx=index._data, valid=valid._data, count=count, reduction=reduction
+        )
+        return loss[0] if unbatched and reduction == "none" else loss
     # The gather and the squeeze of the class dim in one node (take_along_axis + [:, 0] were
     # two; the same values and the same scatter-added gradient)
     picked = SelectedValues.apply(x, idx=index._data, axis=1, keep=False)  # (N, d...)
@@ -316,15 +326,25 @@ def nll_loss(
     return loss[0] if unbatched else loss
 
 
+# nll_loss's fused node: float32/float64 (half precision sums in float32 in Sum: composite)
+_NLL_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _nll_index(t, ignore_index: int, n_cls: int):
     """nll_loss's gather index (N, 1, d...): the target, with class 0 on ignored rows (any
     valid class: they get weight 0, so the gather needs no mask of its own). Checks the
     range, on every call."""
     xp = backend.get_array_module(t)
     valid = t != ignore_index
-    if (valid & ((t < 0) | (t >= n_cls))).any():
-        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
     index = xp.where(valid, t, 0)  # a new array: reshaped in place of np.expand_dims (slow)
+    # (ignored rows are 0 in index: in range when there is a class, so its min and max check
+    # the counted rows; with no class the full test)
+    if index.size and (
+        (valid & ((t < 0) | (t >= n_cls))).any()
+        if n_cls == 0
+        else (index.min() < 0 or index.max() >= n_cls)
+    ):
+        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
     return index.reshape(index.shape[:1] + (1,) + index.shape[1:]).astype(np.int64, copy=False)
 
 

@@ -1,0 +1,75 @@
+"""Session 26's per-call overhead work (helper-185) keeps the results of the paths it
+replaced: nll_loss without class weights is one NllLoss node (the composite of a gather, a
+negation, a mask, a sum and a division before), bitwise the composite in the loss, the
+gradient and the second derivative through log_softmax, and agrees with PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+import descent.nn.functional as F
+from descent.nn.functional import _loss
+
+
+def _nll(fused, x, t, gy, reduction, ignore_index, monkeypatch):
+    """(loss, gradient, second derivative of <gradient, w> through log_softmax) as arrays."""
+    monkeypatch.setattr(_loss, "_NLL_FUSED_DTYPES", _loss._NLL_FUSED_DTYPES if fused else ())
+    xt = ds.tensor(x, requires_grad=True)
+    loss = F.nll_loss(
+        F.log_softmax(xt, 1 if x.ndim > 1 else 0), ds.tensor(t), ignore_index=ignore_index,
+        reduction=reduction,
+    )  # fmt: skip
+    assert (type(loss.grad_fn).__name__ == "NllLoss") == (fused and reduction != "none"
+                                                          or fused and x.ndim > 1)  # fmt: skip
+    (g,) = ds.autograd.grad(loss, [xt], ds.tensor(gy), create_graph=True)
+    w = np.random.default_rng(3).standard_normal(x.shape).astype(x.dtype)
+    (g2,) = ds.autograd.grad((g * ds.tensor(w)).sum(), [xt])
+    return loss.detach().numpy(), g.detach().numpy(), g2.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(5,), (6, 5), (4, 5, 3)])
+def test_nll_fused_node_bitwise_composite(shape, reduction, dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::7] = -np.inf  # a -inf log-probability (softmax's 0)
+    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+    t = rng.integers(0, 5, tshape)
+    if t.size > 1:
+        t.reshape(-1)[::3] = 2  # ignored rows (ignore_index=2)
+    lshape = tshape if reduction == "none" else ()
+    gy = rng.standard_normal(lshape).astype(dtype)
+    if gy.size > 1:
+        gy.reshape(-1)[1] = 0.0  # a zero upstream gradient (a -0.0 must become +0.0)
+    new = _nll(True, x, t, gy, reduction, 2, monkeypatch)
+    old = _nll(False, x, t, gy, reduction, 2, monkeypatch)
+    for a, b in zip(new, old, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_fused_node_agrees_with_torch(reduction):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    t = rng.integers(0, 4, (6, 3))
+    t[0, 0] = t[2, 1] = -100
+    gy = rng.standard_normal((6, 3) if reduction == "none" else ()).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ld = F.nll_loss(xd, ds.tensor(t), reduction=reduction)
+    lt = torch.nn.functional.nll_loss(xt, torch.tensor(t), reduction=reduction)
+    ld.backward(ds.tensor(gy))
+    lt.backward(torch.tensor(gy))
+    x2 = ds.tensor(x[:, :, 0], requires_grad=True)
+    assert F.nll_loss(x2, ds.tensor(t[:, 0])).grad_fn.name() == "NllLossBackward0"
+    if reduction != "none":  # (PyTorch's 'none' of a 3-D input ends in a view)
+        assert ld.grad_fn.name() == lt.grad_fn.name() == "NllLoss2DBackward0"
+    np.testing.assert_allclose(ld.detach().numpy(), lt.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+    with pytest.raises(IndexError, match="out of range"):
+        F.nll_loss(xd, ds.tensor(np.where(t == -100, 4, t)))  # class 4 of 4
+    with pytest.raises(RuntimeError):  # the target is saved, as PyTorch's: freed after backward
+        ld.backward(ds.tensor(gy))
