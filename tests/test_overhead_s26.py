@@ -73,3 +73,25 @@ def test_nll_fused_node_agrees_with_torch(reduction):
         F.nll_loss(xd, ds.tensor(np.where(t == -100, 4, t)))  # class 4 of 4
     with pytest.raises(RuntimeError):  # the target is saved, as PyTorch's: freed after backward
         ld.backward(ds.tensor(gy))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_max_pool_window_table_agrees_with_torch(nd):
+    """adaptive_max_poolNd's winners come from one remembered (cells, window) table of flat
+    positions (was a gather per dimension and a rebuild of the flat index every call): indices,
+    values and gradients equal PyTorch's, with ties (the first maximum), nans (the last nan),
+    cells larger and smaller than their windows."""
+    rng = np.random.default_rng(nd)
+    fd = getattr(F, f"adaptive_max_pool{nd}d")
+    ft = getattr(torch.nn.functional, f"adaptive_max_pool{nd}d")
+    for sizes, out in [((7, 5, 3)[:nd], (3, 2, 3)[:nd]), ((4, 6, 5)[:nd], (5, 4, 2)[:nd])]:
+        x = np.round(rng.standard_normal((2, 3) + sizes)).astype(np.float32)  # ties
+        x.reshape(-1)[rng.integers(0, x.size, 4)] = np.nan
+        xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        (yd, id_), (yt, it) = fd(xd, out, return_indices=True), ft(xt, out, return_indices=True)
+        np.testing.assert_array_equal(id_.numpy(), it.numpy())
+        np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+        gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+        yd.backward(ds.tensor(gy))
+        yt.backward(torch.tensor(gy))
+        np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())

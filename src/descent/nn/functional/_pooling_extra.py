@@ -343,32 +343,39 @@ def _adaptive_flat(data, nd: int, out):
     """adaptive_max_pool's winners (N, C, *O): flat positions in each input plane."""
     n, c, *sizes = data.shape
     xp = backend.get_array_module(data)
-    # Cell i of a dimension covers [floor(i S / O), ceil((i + 1) S / O)) (PyTorch's windows).
-    # All cells at once: per dimension an (O, L) table of each cell's input positions, padded
-    # to the longest window L by repeating the cell's last position. A repeat comes after its
-    # original in the window's row-major order, so the first maximum is still the original;
-    # the last nan may be a repeat, which names the same element (the table's entry).
+    tab = _adaptive_table(tuple(sizes), tuple(out))  # (P, L) flat positions of each window
+    if xp is not np:
+        tab = xp.asarray(tab)
+    # every window at once: (N, C, P, L), one take from the flattened planes
+    win = xp.take(data.reshape(n, c, math.prod(sizes)), tab, axis=2)
+    # the last nan wins, as in max pooling; otherwise the first maximum
+    arg = _winner(xp, win, -1)  # (N, C, P)
+    return tab[xp.arange(tab.shape[0]), arg].reshape(n, c, *out)
+
+
+@functools.lru_cache(maxsize=256)
+def _adaptive_table(sizes: tuple, out: tuple):
+    """(prod(O), L) int64: row p lists the flat input positions of output cell p's window in
+    row-major window order (cell i of a dimension covers [floor(i S / O), ceil((i + 1) S / O)),
+    PyTorch's windows), padded to the longest window L by repeating the cell's last position
+    per dimension. A repeat comes after its original in that order, so the first maximum is
+    still the original; the last nan may be a repeat, which names the same element. A function
+    of the shapes alone: remembered (read-only)."""
     pos = []
     for sz, o in zip(sizes, out):
         cell = np.arange(o)
         lo, hi = (cell * sz) // o, -((-(cell + 1) * sz) // o)
         pos.append(np.minimum(lo[:, None] + np.arange(int((hi - lo).max())), hi[:, None] - 1))
-    win = data
-    for i, p in enumerate(pos):  # one take per dimension: (N, C, O0 L0, O1 L1, ...)
-        win = xp.take(win, xp.asarray(p.reshape(-1)), axis=2 + i)
-    lens = [p.shape[1] for p in pos]
-    win = win.reshape(n, c, *(v for o, ln in zip(out, lens) for v in (o, ln)))
-    axes = [2 + 2 * i for i in range(nd)] + [3 + 2 * i for i in range(nd)]
-    win = win.transpose(0, 1, *axes).reshape(n, c, *out, int(np.prod(lens)))  # (N, C, *O, L)
-    # the last nan wins, as in max pooling; otherwise the first maximum
-    offs = xp.unravel_index(_winner(xp, win, -1), lens)  # (N, C, *O) per dimension
-    flat = xp.zeros((n, c, *out), dtype=np.int64)
-    for i in range(nd):
-        shape = [1] * (2 + nd)
-        shape[2 + i] = out[i]
-        cells = xp.arange(out[i]).reshape(shape)
-        flat = flat * sizes[i] + xp.asarray(pos[i])[cells, offs[i]]
-    return flat
+    # the flat position of (cell (o0, o1, ...), offset (l0, l1, ...)), axes (O0, O1, .., L0, ..)
+    tab = np.zeros((1,) * (2 * len(sizes)), dtype=np.int64)
+    nd = len(sizes)
+    for i, (sz, p) in enumerate(zip(sizes, pos)):
+        shape = [1] * (2 * nd)
+        shape[i], shape[nd + i] = p.shape
+        tab = tab * sz + p.reshape(shape)
+    tab = tab.reshape(math.prod(out), -1)
+    tab.flags.writeable = False
+    return tab
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
