@@ -202,7 +202,9 @@ def test_world_size_two_needs_an_address_and_a_rank(monkeypatch):
         dist.init_process_group("gloo", rank=0, world_size=2)
     with pytest.raises(ValueError, match="needs this process's rank"):
         dist.init_process_group("gloo", init_method="tcp://127.0.0.1:1", world_size=2)
-    with pytest.raises(ValueError, match="file:///x. is not supported"):
-        dist.init_process_group("gloo", init_method="file:///x", rank=0, world_size=2)
+    with pytest.raises(ValueError, match="udp://h:1. is not supported"):
+        dist.init_process_group("gloo", init_method="udp://h:1", rank=0, world_size=2)
+    with pytest.raises(ValueError, match="needs a path: file:///tmp/x"):
+        dist.init_process_group("gloo", init_method="file://", rank=0, world_size=2)
     assert tcp.parse_address("tcp://[::1]:29500") == ("::1", 29500)
     assert not dist.is_initialized()

@@ -43,6 +43,10 @@ class ReduceOp:
     AVG = "mean"
     MAX = "max"
     MIN = "min"
+    PRODUCT = "product"
+    BAND = "band"
+    BOR = "bor"
+    BXOR = "bxor"
 
 
 def is_mpi_available() -> bool:
@@ -178,8 +182,9 @@ def _join_tcp(size: int, rank: int, init_method: str | None, timeout: Any, store
         seconds = timeout.total_seconds()
     else:
         seconds = float(timeout)
-    host, port = tcp.parse_address(init_method)
-    _c.init_tcp(rank, size, host, port, seconds)
+    path = tcp.address_file(init_method)
+    host, port = ("", 0) if path else tcp.parse_address(init_method)
+    _c.init_tcp(rank, size, host, port, seconds, path)
 
 
 def get_backend(group: Any = None) -> str:
