@@ -1,0 +1,79 @@
+"""The engine's slice-gradient assembly for attention's heads (session 26, helper-191).
+
+`autograd_backward._Slices.value` writes the pieces of a split whose gradients arrive as
+transposed views (`_Reshaped`: nanoGPT's q, k, v heads) by a copy into place and one + 0.0
+over the whole result, instead of a strided `piece + 0.0` per piece. These tests check the
+bits against the definition (each piece zero-padded to the full shape, summed in delivery
+order, as the engine's plain path and GetItem's backward do), with -0.0, NaN, inf and
+subnormal values, whole and partial cover, in float16, float32 and float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from descent import autograd_backward as ab
+
+
+def _bits(a):
+    a = np.ascontiguousarray(a)
+    return a.view({2: np.int16, 4: np.int32, 8: np.int64}[a.dtype.itemsize])
+
+
+def _values(shape, seed, dtype):
+    """Random values with -0.0, NaN, inf and subnormals among them."""
+    w = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    flat = w.reshape(-1)
+    flat[::7] = -0.0
+    flat[3::29] = np.nan
+    flat[5::31] = -np.inf
+    flat[6::17] = np.finfo(dtype).smallest_subnormal * -3
+    return w
+
+
+B, T, NH, HS = 2, 3, 2, 4
+C = NH * HS
+SHAPE = (B, T, 3 * C)
+
+
+def _pieces(dtype, used, plain):
+    """(index, gradient) of the used thirds of SHAPE's last axis: each the transposed view of
+    a (B, nh, T, hs) array as a head's view delivers it (`_Reshaped`), or with `plain` the
+    first one a plain (B, T, C) array, as a piece read without a view."""
+    out = []
+    for i in used:
+        idx = (slice(None), slice(None), slice(C * i, C * i + C))
+        g = _values((B, NH, T, HS), 10 + i, dtype)
+        if plain and i == used[0]:
+            out.append((idx, np.ascontiguousarray(g.transpose(0, 2, 1, 3).reshape(B, T, C))))
+        else:
+            out.append((idx, ab._Reshaped(g.transpose(0, 2, 1, 3), (B, T, C))))
+    return out
+
+
+def _reference(pieces, dtype):
+    """Each piece zero-padded to SHAPE, summed in delivery order (the engine's plain path)."""
+    acc = None
+    for idx, g in pieces:
+        full = np.zeros(SHAPE, dtype)
+        full[idx] = g.value() if type(g) is ab._Reshaped else g
+        acc = full if acc is None else acc + full
+    return acc
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("used", [(0, 1, 2), (2, 0, 1), (0, 2), (1,)])
+@pytest.mark.parametrize("plain", [False, True])
+def test_head_pieces_copied_then_plus_zero_are_the_sums_bits(dtype, used, plain):
+    pieces = _pieces(dtype, used, plain)
+    (idx0, g0), rest = pieces[0], pieces[1:]
+    s = ab._Slices(SHAPE, idx0, ab._slice_span(idx0, SHAPE), g0)
+    for idx, g in rest:
+        s.add(idx, ab._slice_span(idx, SHAPE), g)
+    got = s.value()
+    want = _reference(pieces, dtype)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(_bits(got), _bits(want))
+    if len(used) > 1:  # summed: -0.0 pieces read as +0.0 (one piece is not summed)
+        assert not np.signbit(got[got == 0]).any()
