@@ -95,3 +95,29 @@ def test_adaptive_max_pool_window_table_agrees_with_torch(nd):
         yd.backward(ds.tensor(gy))
         yt.backward(torch.tensor(gy))
         np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+        dict(kernel_size=(2, 3, 2), stride=1, dilation=(1, 2, 1)),
+    ],
+)
+def test_max_pool3d_window_table_agrees_with_torch(kw):
+    """max_pool3d's winners through one remembered table of window positions (was im2col and
+    a flat index rebuilt per call): indices, values, gradients equal PyTorch's, with ties,
+    nans, padding, ceil_mode and dilation."""
+    rng = np.random.default_rng(4)
+    x = np.round(rng.standard_normal((2, 2, 5, 6, 5))).astype(np.float32)  # ties
+    x.reshape(-1)[rng.integers(0, x.size, 6)] = np.nan
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (yd, id_) = F.max_pool3d(xd, return_indices=True, **kw)
+    (yt, it) = torch.nn.functional.max_pool3d(xt, return_indices=True, **kw)
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
