@@ -10,8 +10,10 @@ order, unequal all_to_all sizes, and send waiting for its recv).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import socket
 import time
 import warnings
 
@@ -40,7 +42,7 @@ def _errors(fn) -> str:
     return "no error"
 
 
-def _worker(rank: int, world: int, path: str, outdir: str) -> None:
+def _worker(rank: int, world: int, path: str, outdir: str, port: int) -> None:
     t = descent.tensor
     out: dict = {}
     dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
@@ -186,14 +188,34 @@ def _worker(rank: int, world: int, path: str, outdir: str) -> None:
     dist.barrier()  # waits for the background allreduce first
     out["ddp_requests"] = sorted(kinds)
     dist.destroy_process_group()
+
+    # init_process_group(store=TCPStore) twice through one store; a FileStore between ranks
+    store = dist.TCPStore("127.0.0.1", port, world, rank == 0, datetime.timedelta(seconds=60))
+    files = dist.FileStore(os.path.join(outdir, "filestore"), world)
+    for _ in range(2):
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
+        x = t(np.float32([rank]))
+        dist.all_reduce(x)
+        out.setdefault("store_pg", []).append(x.item())
+        dist.destroy_process_group()
+    store.set(f"r{rank}", f"from {rank}")
+    out["tcpstore"] = [store.get(f"r{(rank + 1) % world}").decode(), store.add("n", rank + 1)]
+    files.add("n", 10 * (rank + 1))
+    store.add("added", 1)
+    while store.add("added", 0) < world:  # every rank's add is in the file
+        time.sleep(0.005)
+    out["filestore"] = int(files.get("n"))
     with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
         json.dump(out, f)
 
 
 def test_three_spawned_ranks_rooted_collectives_p2p_and_groups(tmp_path):
+    with socket.socket() as s:  # a free port for the TCPStore
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     ctx = dmp.spawn(
-        _worker, args=(_WORLD, str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=_WORLD,
-        join=False,
+        _worker, args=(_WORLD, str(tmp_path / "rendezvous"), str(tmp_path), port),
+        nprocs=_WORLD, join=False,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not ctx.join(timeout=1):
@@ -263,7 +285,46 @@ def test_three_spawned_ranks_rooted_collectives_p2p_and_groups(tmp_path):
         for op in ("all_reduce", "broadcast", "reduce")
     ]
     assert res[1]["warned"] == res[2]["warned"] == []
+
+    for rank, r in enumerate(res):
+        assert r["store_pg"] == [3.0, 3.0]
+        assert r["tcpstore"][0] == f"from {(rank + 1) % _WORLD}" and r["filestore"] == 60
+    assert max(r["tcpstore"][1] for r in res) == 6  # 1 + 2 + 3, whatever the order
     assert "src=0 is not in the group (global ranks [1, 2])" in res[1]["err_not_in_group"]
     assert res[0]["err_not_in_group"] == "no error"  # outside the group: nothing to do
     assert "recv: rank 0 sent 12 bytes" in res[1]["err_recv_size"]
     assert "holds 8 (float32, 2 elements)" in res[1]["err_recv_size"]
+
+
+def _store_ops(store) -> list:
+    """compare_store.py's sequence (/work/notes/s26/helper-190): torch's stores gave these."""
+    store.set("a", "1")
+    store.set("b", b"\x00\xff")
+    got = [store.get("a"), store.get("b"), store.add("c", 5), store.add("c", -2), store.get("c")]
+    got += [store.compare_set("d", "", "x"), store.compare_set("d", "y", "z")]
+    got += [store.compare_set("d", "x", "w"), store.get("d"), store.compare_set("e", "q", "r")]
+    got += [store.check(["a", "b"]), store.check(["a", "zz"])]
+    got += [store.delete_key("a"), store.check(["a"])]
+    store.set_timeout(datetime.timedelta(seconds=0.05))
+    try:
+        store.get("never")
+    except dist.DistStoreError as e:  # a RuntimeError, as torch's
+        got.append(str(e))
+    return got
+
+
+def test_stores_answer_as_torchs(tmp_path):
+    want = [b"1", b"\x00\xff", 5, 3, b"3", b"x", b"x", b"w", b"w", b"q", True, False, True, False]
+    stores = [
+        dist.HashStore(),
+        dist.FileStore(str(tmp_path / "store"), 1),
+        dist.TCPStore("127.0.0.1", 0, 1, True, datetime.timedelta(seconds=10)),
+        dist.PrefixStore("p", dist.HashStore()),
+    ]
+    for store in stores:
+        got = _store_ops(store)
+        assert got[:-1] == want, type(store).__name__
+        assert "key(s) ['never'] not set within 0.05 s" in got[-1]
+    assert stores[2].port > 0 and stores[0].num_keys() == 3  # b c d
+    assert dist.FileStore(str(tmp_path / "store")).get("c") == b"3"  # another reader
+    assert isinstance(dist.DistStoreError("x"), RuntimeError)

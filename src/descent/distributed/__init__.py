@@ -67,16 +67,32 @@ from .process_group import (
     is_torchelastic_launched,
 )
 from .sampler import DistributedSampler, ShardedBatches, local_batch_size, shard_rows
+from .store import (
+    DistError,
+    DistStoreError,
+    FileStore,
+    HashStore,
+    PrefixStore,
+    Store,
+    TCPStore,
+)
 
 __all__ = [
     "DDP",
+    "DistError",
+    "DistStoreError",
     "DistributedDataParallel",
     "DistributedSampler",
+    "FileStore",
     "GroupMember",
+    "HashStore",
     "P2POp",
+    "PrefixStore",
     "ProcessGroup",
     "ReduceOp",
     "ShardedBatches",
+    "Store",
+    "TCPStore",
     "Work",
     "all_gather",
     "all_gather_into_tensor",

@@ -84,7 +84,7 @@ def join_world_of_one() -> None:
 
 
 def init_tcp(rank: int, world_size: int, host: str, port: int, timeout: float,
-             path: str | None = None) -> None:  # fmt: skip
+             board: Any = None) -> None:  # fmt: skip
     """Form a world of `world_size` processes over TCP sockets (tcp.py), rank 0 listening at
     host:port: what init_process_group does outside an MPI launcher when world_size > 1
     (torch.multiprocessing.spawn, torchrun). Collectives, DDP and samplers then run over it."""
@@ -97,7 +97,7 @@ def init_tcp(rank: int, world_size: int, host: str, port: int, timeout: float,
                 "init_process_group: this process is already in a process group; call "
                 "destroy_process_group() first"
             )
-        comm = tcp.connect(rank, world_size, host, port, timeout, path)
+        comm = tcp.connect(rank, world_size, host, port, timeout, board)
         _MPI, _comm, _tcp, _world_of_one = tcp.MPIStandIn(comm), comm, True, False
 
 

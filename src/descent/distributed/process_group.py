@@ -111,11 +111,14 @@ def init_process_group(
     Args:
         backend: 'mpi', 'gloo', 'nccl', 'cpu:gloo,cuda:nccl' or None: recorded; the transport
             is MPI under a launcher, TCP otherwise.
-        init_method: None, 'env://' or 'tcp://host:port' (TCP only; MPI needs none).
+        init_method: None, 'env://', 'tcp://host:port' or 'file:///path' (TCP only; MPI
+            needs none).
         timeout: a datetime.timedelta (or seconds): how long the rendezvous and each
             collective of a TCP group wait for a peer before raising (default 30 minutes).
         world_size, rank: -1, or the values (checked against an MPI launcher's).
-        store, group_name, pg_options, device_id: accepted (store only for a world of one).
+        store: a TCPStore / FileStore / HashStore (TCP): rank 0 announces its address there
+            (instead of init_method).
+        group_name, pg_options, device_id: accepted.
 
     Raises:
         RuntimeError: mpi4py is missing, world_size / rank disagree with the launcher, or a TCP
@@ -162,11 +165,8 @@ def _join_mpi(world_size: int, rank: int) -> None:
 def _join_tcp(size: int, rank: int, init_method: str | None, timeout: Any, store: Any) -> None:
     from . import tcp
 
-    if store is not None:
-        raise NotImplementedError(
-            "init_process_group(store=...): descent's TCP group rendezvouses by itself; pass "
-            "init_method='tcp://host:port' or set MASTER_ADDR / MASTER_PORT instead"
-        )
+    if store is not None and init_method is not None:
+        raise ValueError("init_process_group: pass init_method or store, not both")
     if rank in (-1, None):
         rank = _env("RANK", -1)
         if rank < 0:
@@ -183,8 +183,13 @@ def _join_tcp(size: int, rank: int, init_method: str | None, timeout: Any, store
     else:
         seconds = float(timeout)
     path = tcp.address_file(init_method)
-    host, port = ("", 0) if path else tcp.parse_address(init_method)
-    _c.init_tcp(rank, size, host, port, seconds, path)
+    if store is not None:  # rank 0 announces its address under a key of the store
+        board, host, port = tcp.StoreBoard(store, rank), "", 0
+    elif path is not None:  # ... or in a file
+        board, host, port = tcp.FileBoard(path), "", 0
+    else:
+        board, (host, port) = None, tcp.parse_address(init_method)
+    _c.init_tcp(rank, size, host, port, seconds, board)
 
 
 def get_backend(group: Any = None) -> str:

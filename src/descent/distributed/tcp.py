@@ -909,23 +909,61 @@ def address_file(init_method: str | None) -> str | None:
     return path
 
 
-def _write_address(path: str, port: int) -> None:
-    """Rank 0's host name and port into `path`, atomically (readers never see half of it)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{socket.gethostname()} {port}\n")
-    os.replace(tmp, path)
-
-
-def _read_address(path: str) -> tuple[str, int] | None:
-    """(host, port) that rank 0 wrote into `path`; None while the file is not there yet."""
+def _parse_host_port(text: str) -> tuple[str, int] | None:
     try:
-        with open(path) as f:
-            host, port = f.read().split()
-    except (OSError, ValueError):
+        host, port = text.split()
+        number = int(port)
+    except ValueError:
         return None
     # the same machine: the loopback address (a host name need not resolve)
-    return ("127.0.0.1" if host == socket.gethostname() else host), int(port)
+    return ("127.0.0.1" if host == socket.gethostname() else host), number
+
+
+class FileBoard:
+    """Where rank 0 announces its free port: a file (init_method='file:///path')."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.where = path, f"file://{path}"
+
+    def publish(self, port: int) -> None:
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # written whole, then renamed: never half-read
+        with open(tmp, "w") as f:
+            f.write(f"{socket.gethostname()} {port}\n")
+        os.replace(tmp, self.path)
+
+    def lookup(self) -> tuple[str, int] | None:
+        try:
+            with open(self.path) as f:
+                return _parse_host_port(f.read())
+        except OSError:
+            return None
+
+    def close(self) -> None:  # every rank has come: the file has served (a rerun starts clean)
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class StoreBoard:
+    """Where rank 0 announces its free port: a key of a Store (init_process_group(store=)).
+    Each init through the same store uses a key of its own (every rank counts its inits)."""
+
+    def __init__(self, store: Any, rank: int) -> None:
+        generation = store.add(f"descent/tcp/inits/rank{rank}", 1)
+        self.store, self.key = store, f"descent/tcp/{generation}/rank0"
+        self.where = f"{type(store).__name__} key {self.key!r}"
+
+    def publish(self, port: int) -> None:
+        self.store.set(self.key, f"{socket.gethostname()} {port}")
+
+    def lookup(self) -> tuple[str, int] | None:
+        if not self.store.check([self.key]):
+            return None
+        return _parse_host_port(self.store.get(self.key).decode())
+
+    def close(self) -> None:
+        return None
 
 
 def _tune(sock: socket.socket, timeout: float) -> socket.socket:
@@ -935,21 +973,21 @@ def _tune(sock: socket.socket, timeout: float) -> socket.socket:
 
 
 def connect(rank: int, size: int, host: str, port: int, timeout: float,
-            path: str | None = None) -> TCPComm:  # fmt: skip
+            board: FileBoard | StoreBoard | None = None) -> TCPComm:  # fmt: skip
     """Form the group: rank 0 listens at host:port and waits for the others, who connect.
-    With `path` (init_method='file:///path', a file every rank can read), rank 0 listens on a
-    free port, writes its host name and port into the file, and removes it once all came.
+    With a `board` (init_method='file:///path': a file every rank can read; store=: a key of
+    the store), rank 0 listens on a free port and announces its host name and port there.
 
     Raises:
         RuntimeError: nobody came (or rank 0 could not be reached) within `timeout` seconds,
             naming the address and the missing ranks; a rank or world size that disagrees.
     """
-    where = f"{host}:{port}" if path is None else f"file://{path}"
+    where = f"{host}:{port}" if board is None else board.where
     if not 0 <= rank < size:
         raise ValueError(f"init_process_group: rank={rank} is not in 0..{size - 1}")
     deadline = time.monotonic() + timeout
     if rank == 0:
-        return _listen(size, host, port, timeout, deadline, where, path)
+        return _listen(size, host, port, timeout, deadline, where, board)
     last: Exception | str | None = None
     while True:
         left = deadline - time.monotonic()
@@ -959,8 +997,8 @@ def connect(rank: int, size: int, host: str, port: int, timeout: float,
                 f"{timeout:g} s ({last}); is rank 0 running, and are MASTER_ADDR / "
                 "MASTER_PORT (or the tcp:// or file:// address) the same on every rank?"
             )
-        if path is not None:  # read it again each time: a stale file's port is refused
-            found = _read_address(path)
+        if board is not None:  # read it again each time: a stale file's port is refused
+            found = board.lookup()
             if found is None:
                 last = "rank 0 has not written its address yet"
                 time.sleep(min(0.02, max(left, 0)))
@@ -1001,8 +1039,8 @@ def connect(rank: int, size: int, host: str, port: int, timeout: float,
 
 
 def _listen(size: int, host: str, port: int, timeout: float, deadline: float,
-            where: str, path: str | None) -> TCPComm:  # fmt: skip
-    if path is not None:
+            where: str, board: FileBoard | StoreBoard | None) -> TCPComm:  # fmt: skip
+    if board is not None:
         port = 0  # a free port, announced in the file
     try:
         if socket.has_dualstack_ipv6():
@@ -1016,8 +1054,8 @@ def _listen(size: int, host: str, port: int, timeout: float, deadline: float,
         ) from None  # fmt: skip
     peers: dict[int, socket.socket] = {}
     try:
-        if path is not None:
-            _write_address(path, server.getsockname()[1])
+        if board is not None:
+            board.publish(server.getsockname()[1])
         while len(peers) < size - 1:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -1068,11 +1106,8 @@ def _listen(size: int, host: str, port: int, timeout: float, deadline: float,
         raise
     finally:
         server.close()
-        if path is not None:  # every rank has come (or rank 0 gives up): the file has served
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        if board is not None:
+            board.close()
     comm = TCPComm(0, size, dict(sorted(peers.items())), timeout, where)
     comm.start_mesh(host)
     return comm
