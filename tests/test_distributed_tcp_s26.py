@@ -205,6 +205,9 @@ def _worker(rank: int, world: int, path: str, outdir: str, port: int) -> None:
     while store.add("added", 0) < world:  # every rank's add is in the file
         time.sleep(0.005)
     out["filestore"] = int(files.get("n"))
+    store.add("finished", 1)  # the master (rank 0) serves the store until every rank is done
+    while rank == 0 and store.add("finished", 0) < world:
+        time.sleep(0.005)
     with open(os.path.join(outdir, f"rank{rank}.json"), "w") as f:
         json.dump(out, f)
 
@@ -328,3 +331,31 @@ def test_stores_answer_as_torchs(tmp_path):
     assert stores[2].port > 0 and stores[0].num_keys() == 3  # b c d
     assert dist.FileStore(str(tmp_path / "store")).get("c") == b"3"  # another reader
     assert isinstance(dist.DistStoreError("x"), RuntimeError)
+
+
+def test_world_of_one_collectives_are_the_identity():
+    dist.init_process_group("gloo", world_size=1, rank=0)
+    try:
+        g = dist.new_group([0])
+        assert (g.rank(), g.size(), dist.get_rank(g), dist.get_process_group_ranks(g)) == (
+            0, 1, 0, [0],
+        )  # fmt: skip
+        x = descent.tensor(np.float32([1.5, -2.0]))
+        dist.reduce(x, dst=0, op=dist.ReduceOp.AVG, group=g)
+        slots, parts, outs = [descent.zeros(2)], [descent.zeros(2)], [descent.zeros(2)]
+        dist.gather(x, slots)
+        dist.scatter(parts[0], [x])
+        dist.all_to_all(outs, [x])
+        y = descent.zeros(2)
+        dist.reduce_scatter(y, [x], op=dist.ReduceOp.MAX)
+        for t in (x, slots[0], parts[0], outs[0], y):
+            assert t.numpy().tolist() == [1.5, -2.0]
+        try:
+            dist.send(x, 0)
+        except ValueError as e:
+            assert "a world of one rank has no peer" in str(e)
+        else:
+            raise AssertionError("send in a world of one did not raise")
+    finally:
+        dist.destroy_process_group()
+    assert not dist.is_initialized()

@@ -536,7 +536,7 @@ class ProcessGroup:
         self._ranks, self._comm = ranks, comm
 
     def rank(self) -> int:
-        return self._comm.Get_rank()
+        return 0 if self._comm is None else self._comm.Get_rank()
 
     def size(self) -> int:
         return len(self._ranks)
@@ -636,7 +636,9 @@ def _peer(group: Any, rank: int | None, group_rank: int | None, where: str,
         if not 0 <= group_rank < size:
             raise ValueError(f"{where}: group_{name}={group_rank} is not in 0..{size - 1}")
         return group_rank
-    rank = 0 if rank is None else int(rank)
+    if rank is None:  # neither given: the first rank (of the world, or of the group)
+        return 0
+    rank = int(rank)
     if ranks is None:
         if not 0 <= rank < size:
             raise ValueError(f"{where}: {name}={rank} is not a rank of a world of {size}")
@@ -968,9 +970,10 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: Any = "sum", group:
 # Point to point: send / recv / isend / irecv / batch_isend_irecv
 
 
-class _RecvWork(Work):
-    """irecv's handle: `wait()` blocks until the message is in the tensor; `is_completed()`
-    says whether it is (and puts it there when it has come)."""
+class _P2PWork(Work):
+    """isend's / irecv's handle: `wait()` blocks until the message is in the tensor (a send's:
+    until it is on its way); `is_completed()` says whether it is (and puts it there when it
+    has come)."""
 
     def __init__(self, request: Any, finish: Any) -> None:
         self._request, self._finish, self._done = request, finish, False
@@ -1032,7 +1035,7 @@ def isend(tensor: Tensor, dst: int | None = None, group: Any = None, tag: int = 
         return None
     buf = _host_copy(tensor)
     request = comm.Isend(buf, dest=peer, tag=tag)
-    work = _RecvWork(request, lambda status: None)
+    work = _P2PWork(request, lambda status: None)
     work._buf = buf  # kept alive until the send completes (MPI reads it)
     return work
 
@@ -1051,7 +1054,7 @@ def _recv_into(where: str, tensor: Tensor, src: int | None, group: Any, tag: int
         _store(tensor, buf, copy_back)
         sender.append(_global_rank(group, status.Get_source()))
 
-    return _RecvWork(request, finish), sender
+    return _P2PWork(request, finish), sender
 
 
 def recv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0,
