@@ -472,12 +472,21 @@ class Tensor(
 
     @property
     def is_leaf(self) -> bool:
-        return self._node is None
+        return self._read_grad_fn() is None
 
     @property
     def grad_fn(self):
         """The node that produced this tensor (None for leaves)."""
-        return self._node
+        return self._read_grad_fn()
+
+    def _read_grad_fn(self):
+        # PyTorch makes a view's grad_fn when it is read (VariableHooks::grad_fn): a view of a
+        # plain tensor that joined the graph since (ops/view_write._mark_plain) is then no
+        # longer a leaf to in-place ops, as after an op used it
+        node = self._node
+        if node is not None and getattr(self, "_view_base", None) is not None:
+            self.__dict__.pop("_plain_view", None)
+        return node
 
     @property
     def is_cuda(self) -> bool:

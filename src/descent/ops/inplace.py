@@ -65,6 +65,7 @@ from .view_write import (
     redo_assign,
     redo_masked_fill,
     redo_ufunc,
+    unused_plain,
     write_base,
     written,
 )
@@ -101,7 +102,7 @@ def _check_leaf_inplace(t: Tensor, op: str) -> None:
         vb = getattr(t, "_view_base", None)
         plain = t.__dict__.get("_plain_view")
         if (plain is not None and vb is not None and vb.__class__ is Tensor and is_grad_enabled()
-                and sys.getrefcount(t._node) - 1 <= plain):  # fmt: skip
+                and sys.getrefcount(t._node) - 1 <= plain and unused_plain(t._node)):  # fmt: skip
             # a view taken of a tensor outside the graph, which joined it since by an in-place
             # op elsewhere, and that no op used since: PyTorch sees a leaf that requires grad
             # (ops/view_write._refresh_views)

@@ -274,17 +274,57 @@ class BroadcastTo(Function):
     __slots__ = ("shape",)
 
     def forward(self, x):
-        lead = len(self.shape) - x.ndim
-        if x.size and x.size == math.prod(self.shape):
+        shape = self.shape
+        lead = len(shape) - x.ndim
+        repeats = not (x.size and x.size == math.prod(shape))
+        if type(x) is np.ndarray and x.size and x.dtype.num < 256 and (
+                x.flags.c_contiguous or x.flags.f_contiguous):  # fmt: skip
+            # an ndarray over x's buffer with PyTorch's strides (~1 us; broadcast_to ~4)
+            out = np.ndarray(shape, x.dtype, x, 0, _expand_strides(x, shape, lead))
+            if repeats:
+                out.setflags(write=False)  # (as broadcast_to's: read-only)
+            return out
+        if not repeats:
             # Nothing repeats (only size-1 dims added): a writable view, as PyTorch's
             # x.expand_as(x) / x.expand(1, *x.shape), which in-place ops may write through.
-            return x[(None,) * lead + (Ellipsis,)]  # (Ellipsis: a 0-d x stays an array)
-        # A read-only view: nothing is copied; ops that write into their result make their own.
-        return backend.get_array_module(x).broadcast_to(x, self.shape)
+            out = x[(None,) * lead + (Ellipsis,)]  # (Ellipsis: a 0-d x stays an array)
+        else:
+            # A read-only view: nothing is copied; ops that write into their result make
+            # their own.
+            out = backend.get_array_module(x).broadcast_to(x, shape)
+        if not x.size or 1 not in shape:
+            return out
+        strides = _expand_strides(x, shape, lead)
+        if strides == out.strides:
+            return out
+        return backend.get_array_module(out).lib.stride_tricks.as_strided(
+            out, shape, strides, writeable=not repeats and out.flags.writeable
+        )
 
     # Returned at the output's shape: the engine's one unbroadcast (sum_to) sums the copies.
     def backward(self, gy, ops):
         return gy
+
+
+def _expand_strides(x, shape: tuple, lead: int) -> tuple:
+    """The strides (bytes) of x expanded to `shape` (`lead` new leading dims), PyTorch's
+    (inferExpandGeometry): an expanded dim 0; a kept one x's; a new one of size 1 the next dim's
+    size times its stride. NumPy's broadcast_to gives every size-1 dim 0: the elements are the
+    same, but PyTorch's overlap check compares strides (`x.reshape(1, -1).expand(2, 1, 3)[0] =
+    x.reshape(1, -1)` is the same memory with the same strides there: no error) and so does
+    stride()."""
+    n = len(shape)
+    strides = [0] * n
+    if not x.ndim:  # (a 0-d x: every stride is 0, as there)
+        return tuple(strides)
+    xs, xn = x.strides, x.shape
+    for i in range(n - 1, -1, -1):
+        if i >= lead:
+            size, st = xn[i - lead], xs[i - lead]
+        else:
+            size, st = 1, shape[i + 1] * strides[i + 1]
+        strides[i] = st if size == shape[i] else 0
+    return tuple(strides)
 
 
 def broadcast_to(x, shape=None, size=None) -> Tensor:

@@ -118,8 +118,8 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     if not getattr(view.flags, "writeable", True):  # NumPy's diagonal is a read-only view
         try:
             view.flags.writeable = True
-        except ValueError:  # a read-only source (a broadcast, a frozen array): keep the copy
-            return out
+        except ValueError:  # a read-only source (a broadcast, a frozen array): a read-only
+            pass  # view, as its slices are (PyTorch's version counter is shared)
     out._data = view
     if out._node is not None:  # a recorded view: in-place ops write through (view_write.py)
         mark_view(out, src)

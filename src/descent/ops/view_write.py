@@ -288,7 +288,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     _autograd._note_view_output(result, t)
     if plain and t._rg and type(sel) is tuple and not _writes_itself(sel, view.shape):
         # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
-        t.__dict__["_plain_view"] = _getrefcount(t._node) - 1  # its base's other views
+        _mark_plain(t)  # its base's other views
     elif "_plain_view" in t.__dict__:  # written in place through itself: a view in the graph
         del t.__dict__["_plain_view"]  # (PyTorch's later in-place ops on it run)
     _refresh_views(base, skip=t)
@@ -412,10 +412,43 @@ def stale_view(u: Tensor) -> None:
 
 def _stale_check(parents) -> None:
     """autograd._stale_check: an op is being recorded on a stale view (its node a StaleView):
-    PyTorch raises as the op reads the view's grad_fn."""
+    PyTorch raises as the op reads the view's grad_fn. An unused plain view's node among the
+    parents is used from now on (`_unused_plain`)."""
     for p in parents:
         if type(p) is StaleView:
             raise RuntimeError(p.message)
+        if _unused_plain and id(p) in _unused_plain:
+            _forget_plain(id(p))
+
+
+# The nodes of views of a plain tensor that joined the graph by an in-place op elsewhere, that
+# no op has used since (id -> weak reference): PyTorch makes such a view's grad_fn when an op
+# first reads it, and until then check_inplace sees a leaf that requires grad. The mark outlives
+# the consumer (`v.view(())` discarded still used v), so it is kept here, not read from the
+# node's reference count alone: while one is alive it counts in autograd's `_stale_live`, and
+# `_stale_check` (run per recorded op then) forgets those it meets as a parent.
+_unused_plain: dict[int, weakref.ref] = {}
+
+
+def _forget_plain(key: int) -> None:
+    if _unused_plain.pop(key, None) is not None and _autograd is not None:
+        _autograd._stale_live -= 1  # (None at interpreter exit)
+
+
+def _mark_plain(u: Tensor) -> None:
+    """u (a view just refreshed into the graph) is unused: noted on its tensor as the count of
+    references to its new node (each consumer's parents tuple raises it) and in _unused_plain."""
+    node = u._node
+    u.__dict__["_plain_view"] = _getrefcount(node) - 1
+    key = id(node)
+    if key not in _unused_plain:
+        _unused_plain[key] = weakref.ref(node, lambda _ref, key=key: _forget_plain(key))
+        _autograd._stale_live += 1
+
+
+def unused_plain(node) -> bool:
+    """Whether no op has used the plain view whose node this is since it joined the graph."""
+    return id(node) in _unused_plain
 
 
 _views_module.stale_view = stale_view
@@ -545,9 +578,8 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
             _refresh(u, base, pos_u.reshape(-1))
             if plain and u._rg:  # a view of a tensor that just joined the graph: PyTorch
                 # refuses an in-place op on it (a "leaf") until an op uses it (which makes its
-                # grad_fn): noted as the count of references to its new node, which each
-                # consumer's parents tuple raises (ops/inplace._check_leaf_inplace)
-                u.__dict__["_plain_view"] = _getrefcount(u._node) - 1
+                # grad_fn): _mark_plain (ops/inplace._check_leaf_inplace)
+                _mark_plain(u)
 
 
 def _refresh(u: Tensor, base: Tensor, flat) -> None:
@@ -556,4 +588,9 @@ def _refresh(u: Tensor, base: Tensor, flat) -> None:
     from .shape import reshape  # noqa: PLC0415
 
     new_u = reshape(getitem(_flat(base, u._data.dtype), Tensor._wrap(flat)), tuple(u.shape))
+    old = u._node
     u._node, u._rg = new_u._node, new_u._rg  # (its version: the caller's bump_family)
+    if _unused_plain and id(old) in _unused_plain:  # (still unused, its grad_fn unread: the
+        _forget_plain(id(old))  # mark moves along)
+        if "_plain_view" in u.__dict__:
+            _mark_plain(u)
