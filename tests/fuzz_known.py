@@ -293,4 +293,33 @@ KNOWN = [
      'ops': ['**'],
      'seed': 0,
      'ones': True},
+    {'id': 'atan2-grad-float32+uint8',
+     'op': 'atan2',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32+uint8',
+     'reason': "as atan2-grad-float32+int32 with uint8 (session 26): PyTorch's backward negates "
+               'the uint8 input in its own dtype (-1 wraps to 255), so y.grad is 127.5 per '
+               'element where descent gives -x / (x^2 + y^2) = -0.5',
+     'inputs': [('v0', [[1, 1, 1]], 'uint8', [1, 3], False),
+                ('y', [[1.0]], 'float32', [1, 1], True)],
+     'steps': ['v0.atan2(y)'],
+     'ops': ['atan2'],
+     'seed': 0,
+     'ones': True},
+    {'id': 'logaddexp2_copysign-grad-float64',
+     'op': 'logaddexp2 > copysign',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float64',
+     'reason': "PyTorch's logaddexp2(-1, -1) is -4.8e-17 (log1p(exp2(0)) / ln 2 rounded), "
+               "descent's the exact 0; copysign's gradient (result / "
+               "self, 0 where self == 0) then is 1 there and 0 here (session 26). Not strict: "
+               "PyTorch's rounding there depends on its vectorized kernel",
+     'strict': False,
+     'inputs': [('x', [[-1.0], [1.0]], 'float64', [2, 1], True)],
+     'steps': ['v0.logaddexp2(v0)', 'm.copysign(v1, v1)'],
+     'ops': ['logaddexp2', 'copysign'],
+     'seed': 0,
+     'ones': True},
 ]

@@ -809,6 +809,30 @@ KNOWN: dict[int, str] = {
     25100077302962: "index_add_ of a diagonal whose source is a permuted view of that diagonal "
     "(not dense: assert_no_overlap says 'too hard'): PyTorch's loop reads each source element "
     "after the writes before it (session 25)",
+    25100076310860: "float32 sin(exp(exp(x))): PyTorch's vectorized float32 exp is an ulp from "
+    "NumPy's (correctly rounded) one at some values, and exp and sin amplify it (the class of "
+    "24100073314040; session 26)",
+    25100077306082: "float32 exp(x) ** exp(x) then sin: torch's exp(1) is an ulp above NumPy's "
+    "correctly rounded 2.7182817, which the power and sin amplify (as 25100076310860)",
+    26100079304030: "float32 exp(exp(x)) @ its transpose then sin: sums near 1e3 whose last bits "
+    "depend on the summation order (BLAS vs PyTorch's kernel), amplified by sin (session 26)",
+    25100076314769: "descent: a view of a detach() of an expanded (0-stride) tensor stays outside "
+    "the graph when an in-place op writes a value that requires grad into the detach() "
+    "(positions in a base whose elements share memory are not unique; PyTorch regenerates the "
+    "view as an as_strided of it; session 25, open)",
+    26100080308042: "descent: as 25100076314769, an empty one (a chunk of an expanded empty "
+    "tensor, detached, written by copy_; session 26, open)",
+    26100079308628: "descent: x[None, :] has NumPy's stride 0 on the new dimension where "
+    "PyTorch's unsqueeze gives the next dimension's extent, so setitem's overlap check (which "
+    "compares strides, as get_overlap_status) sees a partial overlap with x.expand(1, -1) "
+    "(session 26, open: expand has PyTorch's strides since session 26)",
+    26100080308518: "descent: as 26100079308628, d[None, 0] = d (a diagonal view of a bool "
+    "tensor; session 26, open)",
+    26100080325079: "descent: an op on a view made under no_grad of a tensor that requires grad, "
+    "then an in-place op on the base with grad mode on: PyTorch's backward through that op "
+    "raises its no_grad-view error, descent's runs (session 26, open)",
+    26100080329851: "descent: as 26100080325079 (a diagonal taken under no_grad, sin of it, the "
+    "base written by add_; session 26, open)",
 }
 
 
@@ -1025,10 +1049,16 @@ def test_view_inplace_fuzz():
     assert not bad, f"{len(bad)} of {N_PROGRAMS} programs differ from torch:\n{report}"
 
 
+# Known ones that depend on PyTorch's vectorized float32 kernels (AVX2 here, AVX-512 elsewhere
+# round exp and sums differently): not strict
+_ROUNDING = {25100076310860, 25100077306082, 26100079304030}
+
+
 @pytest.mark.parametrize(
     "seed",
-    [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=r)) for k, r in KNOWN.items()],
-)
+    [pytest.param(k, marks=pytest.mark.xfail(strict=k not in _ROUNDING, reason=r))
+     for k, r in KNOWN.items()],
+)  # fmt: skip
 def test_known(seed):
     prog, T = generate(seed)
     if T.error is not None:
