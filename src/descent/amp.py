@@ -286,6 +286,31 @@ def _float32_op(fn):
     return wrapper
 
 
+def _kernel_op(fn):
+    """Decorator of an op PyTorch computes in one kernel that descent composes from products
+    (matrix_exp): inside a region it runs with autocast off and no casts, so its inner matmuls
+    keep the input dtype, as PyTorch's kernel does (autocast dispatches only the op itself,
+    which is on no autocast list). Before, a float32 matrix_exp in a float16 region squared
+    float16 Pade terms and returned nan. Outside a region: fn as it is."""
+
+    @_functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        global _depth
+        if not _depth or _current() is None:
+            return fn(*args, **kwargs)
+        _stack().append((False, "cpu", None))
+        _depth += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _stack().pop()
+            _depth -= 1
+
+    wrapper.__float32_self__ = wrapper  # torch_keywords renames fn inside, as for _float32_op
+    wrapper.__float32_rewrap__ = _kernel_op
+    return wrapper
+
+
 def _upper(x, cpu: bool = True):
     """Inside autocast: a float16/bfloat16 tensor cast to float32 (other tensors unchanged).
 

@@ -327,20 +327,35 @@ class finfo:  # lower case: PyTorch's name
         self.resolution = 10.0 ** -int(info.precision)
 
     def __repr__(self) -> str:
-        return (f"finfo(resolution={self.resolution}, min={self.min}, max={self.max}, "
-                f"eps={self.eps}, tiny={self.tiny}, dtype={self.dtype})")  # fmt: skip
+        # PyTorch's C++ repr prints each limit with 6 significant digits (C's %g) and lists
+        # smallest_normal: `finfo(resolution=1e-06, min=-3.40282e+38, ...)`
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+                f"tiny={self.tiny:g}, dtype={self.dtype})")  # fmt: skip
 
 
-def iinfo(dtype):
-    """Limits of an integer dtype (`max`, `min`, `bits`), NumPy's iinfo (torch.iinfo).
+class iinfo:  # lower case: PyTorch's name
+    """Limits of an integer dtype as Python ints (torch.iinfo): `bits`, `max`, `min`, and
+    `dtype`, the dtype's name as a string ('int8').
 
     Raises:
         TypeError: a floating, complex or bool dtype (PyTorch's words)."""
-    d = as_dtype(dtype)
-    if d.kind == "b":
-        raise TypeError("torch.bool is not supported by torch.iinfo")
-    if d.kind not in "iu":
-        raise TypeError(
-            "torch.iinfo() requires an integer input type. Use torch.finfo to handle 'torch.iinfo'"
-        )
-    return np.iinfo(d)
+
+    def __init__(self, dtype) -> None:
+        d = as_dtype(dtype)
+        if d.kind == "b":
+            raise TypeError("torch.bool is not supported by torch.iinfo")
+        if d.kind not in "iu":
+            raise TypeError(
+                "torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                "'torch.iinfo'"
+            )  # PyTorch's words
+        info = np.iinfo(d)
+        self.dtype = str(d)
+        self.bits = int(info.bits)
+        self.min = int(info.min)
+        self.max = int(info.max)
+
+    def __repr__(self) -> str:
+        # as finfo: PyTorch prints the limits with C's %g (`max=9.22337e+18` for int64)
+        return f"iinfo(min={float(self.min):g}, max={float(self.max):g}, dtype={self.dtype})"

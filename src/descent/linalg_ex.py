@@ -17,14 +17,13 @@ inv and solve (PyTorch's holds nan / inf from the division by the zero pivot).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import autograd, backend
 from .errors import DescentError
 from .linalg_lu import lu_factor_ex
 from .ops._common import as_tensor
+from .ops._common import return_type as _return_type
 from .ops.elementwise import where
 from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
@@ -34,19 +33,16 @@ from .tensor import Tensor
 __all__ = ["cholesky_ex", "inv_ex", "solve_ex"]
 
 
-class CholeskyExResult(NamedTuple):
-    L: Tensor
-    info: Tensor
+# torch.return_types.linalg_cholesky_ex
+CholeskyExResult = _return_type("linalg_cholesky_ex", ["L", "info"])
 
 
-class InvExResult(NamedTuple):
-    inverse: Tensor
-    info: Tensor
+# torch.return_types.linalg_inv_ex
+InvExResult = _return_type("linalg_inv_ex", ["inverse", "info"])
 
 
-class SolveExResult(NamedTuple):
-    result: Tensor
-    info: Tensor
+# torch.return_types.linalg_solve_ex
+SolveExResult = _return_type("linalg_solve_ex", ["result", "info"])
 
 
 def _potf2(a: np.ndarray) -> tuple[np.ndarray, int]:

@@ -21,11 +21,10 @@ x.ormqr(tau, other) call these functions.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from . import backend, tensor_methods
 from .errors import DescentError
 from .ops._common import as_tensor
+from .ops._common import return_type as _return_type
 from .ops.linalg import matmul
 from .ops.linalg_decomp import _LowPrecisionError
 from .ops.shape import tril
@@ -35,9 +34,8 @@ from .tensor import Tensor
 __all__ = ["geqrf", "householder_product", "orgqr", "ormqr"]
 
 
-class GeqrfResult(NamedTuple):  # torch.return_types.geqrf
-    a: Tensor
-    tau: Tensor
+# torch.return_types.geqrf
+GeqrfResult = _return_type("geqrf", ["a", "tau"])
 
 
 def _check_float(op: str, *tensors: Tensor) -> None:

@@ -20,13 +20,13 @@ slow for large ones. No gradient, as PyTorch's (whose outputs raise at backward)
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 
 from . import backend
 from .errors import DescentError
 from .ops._common import as_tensor
+from .ops._common import return_type as _return_type
 from .ops.linalg_decomp import LinAlgError
 from .ops.untracked import computed, seen
 from .tensor import Tensor
@@ -36,15 +36,12 @@ __all__ = ["ldl_factor", "ldl_factor_ex", "ldl_solve"]
 _ALPHA = (1.0 + math.sqrt(17.0)) / 8.0  # Bunch-Kaufman's growth bound
 
 
-class LDLFactorResult(NamedTuple):  # torch.return_types.linalg_ldl_factor
-    LD: Tensor
-    pivots: Tensor
+# torch.return_types.linalg_ldl_factor
+LDLFactorResult = _return_type("linalg_ldl_factor", ["LD", "pivots"])
 
 
-class LDLFactorExResult(NamedTuple):  # torch.return_types.linalg_ldl_factor_ex
-    LD: Tensor
-    pivots: Tensor
-    info: Tensor
+# torch.return_types.linalg_ldl_factor_ex
+LDLFactorExResult = _return_type("linalg_ldl_factor_ex", ["LD", "pivots", "info"])
 
 
 def _abs1(z):

@@ -9,7 +9,6 @@ them in Tensor's ops table (`tensor_methods.register_ops`), which the methods in
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
 
 from . import amp, autograd, backend, tensor_methods
 from . import linalg as _linalg
@@ -36,20 +35,16 @@ matrix_power = torch_names(_linalg.matrix_power, {"A": "input"}, __name__, "matr
 matrix_exp = _linalg.matrix_exp
 
 
-class SlogdetResult(NamedTuple):  # torch.return_types.slogdet
-    sign: Tensor
-    logabsdet: Tensor
+# torch.return_types.slogdet
+SlogdetResult = return_type("slogdet", ["sign", "logabsdet"])
 
 
-class SVDResult(NamedTuple):  # torch.return_types.svd: V, not Vh
-    U: Tensor
-    S: Tensor
-    V: Tensor
+# torch.return_types.svd
+SVDResult = return_type("svd", ["U", "S", "V"])
 
 
-class QRResult(NamedTuple):  # torch.return_types.qr
-    Q: Tensor
-    R: Tensor
+# torch.return_types.qr
+QRResult = return_type("qr", ["Q", "R"])
 
 
 def inverse(input) -> Tensor:
@@ -155,10 +150,7 @@ def qr(input, some: bool = True) -> QRResult:
     return QRResult(*_linalg.qr(input, "reduced" if some else "complete"))
 
 
-class LUWithInfoResult(NamedTuple):  # torch.return_types._lu_with_info (torch.lu's)
-    LU: Tensor
-    pivots: Tensor
-    info: Tensor
+LUWithInfoResult = return_type("_lu_with_info", ["LU", "pivots", "info"])  # torch.lu's
 
 
 _warned: set = set()  # the deprecated names that warned already (PyTorch warns once each)

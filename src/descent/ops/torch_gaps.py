@@ -21,7 +21,7 @@ from .. import backend
 from ..creation_integer import float_space
 from ..dtypes import SCALAR_TYPES
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor
+from ._common import _one_axis, as_tensor, return_type
 from .arithmetic import add, div, mul, sub
 from .complex import complex as complex_from_parts
 from .complex import conj, imag, real
@@ -181,16 +181,9 @@ def _histogram_counts(a, edges, *rest):
     return backend.get_array_module(a).asarray(hist)
 
 
-class _Histogram(tuple):
-    """torch.return_types.histogram: a (hist, bin_edges) tuple with those two names."""
-
-    __slots__ = ()
-
-    def __new__(cls, hist, bin_edges):
-        return super().__new__(cls, (hist, bin_edges))
-
-    hist = property(lambda self: self[0])
-    bin_edges = property(lambda self: self[1])
+# torch.return_types.histogram: a (hist, bin_edges) named tuple printed as PyTorch prints it
+# (before 2026-12-07 a plain tuple subclass whose repr was a bare pair)
+_Histogram = return_type("histogram", ["hist", "bin_edges"])
 
 
 # ---------------------------------------------------------------------------------------------
