@@ -77,3 +77,39 @@ def test_head_pieces_copied_then_plus_zero_are_the_sums_bits(dtype, used, plain)
     np.testing.assert_array_equal(_bits(got), _bits(want))
     if len(used) > 1:  # summed: -0.0 pieces read as +0.0 (one piece is not summed)
         assert not np.signbit(got[got == 0]).any()
+
+
+# -- attention's backward: gv after the softmax backward (P read twice in a row) -------------
+
+
+@pytest.mark.parametrize("dtype, causal", [(np.float32, True), (np.float64, False)])
+def test_sdpa_backward_products_are_the_old_orders_bits(dtype, causal):
+    """gv = P^T go now runs after the softmax backward; its value is the same product's, and
+    gq, gk the same as in the old order (gv first), computed here from the saved P."""
+    import descent
+    import descent.nn.functional as F
+    from descent.ops.nt_product import matmul_nt
+
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((2, 2, 5, 4)).astype(dtype) for _ in range(3))
+    go = _values((2, 2, 5, 4), 8, dtype)
+    go[np.isnan(go) | np.isinf(go)] = 1.5  # finite: the products' bits, not NaN payloads
+    tq, tk, tv = (descent.tensor(a, requires_grad=True) for a in (q, k, v))
+    y = F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+    probs = y._node.probs.copy()  # P, saved by the forward
+    scale = y._node.scale
+    y.backward(descent.tensor(go))
+    gv = np.matmul(probs.swapaxes(-1, -2), go)  # the old order: gv first
+    gp = matmul_nt(go, v)
+    gp -= np.einsum("...ij,...ij->...i", gp, probs)[..., None]
+    gp *= probs
+    gp *= dtype(scale)
+    if dtype == np.float32:  # the numba kernel's bits (descent's float32 CPU path)
+        from descent import backend
+
+        kern = backend.fused("softmax_backward", probs, gp)
+        if kern is not None:
+            gp = kern(probs, matmul_nt(go, v), scale=scale, out=None)
+    np.testing.assert_array_equal(_bits(tv.grad.numpy()), _bits(gv))
+    np.testing.assert_array_equal(_bits(tq.grad.numpy()), _bits(np.matmul(gp, k)))
+    np.testing.assert_array_equal(_bits(tk.grad.numpy()), _bits(np.matmul(gp.swapaxes(-1, -2), q)))

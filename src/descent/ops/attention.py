@@ -119,8 +119,7 @@ class ScaledDotProductAttention(Function):
         need_b = bool(bias) and self.parents[3] is not None
         oq, ok, ov = (None, None, None) if out is None else out
         pd = p if self.drop is None else p * self.drop
-        gv = xp.matmul(xp.swapaxes(pd, -1, -2), go, out=ov) if need_v else None  # (..., S, Ev)
-        gq = gk = gb = None
+        gq = gk = gv = gb = None
         if need_q or need_k or need_b:
             # (..., L, S), fresh: updated in place below
             gp = matmul_nt(go, v) if xp is np else go @ xp.swapaxes(v, -1, -2)
@@ -140,6 +139,12 @@ class ScaledDotProductAttention(Function):
                 gp *= p.dtype.type(self.scale)  # gs * scale
             if need_b and gb is None:  # the fused kernel gave gs * scale
                 gb = gp * p.dtype.type(1.0 / self.scale)
+        if need_v:
+            # gv = P'^T go after the softmax backward, which has just read P: P's second read
+            # then hits the cache (the replay's order since session 16; independent products,
+            # so the same values)
+            gv = xp.matmul(xp.swapaxes(pd, -1, -2), go, out=ov)  # (..., S, Ev)
+        if need_q or need_k or need_b:
             if need_q:
                 gq = xp.matmul(gp, k, out=oq)  # (..., L, E)
             if need_k:
