@@ -159,7 +159,9 @@ def test_mask_read_count_that_never_repeats_falls_back_with_eagers_values():
         m[: 2 * k + 1] = True  # a new count on every call
         return x, descent.tensor(m.reshape(6, 7))
 
-    compiled, warned = compare_calls(lambda x, m: x[m] * 2, make, calls=16)
+    # (since session 26 `x[m] * 2` replays at every count, compiler/dynamic_sizes.py; a count
+    # read by the function's Python keeps a program per count)
+    compiled, warned = compare_calls(lambda x, m: x[m] * len(x[m]), make, calls=16)
     assert any("count of Trues keeps changing" in w for w in warned), warned
     assert compiled.stats["eager"] > 0
 

@@ -55,6 +55,8 @@ from ..optim.optimizer import Optimizer
 from ..optim.optimizer_hooks import has_step_hooks
 from ..tensor import Tensor
 from . import attach as _attach
+from . import closures as _closures
+from . import dynamic_sizes as _dynamic_sizes
 from . import signature as _sig
 from .mask_read import GuardFailed
 from .program import Program
@@ -73,7 +75,7 @@ class _Entry:
     """One cache entry: a first recording, a program, or a fallback reason."""
 
     __slots__ = ("first", "program", "reason", "warm", "bumps", "alts", "misses", "resized",
-                 "free_ref")
+                 "free_ref", "dyn_ref")  # fmt: skip
 
     def __init__(self) -> None:
         self.first = None  # (Recording, signature) of the first call
@@ -94,6 +96,8 @@ class _Entry:
         # the last recording with guards whose result only leaves the call, as (free
         # positions, their sizes, the other guards' sizes, signature without the free sizes)
         self.free_ref = None
+        # the last recording with guards, for compiler/dynamic_sizes.py
+        self.dyn_ref = None
 
 
 class CompiledFunction:
@@ -187,6 +191,7 @@ class CompiledFunction:
             if entry.program is not None:
                 why = entry.program.guard_live()
                 if why is None:
+                    _closures.current.tensors = tensors  # (a closure over them: closures.py)
                     arrays = [t._data for t in tensors]
                     if entry.resized and not _resize_args(entry.resized, tensors, arrays):
                         return self._eager(args, kwargs)
@@ -283,7 +288,14 @@ class CompiledFunction:
         graph_break = reason is not None
         if reason is None:
             reason = _check_result(recording)
-        if reason is None and recording.guards and self._free_program(entry, rec, recording, warm):
+        if (
+            reason is None
+            and recording.guards
+            and (
+                self._free_program(entry, rec, recording, warm)
+                or _dynamic_sizes.dynamic_program(self, entry, rec, recording, warm)
+            )
+        ):
             entry.first = None
             return out
         if reason is None:

@@ -18,6 +18,7 @@ recordings get, with the data-dependent size as the one allowed difference.
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 
 from ..ops.untracked import Guarded
@@ -96,7 +97,7 @@ def _held(v, outs: dict, held: set, depth: int = 0) -> None:
     """Add to `held` the slots of the guarded results (`outs`) that v is or holds."""
     if isinstance(v, Tensor):
         hit = outs.get(id(v))
-        if hit is not None and hit[0] is v:
+        if hit is not None and hit[0]() is v:
             held.add(hit[1])
     elif depth < 3 and isinstance(v, (list, tuple)):
         for x in v:
@@ -134,11 +135,37 @@ _originals: dict = {}
 _MIXIN = object()  # (in _originals: the name was a mixin's, not Tensor's own)
 
 
-def _note(t) -> None:
+def _note(t, frame) -> None:
     for r in _watchers:
         hit = r.guard_outs.get(id(t))
-        if hit is not None and hit[0] is t:
+        if hit is not None and hit[0]() is t:
             r.shape_read.add(hit[1])
+            if not _op_code(frame):
+                r.user_shape_read.add(hit[1])
+            else:  # (dynamic_sizes.py: which op code read a size that changes)
+                r.op_shape_read.setdefault(hit[1], set()).add(_where(frame))
+
+
+# Modules whose functions read sizes to make ops (their parameters, which the comparison of two
+# recordings sees) or to check them; `_SIZE_GIVERS` among them hand a size to their caller.
+_OP_MODULES = ("descent.ops.", "descent.nn.", "descent.compiler.")
+_OP_MODULE_NAMES = ("descent.tensor", "descent.tensor_methods_shape", "descent.autograd_backward")
+_SIZE_GIVERS = frozenset({"numel", "__reversed__"})
+
+
+def _where(frame) -> tuple:
+    return (frame.f_globals.get("__name__"), frame.f_code.co_name)
+
+
+def _op_code(frame) -> bool:
+    """Whether a size read from `frame` is descent's own op code (compiler/dynamic_sizes.py),
+    not the function's Python (or a descent function that gives the size to it)."""
+    if frame is None:
+        return False
+    mod = frame.f_globals.get("__name__") or ""
+    if not (mod.startswith(_OP_MODULES) or mod in _OP_MODULE_NAMES):
+        return False
+    return frame.f_code.co_name not in _SIZE_GIVERS
 
 
 def _wrapped(name: str, orig):
@@ -146,16 +173,17 @@ def _wrapped(name: str, orig):
         get = orig.fget
 
         def read(self):
-            _note(self)
+            _note(self, sys._getframe(1))
             return get(self)
 
         return property(read, doc=orig.__doc__)
 
     def method(self, *args, **kwargs):
-        _note(self)
+        frame = sys._getframe(1)
+        _note(self, frame)
         for a in args:  # (is_same_size(other): the other's size too)
             if isinstance(a, Tensor):
-                _note(a)
+                _note(a, frame)
         return orig(self, *args, **kwargs)
 
     method.__name__, method.__doc__ = orig.__name__, orig.__doc__

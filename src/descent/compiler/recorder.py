@@ -59,7 +59,7 @@ from ..ops import view_write
 from ..ops.out_arg import _family, redo_resized_assign
 from ..ops.untracked import Guarded
 from ..tensor import Tensor
-from . import attach
+from . import attach, closures
 from .mask_read import MaskRead
 
 
@@ -256,10 +256,13 @@ class Recorder:
         # between the recorded calls it must not change, as replay runs no Python code.
         self.snapshot = None
         self.last_state = None
-        # guarded results (id -> (tensor, slot)) and the slots of those whose size the
-        # function's Python code read (compiler/free_guards.py)
+        # the ops' results (id -> (weak ref to the tensor, slot)) and the slots of those whose
+        # size was read (compiler/free_guards.py), and of those whose size the function's Python
+        # code read, not descent's op code (compiler/dynamic_sizes.py)
         self.guard_outs: dict = {}
         self.shape_read: set = set()
+        self.user_shape_read: set = set()
+        self.op_shape_read: dict = {}  # slot -> {(module, function) of descent's op code}
         # (node, inputs) of the pass's known-zero gradients (on_backward)
         self.zero_to: list = []
         # the arguments as the call got them (array, requires_grad): a call that rebinds one
@@ -404,8 +407,9 @@ class Recorder:
         o = self._new_slot(Slot("out"), out._data)
         fw = Forward(op, ins, o, binds, out._node is op)
         self.rec.program.append(fw)
-        if type(op) is MaskRead or type(op) is Guarded:  # (compiler/free_guards.py)
-            self.guard_outs[id(out)] = (out, o)
+        # (compiler/free_guards.py, dynamic_sizes.py; weak: a result kept alive would keep the
+        # tensors its node saved, which `finish` would then take as live)
+        self.guard_outs[id(out)] = (weakref.ref(out), o)
         if type(op) in (MaskRead, Guarded) and hoist is not None:
             self.rec.hoisted.extend((*hoist, fw))
 
@@ -688,6 +692,8 @@ class Recorder:
         slot = None
         if isinstance(out, Tensor):
             slot = self._new_slot(Slot("out"), out._data)
+        if kind == "step":  # LBFGS's closure made at each call (compiler/closures.py)
+            args, kwargs = _rebound_closure(args, kwargs, self.arg_pos)
         self.rec.program.append(Call(kind, fn, args, kwargs, slot))
         return out
 
@@ -1201,6 +1207,18 @@ def _split_closure(args: tuple, kwargs: dict):
     if args:
         return args[0], args[1:], kwargs
     return None, args, kwargs
+
+
+def _rebound_closure(args: tuple, kwargs: dict, arg_pos: dict) -> tuple[tuple, dict]:
+    """A step's arguments with its closure as a `closures.Rebound` where it is a Python closure
+    (over the call's argument tensors): the replay calls it over each call's arguments."""
+    closure, rest, kw = _split_closure(args, kwargs)
+    made = closures.rebound(closure, arg_pos) if callable(closure) else None
+    if made is None:
+        return args, kwargs
+    if "closure" in kwargs:
+        return args, {**kw, "closure": made}
+    return (made, *rest), kwargs
 
 
 def _has_effects(program) -> bool:

@@ -76,9 +76,12 @@ def _args_key(args):
     out = []
     for a in args:
         if isinstance(a, (list, tuple)):
-            out.append(tuple(id(x) if not _plain(x) else x for x in a))
+            out.append(tuple(x if _plain(x) else getattr(x, "_compile_key", None) or id(x)
+                             for x in a))  # fmt: skip
         elif _plain(a):
             out.append(a)
+        elif hasattr(a, "_compile_key"):  # (a closure over the call's arguments: closures.py)
+            out.append(a._compile_key)
         elif callable(a) and hasattr(a, "__qualname__"):  # (named in the warning: an LBFGS
             # closure made anew at each call is a new object in each recording)
             out.append(("id", id(a), a.__qualname__))
