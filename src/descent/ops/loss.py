@@ -237,6 +237,29 @@ class NllLoss(Function):
         return gx
 
 
+def _nll_index(t, ignore_index: int, n_cls: int):
+    """nll_loss's gather index (N, 1, d...): the target, with class 0 on ignored rows (any
+    valid class: they get weight 0, so the gather needs no mask of its own). Checks the
+    range, on every call."""
+    xp = backend.get_array_module(t)
+    valid = t != ignore_index
+    index = xp.where(valid, t, 0)  # a new array: reshaped in place of np.expand_dims (slow)
+    # (ignored rows are 0 in index: in range when there is a class, so its min and max check
+    # the counted rows; with no class the full test)
+    if index.size and (
+        (valid & ((t < 0) | (t >= n_cls))).any()
+        if n_cls == 0
+        else (index.min() < 0 or index.max() >= n_cls)
+    ):
+        raise IndexError(f"nll_loss: a target is out of range for {n_cls} classes")
+    return index.reshape(index.shape[:1] + (1,) + index.shape[1:]).astype(np.int64, copy=False)
+
+
+def _nll_valid(t, ignore_index: int):
+    """nll_loss's counted rows."""
+    return t != ignore_index
+
+
 class MseLoss(Function):
     """loss = reduce((a - b)^2) over a and b broadcast together ('none', 'sum' or 'mean').
 
