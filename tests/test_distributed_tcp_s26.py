@@ -130,6 +130,9 @@ def _worker(rank: int, world: int, path: str, outdir: str, port: int) -> None:
     out["warned"] = [str(w.message) for w in caught]
     slots = [descent.zeros(5) for _ in range(2)] if rank == 1 else None
     if rank != 0:
+        w = t(base)
+        dist.broadcast(w, group=g)  # no src: the group's first rank (global 1)
+        out["group_bcast_default"] = w.numpy().tolist()
         dist.gather(t(base), slots, group=g, group_dst=0)
         dist.barrier(group=g)
         v = descent.zeros(1)
@@ -222,7 +225,10 @@ def test_three_spawned_ranks_rooted_collectives_p2p_and_groups(tmp_path):
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not ctx.join(timeout=1):
-        assert time.monotonic() < deadline, "the three ranks did not finish within 120 s"
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.terminate()
+            raise AssertionError("the three ranks did not finish within 120 s")
     res = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(_WORLD)]
     assert not (tmp_path / "rendezvous").exists()  # rank 0 removes the file:// address
 
@@ -283,6 +289,7 @@ def test_three_spawned_ranks_rooted_collectives_p2p_and_groups(tmp_path):
                                [xs[1].tolist(), xs[2].tolist()]]  # fmt: skip
     assert res[2]["group"] == [[1, 2], 1, 2, pair.tolist(), xs[2].tolist(), pair.tolist(), None]
     assert res[2]["group_recv"] == [1, 42.0]
+    assert res[1]["group_bcast_default"] == res[2]["group_bcast_default"] == xs[1].tolist()
     assert res[0]["warned"] == [
         f"Running {op} on global rank 0 which does not belong to the given group."
         for op in ("all_reduce", "broadcast", "reduce")
@@ -359,3 +366,12 @@ def test_world_of_one_collectives_are_the_identity():
     finally:
         dist.destroy_process_group()
     assert not dist.is_initialized()
+
+
+def test_closing_the_mesh_ends_its_accept_thread():
+    # A plain close() leaves a thread blocked in accept()/recv() waiting on Linux (and the
+    # interpreter's exit waits for the background allreduce's thread): close shuts down first.
+    mesh = tcp._Mesh(0, 30.0)
+    mesh.close()
+    mesh.acceptor.join(timeout=5)
+    assert not mesh.acceptor.is_alive()

@@ -597,10 +597,7 @@ class TCPComm:
             self._background.shutdown(wait=False)
             self._pending.clear()
         for sock in self._peers.values():
-            try:
-                sock.close()
-            except OSError:
-                pass
+            _close_socket(sock)
 
     def Abort(self, code: int = 1) -> None:  # noqa: N802
         """End this process now; the other ranks see its sockets close and raise."""
@@ -703,7 +700,9 @@ class _Mesh:
         self.lost: dict[int, str] = {}  # src -> why its socket closed
         self.seq = 0  # arrival counter: ANY_SOURCE takes the earliest message
         self.closed = False
-        threading.Thread(target=self._accept, name="descent-tcp-accept", daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, name="descent-tcp-accept",
+                                         daemon=True)  # fmt: skip
+        self.acceptor.start()
 
     def _accept(self) -> None:
         while True:
@@ -807,10 +806,20 @@ class _Mesh:
             self.closed = True
             self.cond.notify_all()
         for sock in [self.server, *self.out.values(), *self.incoming]:
-            try:
-                sock.close()
-            except OSError:
-                pass
+            _close_socket(sock)
+
+
+def _close_socket(sock: socket.socket) -> None:
+    """Close a socket, waking a thread blocked in its recv or accept (a plain close on Linux
+    leaves that thread waiting: the interpreter's exit would then wait for it forever)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (a listener on some systems) or already closed
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes:
