@@ -121,3 +121,26 @@ def test_max_pool3d_window_table_agrees_with_torch(kw):
     yd.backward(ds.tensor(gy))
     yt.backward(torch.tensor(gy))
     np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("vocab", "rows", "dim", "kw"),
+    [
+        (10, 8, 16, {}),  # 128 values: np.add.at
+        (10, 300, 64, {}),  # many repeats, the row loop
+        (7, 200, 32, dict(padding_idx=3)),
+    ],
+)
+def test_embedding_backward_is_pytorchs_bits(vocab, rows, dim, kw, dtype):
+    """Embedding's weight gradient adds gy's rows in input order, as PyTorch's CPU kernel:
+    the same bits (the one-hot BLAS product used before summed repeated rows in blocks; fails
+    there). (scale_grad_by_freq scales gy before the sum, PyTorch after: close, not equal.)"""
+    rng = np.random.default_rng(5)
+    idx = rng.integers(0, vocab, rows)
+    gy = rng.standard_normal((rows, dim)).astype(dtype)
+    w = rng.standard_normal((vocab, dim)).astype(dtype)
+    wd, wt = ds.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+    F.embedding(ds.tensor(idx), wd, **kw).backward(ds.tensor(gy))
+    torch.nn.functional.embedding(torch.tensor(idx), wt, **kw).backward(torch.tensor(gy))
+    assert wd.grad.numpy().tobytes() == wt.grad.numpy().tobytes()

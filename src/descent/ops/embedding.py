@@ -2,8 +2,8 @@
 
 `descent.nn.functional.embedding` (and so `nn.Embedding`) calls it after checking the indices.
 It is an op of its own rather than `weight[idx]` through the general indexing op because its
-backward has a fast path (a one-hot matrix product) that beats a scatter-add by far for the
-vocabulary sizes of language models, and because `padding_idx` rows must get no gradient.
+backward adds the gradient's rows in input order (PyTorch's order and bits; a one-hot matrix
+product on CuPy) and because `padding_idx` rows must get no gradient.
 """
 
 from __future__ import annotations
@@ -52,13 +52,17 @@ class Embedding(Function):
         n_rows, dim = self.in_shapes[0]
         idx = self.idx.reshape(-1)
         g2 = gy.reshape(-1, dim)
-        if n_rows * idx.size <= 1 << 22:
-            # Small vocabularies: a one-hot matrix product beats a scatter-add by far on the
-            # CPU (BLAS against np.add.at's element-by-element loop). The one-hot matrix is
-            # capped at 4M cells (16 MB in float32); past that the scatter-add saves memory.
+        if backend.is_cupy_array(g2) and n_rows * idx.size <= 1 << 22:
+            # CuPy, small vocabularies: a one-hot matrix product (deterministic, where the
+            # scatter-add's atomics sum in any order). The one-hot matrix is capped at 4M cells
+            # (16 MB in float32); past that the scatter-add saves memory.
             onehot = xp.zeros((n_rows, idx.size), dtype=gy.dtype)
             onehot[idx, xp.arange(idx.size)] = 1
             return onehot @ g2
+        # NumPy: the rows added in input order (numba's row loop: O(len(idx) * D), where the
+        # one-hot product used before 2026-12-07 cost O(n_rows * len(idx) * D)); PyTorch's CPU
+        # embedding backward adds in that order too: the same bits as PyTorch's
+        # (tests/test_overhead_s26.py), where the product's blocked BLAS sums were not
         gw = xp.zeros((n_rows, dim), dtype=gy.dtype)
         backend.scatter_add(gw, idx, g2)
         return gw
