@@ -397,6 +397,23 @@ class GradScaler:
     def get_growth_interval(self) -> int:
         return self._growth_interval
 
+    def set_growth_factor(self, new_factor: float) -> None:
+        """The factor S grows by after growth_interval clean steps (torch's setter)."""
+        self._growth_factor = float(new_factor)
+
+    def set_backoff_factor(self, new_factor: float) -> None:
+        """The factor S shrinks by after a step with an inf/nan gradient."""
+        self._backoff_factor = float(new_factor)
+
+    def set_growth_interval(self, new_interval: int) -> None:
+        """The count of clean steps in a row after which S grows."""
+        self._growth_interval = int(new_interval)
+
+    def _get_growth_tracker(self) -> int:
+        """The clean steps counted since S last changed (0 when disabled), as PyTorch's private
+        getter that training loops log (before 2026-12-07 missing)."""
+        return self._growth_tracker if self._enabled else 0
+
     def scale(self, outputs):
         """outputs * S (a Tensor, or a list/tuple of them); the input itself when disabled."""
         if not self._enabled:

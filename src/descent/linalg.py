@@ -592,6 +592,7 @@ def _matrix_exp_squarings(a) -> tuple:
     return (xp.empty(s, "int8"),)
 
 
+@_amp._kernel_op  # one kernel in PyTorch: its products stay out of autocast
 def matrix_exp(A) -> _Tensor:
     """exp(A) = sum_k A^k / k! (torch.linalg.matrix_exp), by scaling and squaring with the
     degree-13 Pade approximant (Higham 2005): a composition of matmuls and one solve, so its

@@ -47,14 +47,13 @@ PyTorch's formula). lu_solve's adjoint=True solves with A^H.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import autograd, backend
 from .autograd import Function
 from .errors import DescentError
 from .ops._common import as_tensor, check_devices, holomorphic
+from .ops._common import return_type as _return_type
 from .ops.linalg_decomp import LinAlgError, _solve, check_float, concat, mH, mT, prepare
 from .ops.linalg_decomp import solve_matrix as _solve_matrix
 from .ops.shape import expand, triu
@@ -65,28 +64,11 @@ __all__ = ["LUFactorExResult", "LUFactorResult", "LUResult", "LUUnpackResult", "
            "lu_factor_ex", "lu_solve", "lu_unpack"]  # fmt: skip
 
 
-# PyTorch's named tuples (torch.return_types.linalg_lu_factor, ...).
-class LUFactorResult(NamedTuple):
-    LU: Tensor
-    pivots: Tensor
-
-
-class LUFactorExResult(NamedTuple):
-    LU: Tensor
-    pivots: Tensor
-    info: Tensor
-
-
-class LUResult(NamedTuple):
-    P: Tensor
-    L: Tensor
-    U: Tensor
-
-
-class LUUnpackResult(NamedTuple):  # torch.return_types.lu_unpack
-    P: Tensor
-    L: Tensor
-    U: Tensor
+# PyTorch's named tuples (torch.return_types.linalg_lu_factor, ...), printed as PyTorch's
+LUFactorResult = _return_type("linalg_lu_factor", ["LU", "pivots"])
+LUFactorExResult = _return_type("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+LUResult = _return_type("linalg_lu", ["P", "L", "U"])
+LUUnpackResult = _return_type("lu_unpack", ["P", "L", "U"])
 
 
 # ---------------------------------------------------------------------------------------------
