@@ -123,6 +123,7 @@ _SAFE_READERS = frozenset(
         ("descent.nn.functional._loss", "_same_shape"),
         ("descent.nn.functional._loss", "cross_entropy"),
         ("descent.nn.functional._loss", "nll_loss"),
+        ("descent.ops.indexing", "index_select"),  # (its bound check: NumPy's read raises too)
         ("descent.ops.shape", "broadcast_to"),
         ("descent.ops.shape", "concatenate"),
         ("descent.ops.shape", "expand"),
