@@ -38,8 +38,11 @@ def _worst_eps(case: Case, tvals: list, upto: int) -> float:
 
 def _np(v):
     if isinstance(v, torch.Tensor):
-        # force=True: PyTorch returns a ZeroTensor for some known-zero gradients (sgn's, for
-        # one), which .numpy() refuses; its values are plain zeros.
+        # PyTorch returns a ZeroTensor for some known-zero gradients (sgn's, for one), which
+        # .numpy() refuses; its values are plain zeros. (Not numpy(force=True): torch 2.13
+        # segfaults on a (1, 1) ZeroTensor that cat's backward narrowed, case 26440146.)
+        if v._is_zerotensor():
+            return torch.zeros(v.shape, dtype=v.dtype).numpy()
         return v.detach().numpy(force=True)
     return v.numpy()
 
