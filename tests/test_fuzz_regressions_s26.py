@@ -162,3 +162,25 @@ def test_diagonal_of_an_expanded_tensor_is_a_view():
         return d._version, d, y, g._version, y._version
 
     _same(fn)
+
+
+@pytest.mark.parametrize("expand", [True, False])
+def test_setitem_of_a_graph_tensor_from_itself(expand):
+    # view fuzz 26100081301061: e[:] = e with e an expanded graph tensor is PyTorch's copy_
+    # from itself (is_same: nothing written, no overlap error; backward then raises for the
+    # expanded one, as copy_'s); descent's setitem raised the overlap error at once
+    def fn(m):
+        x = m.tensor(1.397 if expand else [1.397], dtype=m.float64, requires_grad=True)
+        y = x * 2
+        e = y.expand(2) if expand else y
+        v0 = e._version
+        e[:] = e
+        out = [e, e._version - v0, e.requires_grad]
+        try:
+            (e * 3).sum().backward()
+            out.append(x.grad)
+        except RuntimeError:
+            out.append("backward raised")
+        return out
+
+    _same(fn)

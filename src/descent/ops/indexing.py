@@ -421,6 +421,13 @@ def setitem(x: Tensor, index, value) -> None:
         # x itself (its slicing returns x, no view: CopyBackwards, which saves nothing);
         # anything else saves (CopySlices, index_put_: SetItem)
         whole = basic and _whole(x._data, idx)
+        if whole and isinstance(value, Tensor) and (value is x or _same_view(x, value)):
+            # x[:] = x: PyTorch's copy_ of x from itself (is_same: nothing written, no overlap
+            # check for an expanded x), as copy_'s own path
+            from .inplace import copy_  # noqa: PLC0415 - ops/inplace imports this module
+
+            copy_(x, value)
+            return
         sidx = idx
         if not basic and derived_observers:  # descent.compile records: SetItem holds the mask
             # itself (a parameter the replay binds to each call's mask), not its positions
@@ -1140,3 +1147,11 @@ def _one_hot_kernel(a, num_classes: int, dtype):
     # Integer output (PyTorch's): one-hot vectors are data, not something to differentiate.
     xp.put_along_axis(out, a[..., None].astype(np.int64), 1, axis=-1)
     return out
+
+
+def _same_view(x: Tensor, v: Tensor) -> bool:
+    """Whether v views exactly x's elements (the same memory, shape, strides and dtype)."""
+    a, b = x._data, v._data
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape
+            and a.strides == b.strides and a.dtype == b.dtype
+            and address(a) == address(b))  # fmt: skip
