@@ -833,6 +833,13 @@ KNOWN: dict[int, str] = {
     "raises its no_grad-view error, descent's runs (session 26, open)",
     26100080329851: "descent: as 26100080325079 (a diagonal taken under no_grad, sin of it, the "
     "base written by add_; session 26, open)",
+    26100081309910: "descent: the second-order gradient (create_graph) through pow_ of an "
+    "overlapping unfold view of x ** 2 is ~0 where PyTorch's is not (the first-order one "
+    "matches; session 26, open)",
+    26100081312630: "descent: as 26100079308628, a size-1 dimension's stride: x.view(3, 1)"
+    ".permute(1, 0) and its reshape(1, 3) have different strides in PyTorch (its add_ of one into "
+    "the other raises the partial-overlap error), NumPy's layouts compare equal (session 26, "
+    "open)",
 }
 
 
