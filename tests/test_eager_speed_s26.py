@@ -113,3 +113,19 @@ def test_sdpa_backward_products_are_the_old_orders_bits(dtype, causal):
     np.testing.assert_array_equal(_bits(tv.grad.numpy()), _bits(gv))
     np.testing.assert_array_equal(_bits(tq.grad.numpy()), _bits(np.matmul(gp, k)))
     np.testing.assert_array_equal(_bits(tk.grad.numpy()), _bits(np.matmul(gp.swapaxes(-1, -2), q)))
+
+
+def test_transpose_backward_inverse_permutation_is_argsorts():
+    """Transpose.backward's inverse permutation (sorted() on the axes, was np.argsort)."""
+    import itertools
+
+    import descent
+
+    for n in range(1, 5):
+        gy = np.arange(2 * 3 * 4 * 5, dtype=np.float32)[: np.prod((2, 3, 4, 5)[:n])]
+        gy = gy.reshape((2, 3, 4, 5)[:n])
+        for axes in itertools.permutations(range(n)):
+            x = descent.tensor(np.zeros(np.transpose(gy, np.argsort(axes)).shape, np.float32))
+            x.requires_grad_(True)
+            x.permute(*axes).backward(descent.tensor(gy))
+            np.testing.assert_array_equal(x.grad.numpy(), np.transpose(gy, np.argsort(axes)))

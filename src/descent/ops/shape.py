@@ -170,10 +170,12 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy, ops):
-        # argsort of a permutation is its inverse: it puts every axis back where it came from.
+        # argsort of a permutation is its inverse: it puts every axis back where it came from
+        # (sorted() on the few axes: np.argsort cost ~3.5 us more a call, 16 calls a GPT step).
         # The identity (x.permute(0, 1), a new view) passes gy: ops.transpose(gy, 0, 1) would
         # read two ints as PyTorch's swap.
-        inverse = tuple(np.argsort(self.axes))
+        axes = self.axes
+        inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         if inverse == tuple(range(len(inverse))):
             return gy
         return ops.transpose(gy, inverse)
