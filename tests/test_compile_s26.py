@@ -6,6 +6,8 @@
   ("x[mask]'s count of Trues keeps changing"). Sizes 0 and 1 keep a program per size.
 * `LBFGS.step(closure)` with a closure made at each call over the call's arguments
   (compiler/closures.py): before, "two recordings ... differ" and eager.
+* A no-grad write whose operand is a captured tensor first read there (`h.clamp_(min=lo)`, an
+  EMA's `add_(src)`): before, "an operand ... was made outside descent's ops" and eager.
 
 Protocol (tests/compile_harness.py): every call compared bitwise with eager (values and
 gradients), calls 0 and 1 with the same data, later calls with other data. Each case ran
@@ -125,5 +127,40 @@ def test_lbfgs_closure_made_at_each_call_replays():
                 descent.tensor(rng.standard_normal((5, 2)).astype(np.float32)))  # fmt: skip
 
     compiled, warned = compare_calls(twin(), make, calls=5, eager=twin())
+    assert not warned, warned
+    assert compiled.stats["replays"] >= 2, compiled.stats
+
+
+def test_write_with_a_captured_operand_read_first_there_replays():
+    """A no-grad write whose operand is a captured tensor the call reads first there
+    (`h.clamp_(min=lo)`, an EMA's `ema.mul_(0.5).add_(src)`): the operand is read at each
+    replay, so a change between calls reaches it (before: 'an operand ... was made outside
+    descent's ops', eager; fuzz seed 26000885)."""
+
+    def twin():
+        lo = descent.tensor(np.full((3, 4), -0.25, np.float32))
+        src = descent.zeros(3, 4)
+        ema = descent.zeros(3, 4)
+
+        def f(x):
+            h = x * 2
+            with descent.no_grad():
+                h.clamp_(min=lo)
+                ema.mul_(0.5).add_(src, alpha=0.5)
+            return h, ema.clone()
+
+        return f, src
+
+    (fa, src_a), (fb, src_b) = twin(), twin()
+    sources = {id(fa): src_a, id(fb): src_b}
+
+    def make(k):
+        return _masked(k)[0]
+
+    def before(k):  # (each side's captured source changes between calls)
+        for src in sources.values():
+            src.fill_(float(k))
+
+    compiled, warned = compare_calls(fa, make, calls=5, eager=fb, before=before)
     assert not warned, warned
     assert compiled.stats["replays"] >= 2, compiled.stats

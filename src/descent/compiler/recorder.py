@@ -830,6 +830,11 @@ class Recorder:
                     s = self._make_view(v)
                 if s is None and id(v) in self.fresh:  # a factory's tensor made in the call
                     s = self.slot_of(v)
+                if s is None:  # a captured tensor's array, first read here (clamp_(min=lo),
+                    # an EMA's add_(param) before the forward): live at `finish`, as an op's
+                    owner = self._captured_owner(v)
+                    if owner is not None:
+                        s = self.slot_of(v, owner)
                 if s is None:
                     self.fail(
                         f"an operand of shape {tuple(np.shape(v))} of an in-place write into a "
@@ -843,6 +848,13 @@ class Recorder:
             else:  # a Python or NumPy scalar, a ufunc's name, a casting rule
                 operands.append(("c", v))
         return Write(dst, redo[0], tuple(operands))
+
+    def _captured_owner(self, arr):
+        """The tensor the function reached before the call whose array `arr` is, or None."""
+        for t in self.captured.values():
+            if isinstance(t, Tensor) and t._data is arr:
+                return t
+        return None
 
     def _resized(self, t, old) -> bool | None:
         """After out= resized t (`out_arg.redo_resized_assign`; `old` its array before): True
