@@ -43,6 +43,7 @@ from .ops.linalg_decomp import check_float as _check_float
 from .ops.linalg_decomp import prepare as _prepare
 from .ops.linalg_decomp import qr as _qr
 from .ops.linalg_decomp import slogdet as _slogdet
+from .ops.linalg_decomp import solve_checked as _solve_checked
 from .ops.linalg_eig import eig as _eig
 from .ops.linalg_eig import eigvals
 from .ops.linalg_norm import vector_norm
@@ -526,7 +527,8 @@ def solve_triangular(A, B, *, upper: bool, left: bool = True,
         xp = _backend.get_array_module(A._data)
         eye = xp.eye(A.shape[-1], dtype=bool)
         T = _where(eye, 1.0, T)  # the diagonal read as ones, with no gradient
-    return solve(T, B, left=left)
+    # a singular triangle gives infinities and nans (PyTorch's trsm), not LinAlgError
+    return _solve_checked(T, B, left, bool(upper))
 
 
 def tensorinv(A, ind: int = 2) -> _Tensor:

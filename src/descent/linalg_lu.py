@@ -182,21 +182,22 @@ class LUFactor(Function):
         Lt, Ut = mT(ops, L), mT(ops, U)
         if m == n:
             phi = ops.tril(Lt @ gL, -1) + ops.triu(gU @ Ut)
-            ga = _right_solve(ops, Ut, _solve(ops, Lt, phi))  # L^{-T} phi U^{-T}
+            # L^{-T} phi U^{-T} (triangular solves: a singular U gives PyTorch's infs / nans)
+            ga = _right_solve(ops, Ut, _solve(ops, Lt, phi, upper=True))
         elif m < n:  # wide: U = [U1 U2], U1 (k, k)
             phi = ops.tril(Lt @ gL - gU @ Ut, -1)
             left = _right_solve(ops, mT(ops, U[..., :, :k]), phi) + gU[..., :, :k]
-            ga = _solve(ops, Lt, concat(ops, [left, gU[..., :, k:]], -1))
+            ga = _solve(ops, Lt, concat(ops, [left, gU[..., :, k:]], -1), upper=True)
         else:  # tall: L = [L1; L2], L1 (k, k)
             phi = ops.triu(gU @ Ut - Lt @ gL)
-            top = _solve(ops, mT(ops, L[..., :k, :]), phi) + gL[..., :k, :]
+            top = _solve(ops, mT(ops, L[..., :k, :]), phi, upper=True) + gL[..., :k, :]
             ga = _right_solve(ops, Ut, concat(ops, [top, gL[..., k:, :]], -2))
         return _apply_p(ops, self.perm, ga)
 
 
 def _right_solve(ops, a, b):
-    """b a^{-1}, as (a^{-T} b^T)^T."""
-    return mT(ops, _solve(ops, mT(ops, a), mT(ops, b)))
+    """b a^{-1}, as (a^{-T} b^T)^T, for a lower triangular a (the transpose of LU's U)."""
+    return mT(ops, _solve(ops, mT(ops, a), mT(ops, b), upper=True))
 
 
 # ---------------------------------------------------------------------------------------------

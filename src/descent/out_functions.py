@@ -21,8 +21,10 @@ import functools
 
 import numpy as np
 
+from .errors import DescentError
 from .ops.out_arg import creation_out, reduce_in_out_dtype, scalar_name, with_out, write_out
 from .ops.shape import cat_out
+from .tensor import as_dtype
 
 # Elementwise math and reductions: the result is cast into out's dtype when it can be.
 CAST = (
@@ -155,9 +157,24 @@ def _dtype_from_out(fn, op: str):
             return fn(*args, **kwargs)
         if kwargs.get("dtype") is None and hasattr(out, "dtype"):
             kwargs["dtype"] = out.dtype
+        else:
+            check_out_dtype(op, kwargs.get("dtype"), out)
         return write_out(fn(*args, **kwargs), out, op)
 
     return _mark(wrapper, fn, _dtype_from_out, op)
+
+
+def check_out_dtype(op: str, dtype, out) -> None:
+    """dtype= and out= together must agree (PyTorch: "Expected out tensor to have dtype float,
+    but got double instead"; descent cast the result into out)."""
+    if dtype is None or not hasattr(out, "dtype"):
+        return
+    want, got = as_dtype(dtype), out._data.dtype
+    if want != got:
+        raise DescentError(
+            f"{op}: Expected out tensor to have dtype {want}, but got {got} instead (dtype= "
+            "and out= disagree), as in PyTorch; pass one of them, or make them the same"
+        )
 
 
 def _in_out_dtype(fn, op: str):

@@ -534,9 +534,10 @@ class ReductionMethods:
     def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def norm(self, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None):
+    def norm(self, ord="fro", axis=None, keepdims=False, *, dim=None, keepdim=None, p=None,
+             dtype=None):  # fmt: skip
         return _ops.norm(self, p if p is not None else ord, axis, keepdims, dim=dim,
-                         keepdim=keepdim)  # fmt: skip
+                         keepdim=keepdim, dtype=dtype)  # fmt: skip
 
     def softmax(self, axis=None, *, dim=None, dtype=None):
         return _ops.softmax(self, axis, dim=dim, dtype=dtype)

@@ -106,10 +106,8 @@ class CrossEntropyLoss(_WeightedLoss):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(
-                f"CrossEntropyLoss: label_smoothing must lie in [0, 1], got {label_smoothing}"
-            )
+        # (label_smoothing is checked by cross_entropy at the call, as PyTorch: > 1 raises
+        # there, a negative value means no smoothing)
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 

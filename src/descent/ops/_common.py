@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import os
 import sys
 
@@ -126,7 +127,13 @@ def normalize_axis(axis, ndim: int, op: str | None = None):
 
 
 def _one_axis(a, ndim: int, op: str | None = None) -> int:
-    a = int(a)
+    try:
+        a = operator.index(a)  # ints and integer scalars: a float or a name is PyTorch's TypeError
+    except TypeError:
+        raise TypeError(
+            f"{op + ': ' if op else ''}dim must be an int or a tuple of ints, got {a!r} "
+            f"({type(a).__name__}), as in PyTorch (named dimensions are not supported)"
+        ) from None
     n = max(ndim, 1)
     if not -n <= a < n:
         raise DimensionError(

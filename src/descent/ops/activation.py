@@ -28,13 +28,13 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 # Activations compute in floating point: integer inputs take the default dtype (PyTorch's rule).
-def float_kernel_input(x, op: str, empty_ok: bool = True) -> Tensor:
+def float_kernel_input(x, op: str, empty_ok: bool = False) -> Tensor:
     """x as a Tensor for an activation that PyTorch has only floating kernels for (gelu, silu,
-    elu, leaky_relu, hardswish, mish, softplus, ...): a non-empty integer or bool x raises a
+    elu, leaky_relu, hardswish, mish, softplus, ...): an integer or bool x raises a
     DtypeError, a NotImplementedError as PyTorch's ("GeluKernelImpl" not implemented for
-    'Long'), where descent computed in float32; an empty one passes (no kernel runs), unless
-    empty_ok is False (celu, rrelu, softshrink, hardshrink: PyTorch dispatches on the dtype
-    before it looks at the size)."""
+    'Long'), where descent computed in float32; an empty one too (torch 2.13 dispatches on the
+    dtype before it looks at the size: descent returned an empty float32 tensor), unless
+    empty_ok is True."""
     x = as_tensor(x)
     if x._data.dtype.kind in "iub" and (x._data.size or not empty_ok):
         raise DtypeError(

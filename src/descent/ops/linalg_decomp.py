@@ -191,12 +191,40 @@ def diag_part(ops, x):
     return ops.einsum("...ii->...i", x)
 
 
-def _solve(ops, a, b):
-    """a^{-1} b for (..., n, n) and (..., n, k): LAPACK on arrays, the Solve op on Tensors."""
+def _solve(ops, a, b, upper=None):
+    """a^{-1} b for (..., n, n) and (..., n, k): LAPACK on arrays, the Solve op on Tensors.
+    With `upper` (True / False) a is an upper / lower triangular factor: a singular one gives
+    the infinities and nans of a substitution, as PyTorch's triangular solves (no error)."""
     if ops.is_graph:
-        return solve_matrix(a, b)
+        return Solve.apply(a, b, upper=upper) if upper is not None else solve_matrix(a, b)
+    if upper is not None:
+        return solve_triangular_arrays(a, b, upper)
     return lapack_call("solve (in a backward pass)", array_module(a).linalg.solve, a, b,
                        fix=_SINGULAR_FIX)  # fmt: skip
+
+
+def solve_triangular_arrays(a, b, upper: bool):
+    """a^{-1} b for a triangular (..., n, n) a (only its `upper` or lower triangle nonzero)
+    and (..., n, k) b. LAPACK's general solve, which raises on an exactly singular a; then
+    back (forward) substitution, whose divisions by the zero diagonal give the infinities and
+    nans PyTorch's BLAS triangular solve (trsm) returns there: PyTorch never raises for a
+    singular triangle (linalg.solve_triangular, and the QR / LU / Cholesky backward passes)."""
+    xp = backend.get_array_module(a, b)
+    try:
+        return xp.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        pass
+    batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    n = a.shape[-1]
+    a = xp.broadcast_to(a, batch + a.shape[-2:])
+    x = xp.array(xp.broadcast_to(b, batch + b.shape[-2:]), dtype=xp.result_type(a, b))
+    with np.errstate(all="ignore"):
+        # row i from the rows already solved: x_i = (b_i - a[i, done] x[done]) / a_ii
+        for i in range(n - 1, -1, -1) if upper else range(n):
+            done = slice(i + 1, n) if upper else slice(0, i)
+            s = x[..., i, :] - (a[..., i : i + 1, done] @ x[..., done, :])[..., 0, :]
+            x[..., i, :] = s / a[..., i, i : i + 1]
+    return x
 
 
 def _inv(ops, a):
@@ -373,26 +401,35 @@ def inv(a) -> Tensor:
 @holomorphic  # complex: gB = A^{-H} gX, gA = -gB X^H
 class Solve(Function):
     """X = A^{-1} B for (..., n, n) and (..., n, k): gB = A^{-T} gX, gA = -gB X^T (batch
-    dimensions broadcast; the engine sums the gradients back). Saves A and the output X."""
+    dimensions broadcast; the engine sums the gradients back). Saves A and the output X.
+    `upper` (True / False; unset: a general A) marks a triangular A, solved without an error
+    when singular (solve_triangular_arrays), in the forward and the backward pass."""
 
+    __slots__ = ("upper",)
     save_inputs = True
     save_output = True
 
     def forward(self, a, b):
+        upper = getattr(self, "upper", None)
+        if upper is not None:
+            return solve_triangular_arrays(a, b, upper)
         xp = backend.get_array_module(a, b)
         return lapack_call("linalg.solve", xp.linalg.solve, a, b, fix=_SINGULAR_FIX)
 
     def backward(self, gy, ops):
         a, _ = self.inputs(ops)
         x = self.output(ops)
-        gb = _solve(ops, mT(ops, a), gy)
+        upper = getattr(self, "upper", None)
+        # A^T is triangular the other way round
+        gb = _solve(ops, mT(ops, a), gy, None if upper is None else not upper)
         ga = -(gb @ mT(ops, x)) if self.parents[0] is not None else None
         return ga, gb if self.parents[1] is not None else None
 
 
-def solve_matrix(a: Tensor, b: Tensor) -> Tensor:
-    """A^{-1} B with B a (batch of) matrix (..., n, k); checked by the caller."""
-    return Solve.apply(a, b)
+def solve_matrix(a: Tensor, b: Tensor, upper=None) -> Tensor:
+    """A^{-1} B with B a (batch of) matrix (..., n, k); checked by the caller. `upper`: A is
+    triangular (see Solve)."""
+    return Solve.apply(a, b) if upper is None else Solve.apply(a, b, upper=upper)
 
 
 @amp._float32_op  # on PyTorch's autocast float32 list
@@ -401,6 +438,12 @@ def solve(a, b, *, left: bool = True) -> Tensor:
     (torch.linalg.solve). B is a vector (..., n) when it has one dimension, or when its shape
     is A's without the last dimension (PyTorch's rule; left=True only); else a (batch of)
     matrix (..., n, k). Batch dimensions broadcast."""
+    return solve_checked(a, b, left)
+
+
+def solve_checked(a, b, left: bool, upper=None) -> Tensor:
+    """`solve`'s checks and solve; `upper` (True / False) for a triangular A
+    (linalg.solve_triangular: no error when it is singular, as PyTorch's)."""
     a = prepare("linalg.solve", a, complex_ok=True)
     b = as_tensor(b)
     check_float("linalg.solve", b, complex_ok=True)
@@ -426,7 +469,7 @@ def solve(a, b, *, left: bool = True) -> Tensor:
             )
         # A vector is the one-column matrix.
         bm = b.reshape(tuple(b.shape) + (1,))
-        return solve_matrix(a, bm).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
+        return solve_matrix(a, bm, upper).reshape(_broadcast_batch(a, b.shape[:-1]) + (n,))
     if b.ndim < 2:
         raise DescentError(f"linalg.solve: B must have at least 1 dimension, got {tuple(b.shape)}")
     k_dim = -2 if left else -1
@@ -438,9 +481,9 @@ def solve(a, b, *, left: bool = True) -> Tensor:
         )
     _broadcast_batch(a, b.shape[:-2])
     if left:
-        return solve_matrix(a, b)
-    # X A = B  <=>  A^T X^T = B^T
-    return solve_matrix(a.mT, b.mT).mT
+        return solve_matrix(a, b, upper)
+    # X A = B  <=>  A^T X^T = B^T (A^T triangular the other way round)
+    return solve_matrix(a.mT, b.mT, None if upper is None else not upper).mT
 
 
 def _broadcast_batch(a, batch) -> tuple:
@@ -565,8 +608,8 @@ def _qr_square_grad(ops, q, r, gq, gr):
     x, t = ops.tril(mm), ops.tril(mm, -1)
     copyltu = 0.5 * (x + mH(ops, x) + t + mH(ops, t))
     b = gq + q @ copyltu
-    # b R^{-H} = (R^{-1} b^H)^H
-    return mH(ops, _solve(ops, r, mH(ops, b)))
+    # b R^{-H} = (R^{-1} b^H)^H (R upper triangular: a singular R gives PyTorch's infs / nans)
+    return mH(ops, _solve(ops, r, mH(ops, b), upper=True))
 
 
 def qr(a, mode: str = "reduced"):

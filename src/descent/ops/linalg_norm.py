@@ -151,6 +151,12 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
     if x._data.dtype.kind == "c" and dtype is None:  # the norm of the moduli (real), as PyTorch
         x = x.abs()
     check_float("linalg.vector_norm", x, low_precision=True)
+    if dtype is not None and not _widens(x._data.dtype, as_dtype(dtype)):
+        raise DescentError(
+            f"linalg.vector_norm: the dtype of the input ({x._data.dtype}) should be "
+            f"convertible without narrowing to the specified dtype ({as_dtype(dtype)}), as in "
+            "PyTorch; pass a dtype at least as wide as the input's"
+        )
     if dtype is not None:
         x = cast(x, dtype)
         check_float("linalg.vector_norm", x, low_precision=True)
@@ -173,6 +179,13 @@ def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Ten
             f"{tuple(x.shape)}) because the operation does not have an identity"
         )
     return VectorNorm.apply(x, ord=ord, axis=axis, keepdims=bool(keepdim))
+
+
+def _widens(src, dst) -> bool:
+    """src converts to dst without narrowing (PyTorch's promote(src, dst) == dst among the
+    floating dtypes: float16 and bfloat16 only to themselves or a wider one)."""
+    same_family = src.kind == dst.kind or src.kind == "V"  # (bfloat16's NumPy kind is "V")
+    return src == dst or (same_family and dst.itemsize > src.itemsize)
 
 
 def _axes(op, dim, ndim) -> tuple:

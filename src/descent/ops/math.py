@@ -467,13 +467,14 @@ def log_add_exp_complex(a, b):
 
 class Xlogy(Function):
     """x log(y), 0 where x = 0 (unless y is nan): d/dx = log(y), d/dy = x / y; PyTorch's
-    masking: d/dx = 0 where x = 0 and y <= 0."""
+    masking: d/dx = 0 where x = 0 and y <= 0, and where x = 0 for a Python-number y that is
+    not > 0 (`nan_other`: its xlogy.Scalar_Other formula, which differs at a nan y only)."""
 
     zero_passes = (False, True)  # a known-zero gradient passes (PyTorch's formula multiplies it)
     broadcasts = True
 
     save_inputs = True
-    __slots__ = ("low",)
+    __slots__ = ("low", "nan_other")
     # bfloat16 operands (ops/bfloat16.py): `low` is set to the dtype, and log(y) is rounded to
     # it before the product, as PyTorch's kernel computes x * std::log(y) on bfloat16 values
     bfloat16_param = "low"
@@ -489,7 +490,7 @@ class Xlogy(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's xlogy(gy, y): 0 where gy is 0 (unless y is nan), and 0 where x = 0 and
             # y <= 0 (log 1 = 0 there: no -inf enters even a second-order pass).
-            edge = (x == 0) & (y <= 0)
+            edge = (x == 0) & ((y <= 0) | getattr(self, "nan_other", False))
             flat = edge | ((gy == 0) & (y == y))
             # the edge is 0 whatever gy is (PyTorch masks after the product: a nan gy too)
             gx = ops.where(edge, 0, gy * ops.log(ops.where(flat, 1, y)))
@@ -609,7 +610,14 @@ def _refuse_integer_result(op, a, b) -> None:
 
 def xlogy(input, other) -> Tensor:
     """input * log(other), and 0 where input is 0 (so 0 log 0 = 0, entropy's convention)."""
-    return _binary_float(Xlogy, input, other, low=None)
+    return _binary_float(Xlogy, input, other, low=None, nan_other=_is_nan_number(other))
+
+
+def _is_nan_number(x) -> bool:
+    """A Python (or NumPy) number that is nan: PyTorch's Scalar_Other gradient formulas of
+    xlogy / xlog1py mask where x = 0 unless the number is > 0 (> -1), a tensor's only where
+    it is <= 0 (<= -1): the two differ at nan."""
+    return is_scalar(x) and x != x
 
 
 def round_to(a, low):

@@ -17,7 +17,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..opmath import FLOAT, HALF
-from ..tensor import Tensor
+from ..tensor import Tensor, as_dtype
 from ._common import (
     as_tensor,
     axis_arg,
@@ -493,7 +493,13 @@ def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, out
     if getattr(x, "_nested_layout", False):  # torch.sum(nested, dim): descent.nested
         return x.sum(axis if dim is None else dim, bool(keepdim or keepdims), dtype=dtype)
     if out is not None:
-        # PyTorch sums in out's dtype when no dtype is given (sum(x, out=long) is in int64)
+        # PyTorch sums in out's dtype when no dtype is given (sum(x, out=long) is in int64);
+        # a dtype= that is not out's raises, as there
+        if dtype is not None and isinstance(out, Tensor) and as_dtype(dtype) != out._data.dtype:
+            raise DescentError(
+                f"sum: Expected out tensor to have dtype {as_dtype(dtype)}, but got "
+                f"{out._data.dtype} instead (dtype= and out= disagree), as in PyTorch"
+            )
         dtype = out.dtype if dtype is None and isinstance(out, Tensor) else dtype
         result = sum(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "sum")
@@ -527,7 +533,8 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
             x = _mean_in_out_dtype(x, out._data.dtype)
         result = mean(x, axis, keepdims, dim=dim, keepdim=keepdim, dtype=dtype)
         return write_out(result, out, "mean")
-    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="mean")
+    # the dtype checks come before the dims', as PyTorch's
+    x = as_tensor(x)
     if dtype is not None:
         x = cast(x, dtype)
         if x._data.dtype.kind not in "fcV":
@@ -540,6 +547,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None, ou
             f"mean of an integer tensor (dtype {x.dtype}): convert first with .float() or pass "
             "dtype=descent.float32"
         )
+    x, axis, keepdims = _prep(x, axis, keepdims, dim, keepdim, op="mean")
     return Mean.apply(x, axis=axis, keepdims=keepdims)
 
 
@@ -629,7 +637,7 @@ MaxResult = return_type("max", ["values", "indices"])
 MinResult = return_type("min", ["values", "indices"])
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None, other=None):
     """PyTorch's max, three functions under one name (PyTorch's meaning wins over NumPy's):
 
     * `max(x)`: the largest value, a 0-d tensor;
@@ -638,14 +646,18 @@ def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
     * `max(x, other)`: the elementwise maximum of two tensors (`maximum`).
 
     A tuple of dims reduces like `amax` (values only). `axis`/`keepdims` are accepted as
-    aliases of `dim`/`keepdim`.
+    aliases of `dim`/`keepdim`; `other=` by keyword is the elementwise form (PyTorch's).
     """
+    if other is not None:
+        axis = other
     return _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min=False)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None):
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None, out=None, other=None):
     """PyTorch's min: `min(x)` (0-d), `min(x, dim)` -> `(values, indices)`, `min(x, other)`
-    (elementwise minimum); see `max`."""
+    (elementwise minimum, also `other=`); see `max`."""
+    if other is not None:
+        axis = other
     return _max_or_min(x, axis, keepdims, dim, keepdim, out, is_min=True)
 
 
@@ -768,25 +780,50 @@ def _no_bool(x, name: str) -> Tensor:
     return x
 
 
-def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None) -> Tensor:
+def norm(x, ord="fro", axis=None, keepdims=False, *, dim=None, keepdim=None, p=None,
+         dtype=None) -> Tensor:  # fmt: skip
     """Vector p-norm over `axis` (all entries when None or (), as PyTorch, where NumPy's () is
-    none): ord 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is PyTorch's
-    name for `ord`. Floating tensors only, as in PyTorch."""
+    none): ord 'fro' / 2 (default), 1, inf, 0 (the count of nonzeros) or any p > 0; `p=` is
+    PyTorch's name for `ord`. Floating tensors only, as in PyTorch. As torch.norm, 'fro' over
+    more than two dims is a matrix norm's error, and `dtype` computes in that dtype
+    (torch.linalg.vector_norm's, or matrix_norm's for 'nuc')."""
     ord, whole = ord if p is None else p, axis_arg(axis, dim) in (None, (), [])
     if isinstance(ord, str) and ord == "nuc":  # torch.norm(x, p='nuc'): the nuclear norm
         from ..linalg import matrix_norm  # noqa: PLC0415 - linalg builds on ops; a rare branch
 
         d = (-2, -1) if whole else axis_arg(axis, dim)
-        return matrix_norm(x, "nuc", dim=d, keepdim=keepdims_arg(keepdims, keepdim))
+        return matrix_norm(x, "nuc", dim=d, keepdim=keepdims_arg(keepdims, keepdim),
+                           dtype=dtype)  # fmt: skip
+    if isinstance(ord, str) and ord == "fro" and not whole:
+        d = axis_arg(axis, dim)
+        if not isinstance(d, int) and len(d) > 2:  # PyTorch's torch.norm: matrix_norm then
+            x = as_tensor(x)
+            if x.ndim < 2:
+                raise DescentError(
+                    "linalg.matrix_norm: The input tensor A must have at least 2 dimensions "
+                    f"(torch.norm with p='fro' over dims {tuple(d)}, shape {tuple(x.shape)})"
+                )
+            raise DescentError(
+                f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, d))} "
+                "(torch.norm's 'fro' over more than two dims; pass p=2 for the vector norm)"
+            )
+    if dtype is not None:  # torch.norm's dtype: linalg.vector_norm's cast and checks
+        from .linalg_norm import vector_norm  # noqa: PLC0415 - linalg_norm imports this module
+
+        return vector_norm(x, 2 if ord in ("fro", None) else ord,
+                           None if whole else axis_arg(axis, dim),
+                           keepdims_arg(keepdims, keepdim), dtype=dtype)  # fmt: skip
     axes = None if whole else axis_arg(axis, dim)
+    x = as_tensor(x)
+    if x._data.dtype.kind not in "fVc":  # (checked before the dims, as PyTorch)
+        raise DescentError(
+            f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
+            f"{tuple(x.shape)}), as PyTorch (linalg.vector_norm: Expected a floating point or "
+            "complex tensor as input); convert first with .float()"
+        )
     x, axes, keepdims = _prep(x, axes, keepdims, None, keepdim, op="norm")
     if x._data.dtype.kind == "c":  # the norm of the moduli (a real result, as PyTorch)
         return norm(_abs(x), ord, None if whole else axes, keepdims)
-    if x._data.dtype.kind not in "fV":
-        raise DescentError(
-            f"norm: expected a floating point tensor, got {x._data.dtype} (shape "
-            f"{tuple(x.shape)}), as PyTorch; convert first with .float()"
-        )
     if x.ndim == 0 and whole:  # |x| exactly, as a vector's (PyTorch's norm of a 0-d tensor
         return norm(reshape(x, (1,)), ord)  # computes the power if a dim is named; 0-d already)
     # The 2-norm has its own op (a safe gradient at 0); 0, 1 and inf are composites of abs.
@@ -804,6 +841,12 @@ def norm(x, ord=2, axis=None, keepdims=False, *, dim=None, keepdim=None, p=None)
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
         if x._data.size == 0:
+            if 0 in [x.shape[i] for i in (range(x.ndim) if axes is None else axes)]:
+                raise DescentError(  # no identity: PyTorch's linalg.vector_norm error
+                    f"linalg.vector_norm cannot compute the inf norm on an empty dimension "
+                    f"(shape {tuple(x.shape)}, dims {axes}) because the operation does not "
+                    "have an identity"
+                )
             return max(_abs(x), axes, keepdims)
         return Max.apply(_abs(x), axis=axes, keepdims=keepdims, is_min=False, evenly=False,
                          nan_wins=True)  # fmt: skip

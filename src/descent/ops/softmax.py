@@ -247,7 +247,7 @@ def _softmax_input(x, dtype, op):
     x = as_tensor(x)
     if dtype is not None:
         x = cast(x, dtype)
-        if x._data.dtype.kind != "c":
+        if x._data.dtype.kind not in "cbiu":  # an integer dtype= has no kernel either
             return x
     if x._data.dtype.kind == "c" and x._data.size:  # PyTorch has no complex kernel either
         raise DtypeError(

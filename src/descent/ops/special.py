@@ -36,7 +36,7 @@ from ..autograd import Function
 from ..dtypes import get_default_dtype
 from ..errors import DescentError, DtypeError
 from ..opmath import HALF, in_float32
-from ..tensor import Tensor
+from ..tensor import Tensor, as_dtype
 from ._common import (
     apply_binary,
     as_tensor,
@@ -272,6 +272,9 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> 
     x = as_tensor(input)
     dim = axis if dim is None else dim
     refuse_kinds("nansum", x, "c", "nansum on CPU does not support complex inputs")
+    if dtype is not None and as_dtype(dtype).kind == "c" and x._data.size:  # no complex kernel
+        raise DtypeError(f'nansum: "nansum_cpu" not implemented for dtype={as_dtype(dtype)} '
+                         f"(input {x.dtype} of shape {tuple(x.shape)}), as in PyTorch")  # fmt: skip
     if x._data.dtype.kind in "fV":
         x = NanToZero.apply(x)
     return _sum(x, dim, keepdim, dtype=dtype)

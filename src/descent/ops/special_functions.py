@@ -33,7 +33,7 @@ from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
 from .elementwise import log1p
-from .math import _binary_float, _floating, round_to
+from .math import _binary_float, _floating, _is_nan_number, round_to
 from .nested_values import on_values
 from .special import _BERNOULLI, _cupy_special, _elementwise, _erfinv64, erfc, lgamma
 
@@ -237,10 +237,10 @@ class Entr(Function):
 
 class Xlog1py(Function):
     """x log1p(y), 0 where x = 0 (unless y is nan): d/dx = log1p(y), d/dy = x / (1 + y);
-    PyTorch's masking: d/dx = 0 where x = 0 and y <= -1."""
+    PyTorch's masking: d/dx = 0 where x = 0 and y <= -1, or y a nan Python number (Xlogy)."""
 
     save_inputs = True
-    __slots__ = ("low",)
+    __slots__ = ("low", "nan_other")
     bfloat16_param = "low"  # (log1p(y) rounded to bfloat16 first, as Xlogy's log(y))
 
     def forward(self, x, y):
@@ -254,7 +254,9 @@ class Xlog1py(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's xlog1py(gy, y): 0 where gy = 0 (unless y is nan) and where x = 0 with
             # y <= -1 (log1p is not in `ops`: the Tensor op under create_graph).
-            flat = ((x == 0) & (y <= -1)) | ((gy == 0) & (y == y))
+            flat = ((x == 0) & ((y <= -1) | getattr(self, "nan_other", False))) | (
+                (gy == 0) & (y == y)
+            )
             l1p = log1p(y) if ops.is_graph else backend.get_array_module(y).log1p(y)
             gx = ops.where(flat, 0, gy * l1p)
             gyy = gy * x / (y + 1.0)
@@ -268,7 +270,7 @@ def entr(input) -> Tensor:
 
 def xlog1py(input, other) -> Tensor:
     """input * log1p(other), 0 where input is 0 (torch.special.xlog1py)."""
-    return _binary_float(Xlog1py, input, other, low=None)
+    return _binary_float(Xlog1py, input, other, low=None, nan_other=_is_nan_number(other))
 
 
 # ---------------------------------------------------------------------------------------------

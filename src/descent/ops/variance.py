@@ -20,7 +20,7 @@ from ..autograd import Function
 from ..errors import DtypeError
 from ..opmath import FLOAT, HALF
 from ..tensor import Tensor
-from ._common import axis_arg, user_stacklevel
+from ._common import as_tensor, axis_arg, user_stacklevel
 from .complex import imag as _imag
 from .complex import real as _real
 from .reduce import _prep, _reduced_size, mean
@@ -35,6 +35,9 @@ def var(x, axis=None, correction=1, keepdims=False, *, dim=None, keepdim=None,
 def _variance(x, axis, correction, keepdims, dim, keepdim, unbiased, op: str, root=False):
     """var (std with `root`), `op` naming the function in PyTorch's warning."""
     axis, correction = _var_args(axis, correction, unbiased)
+    x = as_tensor(x)
+    if x._data.dtype.kind != "c":  # (the dtype before the dims, as PyTorch's checks)
+        _check_floating_var(x)
     x, axes, keepdims = _prep(x, axis, keepdims, dim, keepdim, op=op.split("_")[0])
     if x._data.dtype.kind == "c":  # |z - mean|^2 summed: the real parts' plus the imaginary's
         _warn_dof(op, x, _reduced_size(x.shape, axes) - correction)

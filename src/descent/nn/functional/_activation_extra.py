@@ -195,7 +195,8 @@ def glu(input, dim: int = -1) -> Tensor:
         raise DescentError(
             f"glu: halving dimension {dim} of {tuple(x.shape)} needs an even size, got {n}"
         )
-    a, b = _shape.split(x, n // 2, axis=dim)
+    # an empty halving dim: both halves are x itself (split would take a 0-size section)
+    a, b = (x, x) if n == 0 else _shape.split(x, n // 2, axis=dim)
     return a * _act.sigmoid(b)
 
 

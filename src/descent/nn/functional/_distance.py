@@ -16,8 +16,7 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     the norm keeps the gradient finite where x1 == x2."""
     a, b = as_tensor(x1), as_tensor(x2)
     diff = a - b + eps
-    if diff.ndim == 0:
-        raise ValueError("pairwise_distance: expected at least 1-d inputs, got two 0-d tensors")
+    # (two 0-d inputs: the norm over dim -1 of a 0-d tensor is |diff|, as PyTorch's)
     return _red.norm(diff, ord=p, axis=-1, keepdims=keepdim)
 
 

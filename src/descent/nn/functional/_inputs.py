@@ -23,6 +23,21 @@ def autocast_f32(x: Tensor, cpu: bool = True) -> Tensor:
     return amp._upper(x, cpu) if amp._depth else x
 
 
+def check_weight_dtype(weight, x: Tensor, op: str) -> None:
+    """PyTorch's class-weighted kernels (nll_loss, cross_entropy with class indices,
+    multi_margin_loss) read a weight tensor of the input's dtype only ("expected scalar type
+    Float but found Double"), where descent cast it; inside autocast both are cast first."""
+    if amp._depth or not isinstance(weight, Tensor):
+        return
+    wd, xd = weight._data.dtype, x._data.dtype
+    if wd != xd:
+        raise DescentError(
+            f"{op}: expected scalar type {x.dtype} but found {weight.dtype} (a class weight of "
+            f"shape {tuple(weight.shape)} for an input of shape {tuple(x.shape)}), as in "
+            "PyTorch; convert it with weight.to(input.dtype)"
+        )
+
+
 def float_tensor(x, op: str) -> Tensor:
     """`x` as a Tensor; a DtypeError (PyTorch's NotImplementedError, still a TypeError; naming
     `op`) unless its dtype is floating."""

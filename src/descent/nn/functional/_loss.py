@@ -39,7 +39,7 @@ from ...ops.loss import (
 from ...ops.math import xlogy
 from ...ops.untracked import computed
 from ...tensor import Tensor
-from ._inputs import autocast_f32, float_tensor
+from ._inputs import autocast_f32, check_weight_dtype, float_tensor
 
 __all__ = [
     "cross_entropy",
@@ -125,10 +125,12 @@ def cross_entropy(
     Stable for any finite logits (the row maximum is subtracted; loss finite at +-1e4 in float32).
     """
     reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
-    if not 0.0 <= label_smoothing <= 1.0:
+    if not label_smoothing <= 1.0:
         raise DescentError(
-            f"cross_entropy: label_smoothing must lie in [0, 1], got {label_smoothing}"
+            f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}"
         )
+    # PyTorch smooths only for label_smoothing > 0: a negative value is no smoothing
+    label_smoothing = max(float(label_smoothing), 0.0)
     x = autocast_f32(float_tensor(input, "cross_entropy"))
     t = as_tensor(target)
     check_inference_saved(t, x)  # (a class target is saved as a parameter: grad_mode.py)
@@ -145,6 +147,8 @@ def cross_entropy(
     n_cls = x.shape[1]
     w = None
     if weight is not None:
+        if t._data.dtype.kind not in "fV":  # class indices: PyTorch's kernel takes x's dtype
+            check_weight_dtype(weight, x, "cross_entropy")
         # Through untracked.computed: descent.compile replays the cast on each call's weight
         # (a copy made on the array was a constant, frozen when the first two calls agreed).
         w = computed(_weight_in, (as_tensor(weight),), (x._data.dtype,))._data
@@ -167,8 +171,10 @@ def cross_entropy(
                 f"ignore_index={ignore_index} with a {t.dtype} probability target of shape "
                 f"{tuple(t.shape)}); drop ignore_index or pass class indices"
             )
+        # (the weight as given: PyTorch's composite promotes, a float64 weight gives float64)
+        wt = None if weight is None else as_tensor(weight)
         loss = _soft_cross_entropy(
-            x, x2, t, w, reduction, label_smoothing, perm if spatial else None
+            x, x2, t, wt, reduction, label_smoothing, perm if spatial else None
         )
     else:
         _check_index_target(t, x, "cross_entropy")
@@ -253,12 +259,12 @@ def _soft_cross_entropy(x, x2, t, w, reduction, eps, perm):
         logp = _sm.log_softmax(x2, axis=1)
     prod = logp * t2
     if w is not None:
-        prod = prod * Tensor._wrap(w)
+        prod = prod * w  # (C,) over the class dim last
+    if reduction == "sum":  # PyTorch's -(x t w).sum(): -0.0 for an empty batch
+        return -prod.sum()
     loss = -prod.sum(axis=1)  # (N*d...,)
     if reduction == "mean":
         return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
     return loss.reshape((x.shape[0],) + tuple(x.shape[2:]))
 
 
@@ -278,6 +284,8 @@ def nll_loss(
     check_inference_saved(target, x)  # (the target is saved as a parameter: grad_mode.py)
     tt = as_tensor(target)
     _check_index_target(tt, x, "nll_loss")
+    if weight is not None:
+        check_weight_dtype(weight, x, "nll_loss")
     unbatched = x.ndim == 1
     if unbatched:
         x, tt = _shape.unsqueeze(x, 0), _shape.reshape(tt, (1,))
@@ -389,9 +397,16 @@ def _refuse_integral(x: Tensor, y: Tensor, op: str, input_dtype: bool = False) -
     its NotImplementedError ("smooth_l1_cpu" not implemented for 'Long'), where descent computed
     in float32 (or refused bool subtraction with a RuntimeError); an empty pair too. With
     `input_dtype` (huber, whose result takes the input's dtype) an integer or bool input beside
-    a float target raises PyTorch's "result type Float can't be cast" RuntimeError."""
+    a float target raises PyTorch's "result type Float can't be cast" RuntimeError. Complex
+    operands raise its NotImplementedError too ("mse_cpu" not implemented for 'ComplexFloat':
+    descent computed a complex loss)."""
     xk, yk = x._data.dtype.kind, y._data.dtype.kind
     shapes = f"input {x.dtype} {tuple(x.shape)}, target {y.dtype} {tuple(y.shape)}"
+    if "c" in (xk, yk):
+        raise DtypeError(
+            f"{op}: not implemented for complex tensors ({shapes}), as in PyTorch; take .abs() "
+            "or .real first, or use l1_loss"
+        )
     if xk in "iub" and yk in "iub":
         raise DtypeError(
             f"{op}: not implemented for integer or bool tensors ({shapes}), as in PyTorch; "
@@ -527,12 +542,20 @@ def binary_cross_entropy(
             f"{tuple(p.shape)}"
         )
     pd = p._data
-    # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise.
-    if ((pd < 0) | (pd > 1)).any():
+    # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise,
+    # as PyTorch's kernel, whose check (0 <= p <= 1) refuses nan too; and its target check.
+    if (~((pd >= 0) & (pd <= 1))).any():
         raise DescentError(
-            "binary_cross_entropy: all elements of input must lie in [0, 1], got values from "
-            f"{float(pd.min())} to {float(pd.max())}; for logits use "
-            "binary_cross_entropy_with_logits"
+            "binary_cross_entropy: all elements of input should be between 0 and 1 (must lie in "
+            f"[0, 1]), got values from {float(pd.min())} to {float(pd.max())} (nan counts as "
+            "outside); for logits use binary_cross_entropy_with_logits"
+        )
+    yd = y._data
+    if (~((yd >= 0) & (yd <= 1))).any():
+        raise DescentError(
+            "binary_cross_entropy: all elements of target should be between 0 and 1 (must lie "
+            f"in [0, 1]), got values from {float(yd.min())} to {float(yd.max())} (nan counts as "
+            "outside)"
         )
     y = as_tensor(y, p)
     w = None if weight is None else _weight_fits(_as_input_dtype(weight, p), p,

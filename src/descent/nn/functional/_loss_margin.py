@@ -23,6 +23,7 @@ from ...ops.untracked import computed
 from ...tensor import Tensor
 from ._activation import logsigmoid
 from ._distance import pairwise_distance
+from ._inputs import check_weight_dtype
 from ._loss import _reduce, _reduction
 
 __all__ = [
@@ -141,6 +142,8 @@ def multi_margin_loss(
     if weight is not None and as_tensor(weight).ndim != 1:
         raise ValueError("multi_margin_loss: weight must be one-dimensional")
     x, y, out_shape = _class_targets(as_tensor(input), target, "multi_margin_loss")
+    if weight is not None:
+        check_weight_dtype(weight, x, "multi_margin_loss")
     n, c = x.shape
     yn = backend.as_numpy(y).astype(np.int64)
     if yn.size and (yn.min() < 0 or yn.max() >= c):
