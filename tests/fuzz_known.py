@@ -322,4 +322,33 @@ KNOWN = [
      'ops': ['logaddexp2', 'copysign'],
      'seed': 0,
      'ones': True},
+    {'id': 'nanmedian-value-float64',
+     'op': 'nanmedian',
+     'kind': 'value',
+     'sig': '',
+     'dtypes': 'float64',
+     'reason': "a PyTorch bug: nanmedian(dim) of an expanded (stride-0) tensor returns "
+               'uninitialized memory (5.6e-322 here; sessions 19 and 24), descent the median. '
+               'Not strict: the garbage is whatever the memory held',
+     'strict': False,
+     'inputs': [('x', [1.0, 1.0, 1.0], 'float64', [3], False)],
+     'steps': ['v0.expand((2, 3))', 'v1.nanmedian(dim=-2, keepdim=True).values'],
+     'ops': ['expand', 'nanmedian'],
+     'seed': 0,
+     'ones': True},
+    {'id': 'log_F.mish-grad-float32',
+     'op': 'log > F.mish',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32',
+     'reason': "PyTorch's vectorized float32 mish backward at z = log(1.4e-45) = -103.3 drops "
+               "the x * sigmoid(x) term (its sigmoid(-103.3) is 0), so with log's 1 / x the "
+               "gradient is 1.0; descent keeps it (mish'(z) ~ e^z (1 + z)) and gives -102 "
+               '(session 26). Not strict: it depends on the vectorized kernel',
+     'strict': False,
+     'inputs': [('x', [1.0, 1.401298464324817e-45, 1.0, 1.0], 'float32', [4], True)],
+     'steps': ['v0.log()', 'F.mish(v1)'],
+     'ops': ['log', 'F.mish'],
+     'seed': 0,
+     'ones': True},
 ]
