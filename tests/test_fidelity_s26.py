@@ -245,7 +245,7 @@ def test_dtype_and_out_must_agree_as_torch(op):
 @pytest.mark.parametrize(
     "name",
     ["glu_empty0", "glu_empty_last", "pdist_0d", "pdist_0d_p1_kd", "elu_int_empty",
-     "gelu_bool_empty", "softplus_int_0d", "glu_int_empty"],
+     "gelu_bool_empty", "softplus_int_0d", "glu_int_empty", "max_pool1d_stride_empty"],
 )  # fmt: skip
 def test_functional_edges_as_torch(name):
     F = lambda m: m.nn.functional  # noqa: E731
@@ -260,6 +260,8 @@ def test_functional_edges_as_torch(name):
         "gelu_bool_empty": lambda m: F(m).gelu(m.zeros(0, dtype=m.bool)),
         "softplus_int_0d": lambda m: F(m).softplus(m.tensor(2)),
         "glu_int_empty": lambda m: F(m).glu(m.zeros(0, 2, dtype=m.int64)),
+        # stride=[] is the kernel size (descent's max_pool1d alone raised)
+        "max_pool1d_stride_empty": lambda m: F(m).max_pool1d(_x(m)[None], 2, []),
     }[name]  # fmt: skip
     _same(fn)
 

@@ -349,7 +349,9 @@ def max_pool1d(
             f"{tuple(input.shape)}), as in PyTorch; convert first with .float()"
         )
     k = int_tuple(kernel_size, 1, "kernel_size", "max_pool1d")[0]
-    s = k if stride is None else int_tuple(stride, 1, "stride", "max_pool1d")[0]
+    # (stride=[] is the kernel size, as None: PyTorch's default, as in the other poolings)
+    no_stride = stride is None or (not isinstance(stride, int) and len(stride) == 0)
+    s = k if no_stride else int_tuple(stride, 1, "stride", "max_pool1d")[0]
     p = int_tuple(padding, 1, "padding", "max_pool1d")[0]
     d = int_tuple(dilation, 1, "dilation", "max_pool1d")[0]
     y = max_pool2d(x, (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
