@@ -116,3 +116,30 @@ def test_grad_scaler_setters_and_growth_tracker():
         seen.append((scaler.get_scale(), scaler._get_growth_tracker()))
     assert seen == [(8.0, 1), (32.0, 0), (32.0, 1), (8.0, 0)]
     assert (scaler.get_growth_factor(), scaler.get_backoff_factor()) == (4.0, 0.25)
+
+
+def _contractions(lib):
+    r = np.random.default_rng(0)
+    v = lib.tensor(r.standard_normal(4).astype(np.float32), requires_grad=True)
+    A = lib.tensor(r.standard_normal((1, 4)).astype(np.float32))
+    B = lib.tensor(r.standard_normal((2, 3)).astype(np.float32))
+    C = lib.tensor(r.standard_normal((3, 4)).astype(np.float32))
+    with lib.autocast("cpu", dtype=lib.float16):
+        outs = [lib.inner(v, v), lib.inner(A, A), lib.tensordot(A, v, dims=1),
+                lib.tensordot(B, B, dims=([0, 1], [0, 1])), lib.tensordot(B, B, dims=0),
+                lib.inner(v, C)]  # fmt: skip
+    outs[0].backward()
+    return outs, v.grad
+
+
+def test_one_by_one_contractions_in_autocast_are_float32_dots():
+    # inner(v, v) and tensordot to a single element are dot products in PyTorch (float32 in a
+    # float16 region); descent's matmul made them float16. Larger results stay float16.
+    ours, g = _contractions(descent)
+    theirs, gt = _contractions(torch)
+    for o, t in zip(ours, theirs, strict=True):
+        assert str(o.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
+        assert tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o.detach().float().numpy(), t.detach().float().numpy(),
+                                   rtol=1e-3, atol=1e-3)  # fmt: skip
+    np.testing.assert_allclose(g.numpy(), gt.numpy(), rtol=1e-6)

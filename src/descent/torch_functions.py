@@ -366,6 +366,12 @@ def _contract(a: Tensor, b: Tensor, n: int) -> Tensor:
     """Sum over the last n dims of a and the first n of b, as one matmul."""
     left, right = tuple(a.shape[: a.ndim - n]), tuple(b.shape[n:])
     k = math.prod(a.shape[a.ndim - n :])
+    if amp._depth and math.prod(left) == 1 and math.prod(right) == 1:
+        # PyTorch computes a (1, k) x (k, 1) contraction as a dot product, on no autocast
+        # list: float32 in a float16 region (inner(v, v), tensordot(A, A, 2); before
+        # 2026-12-07 descent's matmul returned float16)
+        prod = _ops.dot(_ops.reshape(a, k), _ops.reshape(b, k))
+        return _ops.reshape(prod, *(left + right)) if left + right else prod
     # (explicit sizes: a -1 is ambiguous when a dimension is 0)
     prod = _ops.matmul(_ops.reshape(a, math.prod(left), k), _ops.reshape(b, k, math.prod(right)))
     return _ops.reshape(prod, *(left + right)) if left + right else _ops.reshape(prod, ())
