@@ -309,11 +309,11 @@ class TCPStore(Store):
 
 
 def _recv_message(sock: socket.socket) -> bytes:
-    head = _recv_exact(sock, _LEN.size)
-    return _recv_exact(sock, _LEN.unpack(head)[0])
+    head = _read_exact(sock, _LEN.size)
+    return _read_exact(sock, _LEN.unpack(head)[0])
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _read_exact(sock: socket.socket, n: int) -> bytes:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:

@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from .store import _read_exact
+
 DEFAULT_TIMEOUT_S = 1800.0  # torch's default process-group timeout (30 minutes)
 
 _MAGIC = b"DSCNT1"
@@ -820,17 +822,6 @@ def _close_socket(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
-
-
-def _read_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:], n - got)
-        if k == 0:
-            raise EOFError("connection closed")
-        got += k
-    return bytes(buf)
 
 
 class _Local:
