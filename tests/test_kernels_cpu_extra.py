@@ -98,8 +98,8 @@ def test_scatter_add_rows_matches_torch_and_numpy_path(case):
 def test_scatter_add_rows_negative_and_out_of_range_indices():
     from descent import backend
 
-    a = np.zeros((5, 3), np.float32)
-    v = np.ones((4, 3), np.float32)
+    a = np.zeros((5, 80), np.float32)  # 320 values: above backend._ADD_AT_MAX (np.add.at)
+    v = np.ones((4, 80), np.float32)
     b = a.copy()
     idx = np.array([-1, 0, -1, 4])
     with spy("scatter_add_rows") as calls:

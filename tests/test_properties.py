@@ -92,7 +92,8 @@ REDUCTIONS = {
                                                    else tuple(range(x.ndim)), keepdim=k)),
     "var0": (lambda x, ax, k: x.var(ax, correction=0, keepdims=k),
              lambda x, ax, k: torch.var(x, ax, correction=0, keepdim=k)),
-    "norm": (lambda x, ax, k: ds.norm(x, axis=ax, keepdims=k),
+    # p=2: torch.norm's default 'fro' over more than two dims is matrix_norm's error (as torch)
+    "norm": (lambda x, ax, k: ds.norm(x, 2, axis=ax, keepdims=k),
              lambda x, ax, k: torch.linalg.vector_norm(x, dim=ax, keepdim=k)),
     "prod": (lambda x, ax, k: x.prod(ax, keepdims=k),
              lambda x, ax, k: _torch_prod(x, ax, k)),
