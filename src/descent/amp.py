@@ -257,20 +257,20 @@ def _lower(*tensors):
     return tuple(out)
 
 
-def _float32_op(fn):
-    """Decorator of an op on PyTorch's autocast float32 list (l1_loss, kl_div, the margin
-    losses, prod, trace, the solves, reflection padding, the 3-D pools, ...): inside a region
-    its float16/bfloat16 Tensor arguments are cast up to float32 and it runs with autocast off,
-    so it computes and returns float32 and its inner products stay float32, as PyTorch's
-    (whose autocast excludes itself inside such an op). Outside a region: fn as it is."""
+def _autocast_off(fn, upcast: bool, rewrap):
+    """fn run with autocast off inside a region (its low-precision Tensor arguments cast up to
+    float32 first when `upcast`); outside a region fn as it is. `rewrap` is the decorator
+    itself: torch_keywords.torch_names renames the parameters of the function inside, then
+    wraps the renamed copy again (the wrapper's own *args/**kwargs carry no names to rename)."""
 
     @_functools.wraps(fn)
     def wrapper(*args, **kwargs):
         global _depth
         if not _depth or _current() is None:
             return fn(*args, **kwargs)
-        args = tuple(_upper(a) if hasattr(a, "_data") else a for a in args)
-        kwargs = {k: _upper(v) if hasattr(v, "_data") else v for k, v in kwargs.items()}
+        if upcast:
+            args = tuple(_upper(a) if hasattr(a, "_data") else a for a in args)
+            kwargs = {k: _upper(v) if hasattr(v, "_data") else v for k, v in kwargs.items()}
         _stack().append((False, "cpu", None))
         _depth += 1
         try:
@@ -279,11 +279,18 @@ def _float32_op(fn):
             _stack().pop()
             _depth -= 1
 
-    # torch_keywords.torch_names renames the parameters of the function inside, then wraps
-    # the renamed copy again (the wrapper's own *args/**kwargs carry no names to rename)
     wrapper.__float32_self__ = wrapper
-    wrapper.__float32_rewrap__ = _float32_op
+    wrapper.__float32_rewrap__ = rewrap
     return wrapper
+
+
+def _float32_op(fn):
+    """Decorator of an op on PyTorch's autocast float32 list (l1_loss, kl_div, the margin
+    losses, prod, trace, the solves, reflection padding, the 3-D pools, ...): inside a region
+    its float16/bfloat16 Tensor arguments are cast up to float32 and it runs with autocast off,
+    so it computes and returns float32 and its inner products stay float32, as PyTorch's
+    (whose autocast excludes itself inside such an op). Outside a region: fn as it is."""
+    return _autocast_off(fn, True, _float32_op)
 
 
 def _kernel_op(fn):
@@ -292,23 +299,7 @@ def _kernel_op(fn):
     keep the input dtype, as PyTorch's kernel does (autocast dispatches only the op itself,
     which is on no autocast list). Before, a float32 matrix_exp in a float16 region squared
     float16 Pade terms and returned nan. Outside a region: fn as it is."""
-
-    @_functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        global _depth
-        if not _depth or _current() is None:
-            return fn(*args, **kwargs)
-        _stack().append((False, "cpu", None))
-        _depth += 1
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _stack().pop()
-            _depth -= 1
-
-    wrapper.__float32_self__ = wrapper  # torch_keywords renames fn inside, as for _float32_op
-    wrapper.__float32_rewrap__ = _kernel_op
-    return wrapper
+    return _autocast_off(fn, False, _kernel_op)
 
 
 def _upper(x, cpu: bool = True):
