@@ -328,4 +328,71 @@ KNOWN = [
      'ops': ['log', 'F.mish'],
      'seed': 0,
      'ones': True},
+    {'id': 'atan2-grad-float64+int32',
+     'op': 'atan2',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float64+int32',
+     'reason': 'as atan2-grad-float32+int32 (int32 -2^31 squared wraps to 0, so the float64 '
+               "gradient is -2^31 / (0 + 1); session 27, helper-195)",
+     'inputs': [('v0', [1, -2147483648], 'int32', [2], False),
+                ('y', [1.0, 1.0], 'float64', [2], True)],
+     'steps': ['v0.atan2(y)'],
+     'ops': ['atan2'],
+     'seed': 0,
+     'ones': True},
+    {'id': '%-value-float32',
+     'op': '%',
+     'kind': 'value',
+     'sig': '',
+     'dtypes': 'float32',
+     'reason': "PyTorch's vectorized float32 remainder (its AVX2 and AVX-512 kernels; the "
+               "scalar DEFAULT one agrees with descent) gives nan for 3e38 % -0.0223: a - b * "
+               "floor(a / b) overflows; descent (NumPy's fmod-based remainder) gives -0.0117 "
+               "(sessions 19 and 27). Not strict: it depends on the vectorized kernel",
+     'strict': False,
+     'inputs': [('v0', [1.0] * 15 + [3.0000000054977558e+38], 'float32', [16], False),
+                ('y', [1.0] * 15 + [-0.022290974855422974], 'float32', [16], False)],
+     'steps': ['(v0 % y)'],
+     'ops': ['%'],
+     'seed': 0,
+     'ones': True},
+    {'id': 'log1p_float_power-grad-float32',
+     'op': 'log1p > float_power',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32',
+     'reason': "PyTorch's vectorized float32 log1p (AVX2 and AVX-512 alike; the scalar DEFAULT "
+               "kernel gives 1.4e-45) returns 0 for the denormal 1.4e-45, whose log1p is "
+               "1.4e-45; float_power(0, 0)'s gradient is then 0 where descent's, at "
+               "v = 1.4e-45, is v^v (log v + 1) = -102.3 (session 27). Not strict: it depends "
+               'on the vectorized kernel',
+     'strict': False,
+     'inputs': [('x', [1.0, 1.401298464324817e-45, 1.0], 'float32', [3], True)],
+     'steps': ['v0.log1p()', 'm.float_power(v1, v1)'],
+     'ops': ['log1p', 'float_power'],
+     'seed': 0,
+     'ones': True},
+    {'id': 'sum_erfc_acos-grad-float32',
+     'op': 'sum > erfc > acos',
+     'kind': 'grad',
+     'sig': '',
+     'dtypes': 'float32',
+     'reason': 'the order of a float32 sum with +1e30 and -1e30 among small values: NumPy\'s '
+               'pairwise sum (descent) absorbs the small ones into +-1e30 and gives 0, '
+               "PyTorch's vectorized one (the same with AVX2, AVX-512 and DEFAULT) cancels the "
+               'two first and keeps 1.02; acos(erfc(0)) = acos(1) has an infinite derivative, '
+               'acos(erfc(1.02)) a finite one. Both sums are float32 roundings of the same '
+               'values (session 27)',
+     'inputs': [('x', [[[0.5, -1.9193217754364014, 1.401298464324817e-45, -0.7610714435577393],
+                        [-1.0000000150474662e+30, 1.630980134010315, 0.6107169985771179,
+                         0.46129199862480164],
+                        [-1.5124027729034424, 1.2369682788848877, -0.003938827197998762,
+                         1.0000000150474662e+30],
+                        [0.546144425868988, -1.4956611394882202, -0.5445544719696045,
+                         0.3592832386493683]]], 'float32', [1, 4, 4], True)],
+     'steps': ['m.sum(v0, (1, 2), keepdim=False)', 'm.erfc(v1)', 'v2.acos()'],
+     'ops': ['sum', 'erfc', 'acos'],
+     'seed': 0,
+     'ones': True},
 ]

@@ -822,24 +822,9 @@ KNOWN: dict[int, str] = {
     "view as an as_strided of it; session 25, open)",
     26100080308042: "descent: as 25100076314769, an empty one (a chunk of an expanded empty "
     "tensor, detached, written by copy_; session 26, open)",
-    26100079308628: "descent: x[None, :] has NumPy's stride 0 on the new dimension where "
-    "PyTorch's unsqueeze gives the next dimension's extent, so setitem's overlap check (which "
-    "compares strides, as get_overlap_status) sees a partial overlap with x.expand(1, -1) "
-    "(session 26, open: expand has PyTorch's strides since session 26)",
-    26100080308518: "descent: as 26100079308628, d[None, 0] = d (a diagonal view of a bool "
-    "tensor; session 26, open)",
-    26100080325079: "descent: an op on a view made under no_grad of a tensor that requires grad, "
-    "then an in-place op on the base with grad mode on: PyTorch's backward through that op "
-    "raises its no_grad-view error, descent's runs (session 26, open)",
-    26100080329851: "descent: as 26100080325079 (a diagonal taken under no_grad, sin of it, the "
-    "base written by add_; session 26, open)",
     26100081309910: "descent: the second-order gradient (create_graph) through pow_ of an "
     "overlapping unfold view of x ** 2 is ~0 where PyTorch's is not (the first-order one "
     "matches; session 26, open)",
-    26100081312630: "descent: as 26100079308628, a size-1 dimension's stride: x.view(3, 1)"
-    ".permute(1, 0) and its reshape(1, 3) have different strides in PyTorch (its add_ of one into "
-    "the other raises the partial-overlap error), NumPy's layouts compare equal (session 26, "
-    "open)",
 }
 
 

@@ -35,6 +35,7 @@ from .autograd import (
 from .autograd import (
     _new_tensor as new_tensor,
 )
+from .autograd_views import no_grad_view_message
 from .grad_mode import _state
 from .hooks import (
     _backward_hooks,
@@ -222,7 +223,7 @@ def _run_backward(
                     # One comparison for the common one-input case; zip only for more inputs.
                     if saved[0]._version != versions[0] or len(saved) > 1:
                         for i, (t, v) in enumerate(zip(saved, versions)):
-                            if t._version != v and _needed(node, i):
+                            if t._version != v and (_needed(node, i) or _no_grad_view(t)):
                                 raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
@@ -549,7 +550,17 @@ def _needed(node, i: int) -> bool:
     return any(not _dead(p) for j, p in enumerate(parents) if j != i)
 
 
+def _no_grad_view(t) -> bool:
+    """Whether saved tensor t is a view made under no_grad of a tensor that requires grad:
+    PyTorch saved it (the op's result requires grad), and unpacking it in backward reads its
+    grad_fn, which raises once the view's memory was written since (handle_view_on_rebase),
+    whether or not some input gets a gradient."""
+    return type(getattr(t, "_view_base", None)) is _NoGradView
+
+
 def _modified_message(node, t, v) -> str:
+    if _no_grad_view(t):
+        return no_grad_view_message(t.shape)
     return (
         f"an input of '{node.name}' (shape {tuple(t.shape)}) was modified in place after the op "
         f"saved it for backward (version {v} -> {t._version}). Clone it before the in-place "

@@ -39,6 +39,17 @@ class NoGradView(ViewTag):
     __slots__ = ()
 
 
+def no_grad_view_message(shape) -> str:
+    """PyTorch's error for a view made under no_grad of a tensor that requires grad whose
+    memory was written in place since (handle_view_on_rebase), with the view's shape."""
+    return (
+        f"A view (shape {tuple(shape)}) was created in no_grad mode and its base or another "
+        "view of its base has been modified inplace with grad mode enabled. Given that this use "
+        "case is ambiguous and error-prone, it is forbidden (PyTorch's rule). Make the view and "
+        "the in-place op both inside the no_grad block or both outside it"
+    )
+
+
 class DetachedView(ViewTag):
     __slots__ = ()
 

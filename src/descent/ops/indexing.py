@@ -33,7 +33,7 @@ from ._common import (
 )
 from .shape import broadcast_to, permute, reshape
 from .untracked import computed, derived, derived_observers, guarded
-from .view_rules import _dense_range, address, overlaps, writable_alias
+from .view_rules import _dense_range, address, overlaps, with_strides, writable_alias
 from .view_write import redo_setitem, write_base, written
 from .view_write import write as write_view
 
@@ -213,11 +213,47 @@ class GetItem(Function):
             # NumPy lays an advanced index on a later axis out first in memory; PyTorch's
             # result is contiguous (x[:, idx].view(N, -1) works there): one copy
             out = backend.get_array_module(out).ascontiguousarray(out)
+        elif self.basic and type(self.idx) is tuple and None in self.idx:
+            # NumPy gives a new dim stride 0, PyTorch's unsqueeze the extent of the dim it
+            # goes before: stride() shows it, the overlap check of writes compares it
+            out = with_strides(out, _none_strides(x, self.idx))
         return out
 
     def backward(self, gy, ops):
         # Nothing saved but the index: zeros of the input's shape with gy put where it was read.
         return ops.index_grad(gy, self.in_shapes[0], self.idx, self.basic)
+
+
+def _none_strides(x, idx):
+    """The strides (elements) of x[idx] for a basic index holding None, as PyTorch's
+    applySlicing makes them: the items in order, None an unsqueeze of the result so far
+    (stride: the extent of the dim it goes before, 1 at the end); None where an item is not an
+    int, a slice, None or Ellipsis (NumPy's strides are kept)."""
+    if not (isinstance(x, np.ndarray) or backend.is_cupy_array(x)):
+        return None
+    sizes, strides = list(x.shape), [s // x.itemsize for s in x.strides]
+    named = 0
+    for i in idx:
+        if isinstance(i, (int, np.integer, slice)) and not isinstance(i, (bool, np.bool_)):
+            named += 1
+        elif i is not None and i is not Ellipsis:
+            return None
+    d = 0
+    for i in idx:
+        if i is None:
+            strides.insert(d, sizes[d] * strides[d] if d < len(sizes) else 1)
+            sizes.insert(d, 1)
+            d += 1
+        elif i is Ellipsis:
+            d += x.ndim - named
+        elif isinstance(i, slice):
+            start, stop, step = i.indices(sizes[d])
+            sizes[d] = len(range(start, stop, step))
+            strides[d] *= step
+            d += 1
+        else:  # an int: the dim goes
+            del sizes[d], strides[d]
+    return tuple(strides)
 
 
 class IndexGetItem(GetItem):
@@ -383,7 +419,8 @@ def setitem(x: Tensor, index, value) -> None:
                     and not isinstance(i, (slice, int))]  # fmt: skip
             one = rest[0] if len(rest) == 1 else None
         sel = x._data[idx if Ellipsis in idx else (*idx, Ellipsis)] if basic else None
-        if ((value._data.ndim or not sel.ndim) and _partial_overlap(sel, value._data, idx)
+        if ((value._data.ndim or not sel.ndim) and _partial_overlap(x._data, sel, value._data,
+                                                                    idx)
                 if basic else not (value._data.size == 1 and isinstance(one, Tensor)
                                    and one._data.dtype == np.bool_)  # (a fill: masked_fill_)
                 and (value is x or (value._data is x._data and x._data.size)  # (PyTorch:
@@ -553,14 +590,14 @@ def _broadcast_or_none(a, shape):
         return a
 
 
-def _partial_overlap(sel, v, idx) -> bool:
-    """PyTorch's copy_ check of x[idx] = v for a basic index: whether the selection and v
-    overlap in part. A full overlap (no error) is the same memory with the same strides,
-    PyTorch's strides of v as its setitem copies it: v as it is when the shapes are equal, else
-    v with its leading 1s dropped and expanded (x[None, -1] = x of one element: the very same
-    view, no error; x[None, None] = x: a 0-d v expanded, stride 0: partial, an error). NumPy
-    gives a dimension made by None stride 0 where PyTorch's unsqueeze gives the next
-    dimension's extent: the selection's None dimensions take PyTorch's stride first."""
+def _partial_overlap(xa, sel, v, idx) -> bool:
+    """PyTorch's copy_ check of x[idx] = v for a basic index (`sel` is NumPy's xa[idx]):
+    whether the selection and v overlap in part. A full overlap (no error) is the same memory
+    with the same strides, PyTorch's strides of v as its setitem copies it: v as it is when the
+    shapes are equal, else v with its leading 1s dropped and expanded (x[None, -1] = x of one
+    element: the very same view, no error; x[None, None] = x: a 0-d v expanded, stride 0:
+    partial, an error). The selection's strides are PyTorch's (a dimension None made: the
+    extent of the one it went before when it was made, _none_strides)."""
     vb = _broadcast_or_none(v, sel.shape)
     if vb.shape != sel.shape:  # (no broadcast: the assignment raises the shape error)
         return overlaps(sel, vb)
@@ -568,33 +605,9 @@ def _partial_overlap(sel, v, idx) -> bool:
         return False
     if _dense_range(sel) != _dense_range(vb):
         return True
-    return _unsqueezed_strides(sel, _none_dims(idx, sel.ndim)) != _setitem_source_strides(
-        v, sel.shape
-    )
-
-
-def _none_dims(idx, out_ndim) -> list:
-    """Per dimension of x[idx] (a basic index), whether None made it."""
-    items = list(idx) if type(idx) is tuple else [idx]
-    made = []
-    for i in items:
-        if i is None:
-            made.append(True)
-        elif i is Ellipsis or isinstance(i, slice):
-            made.append(False if isinstance(i, slice) else Ellipsis)
-    rest = out_ndim - sum(1 for m in made if m is not Ellipsis)  # the Ellipsis' / trailing dims
-    k = next((n for n, m in enumerate(made) if m is Ellipsis), len(made))
-    return made[:k] + [False] * rest + [m for m in made[k + 1 :]]
-
-
-def _unsqueezed_strides(a, none_dims) -> list:
-    """a's strides with each dimension that None made given PyTorch's unsqueeze stride: the
-    next dimension's size times its stride, the item size if last."""
-    st = list(a.strides)
-    for d in range(a.ndim - 1, -1, -1):
-        if none_dims[d]:
-            st[d] = a.shape[d + 1] * st[d + 1] if d + 1 < a.ndim else a.itemsize
-    return st
+    st = _none_strides(xa, idx) if type(idx) is tuple and None in idx else None
+    st = list(sel.strides) if st is None else [s * sel.itemsize for s in st]
+    return st != _setitem_source_strides(v, sel.shape)
 
 
 def _setitem_source_strides(v, shape) -> list:

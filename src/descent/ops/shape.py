@@ -48,12 +48,34 @@ class Reshape(Function):
     zero_passes = True  # a known-zero gradient passes (PyTorch's formula multiplies it)
 
     __slots__ = ("shape",)
+    keeps_strides = False  # (squeeze and unsqueeze keep x's strides on the other dims)
 
     def forward(self, x):
-        return x.reshape(self.shape)
+        y = x.reshape(self.shape)
+        # PyTorch's strides on size-1 dims (computeStride for view/reshape/flatten,
+        # inferUnsqueezeGeometry, inferSqueezeGeometry), where NumPy's reshape gives its own:
+        # stride() shows them and the overlap check of in-place ops compares them
+        # (`x.view(3, 1).permute(1, 0)` and its `.reshape(1, 3)` are a partial overlap there).
+        # A reshape of a C-contiguous x whose last dim is not of size 1 (computeStride's
+        # base stride) to another shape gets C strides in both.
+        if 1 in y.shape and _strided(y) and (
+            self.keeps_strides or y.shape == x.shape or not x.flags.c_contiguous
+            or (x.ndim and x.shape[-1] == 1)
+        ):  # fmt: skip
+            y = _view_rules.with_strides(y, self.torch_strides(x))
+        return y
+
+    def torch_strides(self, x):
+        """PyTorch's strides (elements) of the view of x, or None where it copies."""
+        return _view_rules.view_strides(x.shape, elem_strides(x), self.shape)
 
     def backward(self, gy, ops):
         return gy.reshape(self.in_shapes[0])
+
+
+def _strided(a) -> bool:
+    """Whether `a` has strides to set (a NumPy or CuPy array, not a meta one)."""
+    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
 
 
 # PyTorch's names for the reshapes that squeeze and unsqueeze make (grad_fn_names.py): the
@@ -61,14 +83,32 @@ class Reshape(Function):
 class Unsqueeze(Reshape):
     """d unsqueeze(x) = the gradient reshaped back (PyTorch's UnsqueezeBackward0)."""
 
-    __slots__ = ()
+    __slots__ = ("dim",)
+    keeps_strides = True
+
+    def torch_strides(self, x):
+        # inferUnsqueezeGeometry: the new dim's stride is the extent of the dim it goes
+        # before (1 at the end)
+        d, st = getattr(self, "dim", None), list(elem_strides(x))
+        if d is None:  # (made without its dim: NumPy's strides)
+            return None
+        st.insert(d, x.shape[d] * st[d] if d < x.ndim else 1)
+        return tuple(st)
 
 
 class Squeeze(Reshape):
     """d squeeze(x, dim) = the gradient reshaped back (SqueezeBackward1; SqueezeBackward0 for
     squeeze() and SqueezeBackward2 for a tuple of dims are the subclasses below)."""
 
-    __slots__ = ()
+    __slots__ = ("dims",)
+    keeps_strides = True
+
+    def torch_strides(self, x):
+        # inferSqueezeGeometry: the kept dims keep their strides
+        dims = getattr(self, "dims", None)
+        if dims is None:
+            return None
+        return tuple(s for i, s in enumerate(elem_strides(x)) if i not in dims)
 
 
 class SqueezeAll(Squeeze):
@@ -387,15 +427,15 @@ def squeeze(x, axis=None, dim=None) -> Tensor:
     # squeeze is a reshape (the gradient only needs the old shape back); a new view even when
     # no dimension has size 1, as PyTorch's. The class gives PyTorch's name for the overload.
     if axis is None:
-        op, shape = SqueezeAll, tuple(n for n in x.shape if n != 1)
+        op, axes = SqueezeAll, tuple(i for i, n in enumerate(x.shape) if n == 1)
     else:
         axes = normalize_axis(axis, x.ndim, "squeeze")
         op = SqueezeDims if isinstance(axis, (tuple, list)) else Squeeze
         if x.ndim == 0:  # dims 0 and -1 of a 0-d tensor: nothing to squeeze
-            return op.apply(x, shape=())
+            return op.apply(x, shape=(), dims=())
         axes = tuple(a for a in axes if x.shape[a] == 1)  # PyTorch: non-1 dims are left alone
-        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
-    return op.apply(x, shape=shape)
+    shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    return op.apply(x, shape=shape, dims=axes)
 
 
 def unsqueeze(x, axis=None, dim=None) -> Tensor:
@@ -413,7 +453,7 @@ def unsqueeze(x, axis=None, dim=None) -> Tensor:
     if not -nd <= a < nd:
         raise DimensionError(f"unsqueeze: axis {a} out of range for {nd} dimensions")
     a %= nd
-    return Unsqueeze.apply(x, shape=x.shape[:a] + (1,) + x.shape[a:])
+    return Unsqueeze.apply(x, shape=x.shape[:a] + (1,) + x.shape[a:], dim=a)
 
 
 expand_dims = unsqueeze

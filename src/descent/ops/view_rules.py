@@ -86,6 +86,21 @@ def view_strides(oldshape: tuple, oldstride: tuple, newshape: tuple):
     return tuple(newstride)
 
 
+def with_strides(a, strides):
+    """`a` with the strides `strides` (elements), which differ from a's own on size-1 dims
+    only (where no element's address depends on them): PyTorch's strides there, which
+    `stride()` shows and its overlap check (get_overlap_status) compares. `a` itself when they
+    already agree, or when `strides` is None (no view: a fresh, C-contiguous copy) or `a` is
+    empty."""
+    if strides is None or not a.size:
+        return a
+    item = a.itemsize
+    strides = tuple(s * item for s in strides)
+    if strides == a.strides:
+        return a
+    return backend.get_array_module(a).lib.stride_tricks.as_strided(a, a.shape, strides)
+
+
 def view_error(shape: tuple, strides: tuple, newshape: tuple, op: str = "view") -> DescentError:
     """PyTorch's error (its text first, so code matching it still does), with the sizes."""
     return DescentError(

@@ -390,12 +390,7 @@ def _stale_message(u: Tensor) -> str:
             "to be modified inplace (PyTorch's rule). You should replace the inplace operation "
             f"by an out-of-place one, or clone() the outputs of {multi[0]}"
         )
-    return (
-        f"A view (shape {tuple(u.shape)}) was created in no_grad mode and its base or another "
-        "view of its base has been modified inplace with grad mode enabled. Given that this use "
-        "case is ambiguous and error-prone, it is forbidden (PyTorch's rule). Make the view and "
-        "the in-place op both inside the no_grad block or both outside it"
-    )
+    return _views_module.no_grad_view_message(u.shape)
 
 
 def stale_view(u: Tensor) -> None:

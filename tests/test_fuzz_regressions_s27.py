@@ -1,0 +1,191 @@
+"""Regressions found by the session-27 fuzz work (helper-195; session 26's open view-fuzz
+programs and seeds 27000001 onward of tests/test_fuzz_differential.py,
+tests/test_view_inplace_fuzz_s14.py and tests/fuzz_extra_dtypes.py, on an Intel AVX-512 host):
+each case runs in descent and in torch 2.13 (the oracle) and compares the outcomes."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+
+
+def _outcome(fn, m):
+    """fn(m) as plain Python values, or the class of the error it raised."""
+    try:
+        r = fn(m)
+    except Exception as e:  # noqa: BLE001 - the outcome compared is the error class
+        return RuntimeError if isinstance(e, RuntimeError) else type(e)
+    return _plain(r)
+
+
+def _plain(r):
+    if isinstance(r, (tuple, list)):
+        return [_plain(v) for v in r]
+    if isinstance(r, (torch.Tensor, ds.Tensor)):
+        a = np.asarray(r.detach().numpy())
+        return (a.round(12) if a.dtype.kind in "fc" else a).tolist()
+    return r
+
+
+def _same(fn):
+    t, d = _outcome(fn, torch), _outcome(fn, ds)
+    if isinstance(t, type):
+        assert isinstance(d, type) and issubclass(d, t), (d, t)
+    else:
+        assert d == t, (d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strides on size-1 dims. NumPy gives a dim that None makes stride 0, and its reshape picks its
+# own strides for size-1 dims (or keeps x's for the same shape); PyTorch's are unsqueeze's (the
+# extent of the dim it goes before), computeStride's (view/reshape/flatten) and squeeze's (the
+# kept dims' own). stride() shows them, and the overlap check of in-place ops compares them
+# (get_overlap_status: the same memory with other strides is a partial overlap).
+
+CHAINS = {
+    "none_first": lambda x: x[None],
+    "none_then_int": lambda x: x[None, 0],
+    "none_last": lambda x: x[..., None],
+    "none_of_transpose": lambda x: x.t()[None],
+    "slice_none": lambda x: x[0:1, None],
+    "ellipsis_none_ellipsis": lambda x: x[..., None, :],
+    "movedim_unsqueeze": lambda x: x.view(1, 3, 4).movedim(1, 0).unsqueeze(3),
+    "stepped_slice_none_flatten": lambda x: x[0, 1:3:2][None].flatten(0, 1),
+    "movedim_none_squeeze": lambda x: x.view(1, 3, 4).movedim(1, 0)[None, 0].squeeze(1),
+    "permute_view_ones": lambda x: x[:1].permute(1, 0).view(1, 4, 1),
+    "reshape_same_shape": lambda x: x.view(12, 1).permute(1, 0).reshape(1, 12),
+    "permute_squeeze": lambda x: x[:1].view(1, 4, 1).permute(2, 1, 0).squeeze(2),
+    "diagonal_reshape": lambda x: x[:1, :2].diagonal().reshape(1, 1),
+    "unfold_reshape": lambda x: x.view(1, 4, 3).unfold(0, 1, 2).reshape(4, 1, 3, 1),
+    "stepped_slice_view": lambda x: x[0, 0:1:2].view(1, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_size_one_strides_as_torch(name):
+    f = CHAINS[name]
+    t, d = f(torch.zeros(3, 4)), f(ds.zeros(3, 4))
+    assert tuple(d.shape) == tuple(t.shape)
+    assert d.stride() == t.stride(), (d.stride(), t.stride())
+
+
+def _random_chain(rng, m, x):
+    for _ in range(rng.randint(1, 4)):
+        n = x.ndim
+        k = rng.choice(["view", "unsqueeze", "none", "squeeze", "permute", "slice"])
+        if k == "view":
+            sizes = [x.numel()] if x.numel() else [0]
+            for _ in range(rng.randint(0, 2)):
+                sizes.insert(rng.randint(0, len(sizes)), 1)
+            x = x.reshape(*sizes) if rng.random() < 0.5 else x.view(*sizes)
+        elif k == "unsqueeze":
+            x = x.unsqueeze(rng.randint(-n - 1, n))
+        elif k == "none":
+            x = x[rng.choice([(None,), (..., None), (None, ..., None), (slice(None), None)])
+                  if n else (None,)]  # fmt: skip
+        elif k == "squeeze":
+            x = x.squeeze(rng.randrange(n)) if n else x.squeeze()
+        elif k == "permute" and n:
+            p = list(range(n))
+            rng.shuffle(p)
+            x = x.permute(*p)
+        elif k == "slice" and n:
+            d = rng.randrange(n)
+            x = x[(slice(None),) * d + (slice(0, rng.randint(1, 2), rng.randint(1, 3)),)]
+    return x
+
+
+def test_size_one_strides_random_chains():
+    """300 random chains of view/reshape/unsqueeze/None/squeeze/permute/slice on shapes with
+    size-1 dims: descent's stride() is torch's after each chain."""
+    bad = []
+    for i in range(300):
+        shape = [random.Random(i).choice([1, 2, 3]) for _ in range(random.Random(-i).randint(0, 3))]
+        outs = []
+        for m in (torch, ds):
+            try:
+                outs.append(_random_chain(random.Random(i), m, m.zeros(shape)))
+            except Exception as e:  # noqa: BLE001 - compared below
+                outs.append(type(e))
+        t, d = outs
+        if isinstance(t, type):
+            continue
+        if isinstance(d, type) or tuple(d.shape) != tuple(t.shape) or (
+                t.numel() and d.stride() != t.stride()):  # fmt: skip
+            bad.append((i, shape, t.shape, t.stride(), d if isinstance(d, type) else d.stride()))
+    assert not bad, bad[:5]
+
+
+def test_setitem_none_selection_from_expand():
+    # view fuzz 26100079308628: x[None, :] is x's memory with strides (4, 1) in PyTorch, as
+    # x.expand(1, -1): a full overlap, no error (descent's stride 0 made it partial)
+    def fn(m):
+        x = m.tensor([0.3, -0.668, 0.584, 0.535], dtype=m.float64, requires_grad=True)
+        c = x.clone()
+        v = c[None, :]
+        v[...] = c.expand(1, -1)
+        c.sum().backward()
+        return c, x.grad
+
+    _same(fn)
+
+
+def test_setitem_none_int_of_a_diagonal_from_itself():
+    # view fuzz 26100080308518: d[None, 0] = d, d a one-element diagonal of a bool tensor
+    def fn(m):
+        x = m.tensor([[True, False, True]])
+        d = x.diagonal(-1, 1, 0)
+        d[None, 0] = d
+        return x
+
+    _same(fn)
+
+
+@pytest.mark.parametrize("write", ["add_", "copy_"])
+def test_permute_and_reshape_of_a_column_overlap_in_part(write):
+    # view fuzz 26100081312630: x.view(3, 1).permute(1, 0) has strides (1, 1), its reshape(1, 3)
+    # (3, 1): the same memory, other strides, so PyTorch's add_ raises the partial-overlap error
+    def fn(m):
+        x = m.tensor([-0.089, 0.574, 1.095], dtype=m.float64, requires_grad=True)
+        p = x.clone().view(3, 1).permute(1, 0)
+        getattr(p, write)(p.reshape(1, 3))
+        return p
+
+    _same(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# A view made under no_grad of a tensor that requires grad, saved by an op, then written (its
+# base or itself, with grad mode on or off): PyTorch's backward unpacks the saved view, which
+# reads its grad_fn, which raises the no_grad-view error. descent skipped the version check for
+# a node none of whose inputs gets a gradient (such a view has no gradient edge).
+
+
+@pytest.mark.parametrize("case", ["base_grad_mode", "base_no_grad", "itself_no_grad",
+                                  "sin_of_diagonal", "not_written", "input_only"])  # fmt: skip
+def test_saved_no_grad_view_written_since(case):
+    def fn(m):
+        x = m.tensor([1.476, -0.11, 1.099, -0.631], dtype=m.float64, requires_grad=True)
+        c = x.clone()
+        if case == "sin_of_diagonal":  # (view fuzz 26100080329851's shape of it)
+            c = c.view(2, 2)
+        with m.no_grad():
+            v = c.diagonal() if case == "sin_of_diagonal" else c.expand(-1)
+        p = v.sin() if case == "sin_of_diagonal" else v.pow(3)  # (26100080325079)
+        if case in ("base_grad_mode", "sin_of_diagonal", "input_only"):
+            c.zero_()
+        elif case == "base_no_grad":
+            with m.no_grad():
+                c.zero_()
+        elif case == "itself_no_grad":
+            with m.no_grad():
+                v.mul_(2)
+        if case == "input_only":  # (the pow node is not on the path to x: not run)
+            return m.autograd.grad((p.sum() + x.sum()), x)
+        (p.sum() + (x * 2).sum()).backward()
+        return x.grad
+
+    _same(fn)
