@@ -458,7 +458,7 @@ add(
     ref=lambda x: np_pool_nd(x, (2, 2, 3), (1, 2, 2), (1, 0, 1), "avg"),
     torch_fn=lambda x: TF.avg_pool3d(x, (2, 2, 3), (1, 2, 2), (1, 0, 1)),
     shapes=[(1, 2, 3, 4, 4)],
-    covers=("Im2ColNd",),
+    covers=("AvgPool3d",),
 )
 add(
     name="avg_pool3d-ceil-exclude-pad",
@@ -466,7 +466,7 @@ add(
     ref=lambda x: np_ceil_avg3(x),
     torch_fn=lambda x: TF.avg_pool3d(x, 2, 2, 1, ceil_mode=True, count_include_pad=False),
     shapes=[(1, 1, 3, 4, 3)],
-    covers=("Im2ColNd",),
+    covers=("AvgPool3d",),
     second_order=False,
 )
 

@@ -14,11 +14,13 @@ layout-tuned 2-D pair; this one serves the rest with one code path for 1, 2 and 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..tensor import Tensor
 
 
 # geom, used throughout, is (k, s, d, p): kernel size, stride, dilation and padding, each a
@@ -114,6 +116,54 @@ class Col2ImNd(Function):
         if ops.is_graph:
             return Im2ColNd.apply(gy, geom=self.geom)
         return im2col_nd(backend.get_array_module(gy), gy, self.geom)
+
+
+class AvgPool3d(Function):
+    """avg_pool3d as one node (PyTorch's AvgPool3DBackward0), (N, C, *S) -> (N, C, *O):
+
+        y = (sum of each window of x) / div;  d/dx = gy / div added over each window (col2im)
+
+    `div` is a 0-d array (kd*kh*kw or divisor_override) or the (*O) counts of the cells each
+    window covers, in x's dtype. It makes the NumPy calls of the composite it replaces in the
+    same order (im2col, the sum over the kernel offsets, the (N, C) order, the division;
+    backward: the division, the patches broadcast, col2im), so values and gradients are the
+    composite's bits (six nodes: Im2ColNd, reshape, sum, swapaxes, contiguous, division).
+    Under create_graph backward is Tensor ops ending in Col2ImNd: differentiable again.
+    float32 / float64 only (avg_pool3d keeps the composite for the other dtypes).
+    """
+
+    __slots__ = ("geom", "div")
+    saves_params = True  # PyTorch's AvgPool3DBackward0 saves self: a second backward raises
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        nk = len(self.geom[0])
+        cols = im2col_nd(xp, x, self.geom)  # (C, *k, N, *O)
+        c, n, out = cols.shape[0], cols.shape[nk + 1], cols.shape[nk + 2 :]
+        total = cols.reshape(c, math.prod(self.geom[0]), n, *out).sum(axis=1)  # (C, N, *O)
+        y = xp.ascontiguousarray(total.swapaxes(0, 1))  # (N, C, *O), a new array
+        y /= self.div  # in place: the same bits as the composite's y / div
+        return y
+
+    def backward(self, gy, ops):
+        k = self.geom[0]
+        n, c = self.in_shapes[0][:2]
+        out = tuple(gy.shape[2:])
+        ones = (1,) * len(k)
+        if ops.is_graph:
+            from .shape import broadcast_to, swapaxes  # noqa: PLC0415 - shape imports Tensor ops
+
+            g = swapaxes(gy / Tensor._wrap(self.div), 0, 1)  # (C, N, *O)
+            # over one axis of k's kd*kh*kw offsets, as the composite's sum (whose second
+            # derivative sums them in that order)
+            kk = math.prod(k)
+            cols = broadcast_to(g.reshape(c, 1, n, *out), (c, kk, n, *out))
+            cols = cols.reshape(c, *k, n, *out)
+            return Col2ImNd.apply(cols, geom=self.geom, x_shape=self.in_shapes[0])
+        xp = backend.get_array_module(gy)
+        g = (gy / self.div).swapaxes(0, 1)  # (C, N, *O)
+        cols = xp.broadcast_to(g.reshape(c, *ones, n, *out), (c, *k, n, *out))
+        return col2im_nd(xp, cols, self.in_shapes[0], self.geom)
 
 
 def im2col(x, geom):

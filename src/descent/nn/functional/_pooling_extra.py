@@ -5,7 +5,8 @@ Max pooling here picks each window's winner on the arrays (the first maximum, as
 a nan wins, as it propagates in PyTorch) and then gathers it with one differentiable
 take_along_axis: the gradient goes to that element only, to any order, and
 `return_indices` comes for free (flat positions in each input plane, PyTorch's format).
-avg_pool3d sums the windows of `descent.ops.window.Im2ColNd`. max_unpool scatters values back
+avg_pool3d is one `descent.ops.window.AvgPool3d` node (im2col, a sum, col2im in backward;
+half precision and int64 keep the composite of Im2ColNd). max_unpool scatters values back
 to those flat positions (its gradient gathers them).
 """
 
@@ -26,7 +27,7 @@ from ...ops.half import in_float32
 from ...ops.indexing import take_along_axis
 from ...ops.unpool import max_unpool_flat
 from ...ops.untracked import computed
-from ...ops.window import count_windows, im2col, im2col_nd, window_out_size
+from ...ops.window import AvgPool3d, count_windows, im2col, im2col_nd, window_out_size
 from ...tensor import Tensor
 from ._activation import relu
 from ._inputs import float_tensor, int_tuple, pool_tuple
@@ -258,6 +259,15 @@ def avg_pool3d(
         for e in reversed(extra):
             widths += [0, e]
         x = _shape.pad(x, tuple(widths))
+    if not integer and x._data.dtype in _FUSED_AVG:
+        # One node: the composite below's NumPy calls, in its order (its bits)
+        if divisor_override is not None and divisor_override == 0:
+            raise DescentError(f"{op}: divisor must be not zero (divisor_override=0)")
+        override = None if divisor_override is None else float(divisor_override)
+        div = _avg_div_array(tuple(sizes), geom, extra, bool(count_include_pad), override,
+                             x._data.dtype)  # fmt: skip
+        y = AvgPool3d.apply(x, geom=geom, div=backend.get_array_module(x._data).asarray(div))
+        return y[0] if unbatched else y
     cols = im2col(x, geom)  # (C, *k, N, *O)
     out = tuple(cols.shape[5:])
     total = cols.reshape(c, math.prod(k), n, *out).sum(axis=1)  # (C, N, *O)
@@ -276,6 +286,22 @@ def avg_pool3d(
     else:
         y = total / (div if isinstance(div, float) else Tensor._wrap(div))
     return y[0] if unbatched else y
+
+
+_FUSED_AVG = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.lru_cache(maxsize=256)
+def _avg_div_array(sizes, geom, extra, count_include_pad, override, dtype) -> np.ndarray:
+    """AvgPool3d's divisor in x's dtype: the override as a 0-d array, else `_avg_divisor`'s
+    counts. Read-only and remembered: the same array object at every call with these
+    arguments, so that descent.compile's recordings of a function compare equal."""
+    if override is not None:
+        div = np.asarray(override, dtype)
+    else:
+        div = _avg_divisor(sizes, geom, extra, count_include_pad).astype(dtype)
+    div.setflags(write=False)
+    return div
 
 
 @functools.lru_cache(maxsize=256)

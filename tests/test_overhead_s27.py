@@ -1,0 +1,132 @@
+"""Session 27's per-call overhead work (helper-198) keeps the results of the paths it replaced:
+avg_pool3d (and adaptive_avg_pool3d where the sizes divide) is one AvgPool3d node (six before:
+Im2ColNd, reshape, sum, swapaxes, contiguous, division), bitwise the composite in the value,
+the gradient and the second derivative, and agrees with PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+import descent.nn.functional as F
+from descent.nn.functional import _pooling_extra
+
+_AVG3 = [
+    dict(kernel_size=2),
+    dict(kernel_size=(3, 2, 1), stride=(1, 2, 1), padding=(1, 1, 0)),
+    dict(kernel_size=2, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=(2, 3, 2), stride=(2, 1, 3), ceil_mode=True),
+    dict(kernel_size=3, stride=2, padding=1, divisor_override=5),
+]
+
+
+def _avg3(fused, x, kw, gy, monkeypatch):
+    """(value, gradient, gradient under create_graph, second derivative of <gradient, w>
+    with respect to gy) as arrays."""
+    monkeypatch.setattr(_pooling_extra, "_FUSED_AVG", _pooling_extra._FUSED_AVG if fused else ())
+    xt = ds.tensor(x, requires_grad=True)
+    y = F.avg_pool3d(xt, **kw)
+    node = y.grad_fn if x.ndim == 5 else y.grad_fn.next_functions[0][0]
+    assert (type(node).__name__ == "AvgPool3d") == fused
+    (g,) = ds.autograd.grad(y, [xt], ds.tensor(gy), retain_graph=True)  # on the arrays
+    gyt = ds.tensor(gy, requires_grad=True)
+    (gg,) = ds.autograd.grad(y, [xt], gyt, create_graph=True)  # on Tensors, recorded
+    w = np.random.default_rng(3).standard_normal(x.shape).astype(x.dtype)
+    (g2,) = ds.autograd.grad((gg * ds.tensor(w)).sum(), [gyt])
+    return y.detach().numpy(), g.numpy(), gg.detach().numpy(), g2.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", _AVG3)
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4, 6), (3, 4, 5, 4)])
+def test_avg_pool3d_fused_node_bitwise_composite(shape, kw, dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[::11] = np.nan
+    x.reshape(-1)[5::13] = np.inf
+    x.reshape(-1)[7::17] = np.finfo(dtype).max  # window sums that overflow
+    yshape = F.avg_pool3d(ds.tensor(x), **kw).shape
+    gy = rng.standard_normal(tuple(yshape)).astype(dtype)
+    gy.reshape(-1)[::5] = 0.0
+    gy.reshape(-1)[1] = np.nan
+    new = _avg3(True, x, kw, gy, monkeypatch)
+    old = _avg3(False, x, kw, gy, monkeypatch)
+    for a, b in zip(new, old, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("kw", _AVG3)
+def test_avg_pool3d_fused_node_agrees_with_torch(kw):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 5, 4, 6)).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd, yt = F.avg_pool3d(xd, **kw), torch.nn.functional.avg_pool3d(xt, **kw)
+    assert type(yd.grad_fn).__name__ == "AvgPool3d"
+    assert yd.grad_fn.name() == yt.grad_fn.name() == "AvgPool3DBackward0"
+    gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    # PyTorch's node saves self: a second backward without retain_graph raises in both
+    with pytest.raises(RuntimeError):
+        yt.backward(torch.tensor(gy))
+    with pytest.raises(RuntimeError):
+        yd.backward(ds.tensor(gy))
+
+
+@pytest.mark.parametrize("kw", _AVG3[1:3])
+def test_avg_pool3d_fused_node_finite_differences(kw):
+    x = ds.tensor(np.random.default_rng(2).standard_normal((1, 2, 4, 3, 4)), requires_grad=True)
+    f = lambda t: F.avg_pool3d(t, **kw)  # noqa: E731
+    assert type(f(x).grad_fn).__name__ == "AvgPool3d"
+    assert torch_free_gradcheck(f, x)
+
+
+def torch_free_gradcheck(f, x) -> bool:
+    """float64 central differences of f's first and second derivatives (descent's own)."""
+    return ds.autograd.gradcheck(f, (x,)) and ds.autograd.gradgradcheck(f, (x,))
+
+
+def test_adaptive_avg_pool3d_even_sizes_is_one_node_and_agrees_with_torch():
+    x = np.random.default_rng(4).standard_normal((2, 3, 4, 6, 8)).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd = F.adaptive_avg_pool3d(xd, (2, 3, 2))
+    yt = torch.nn.functional.adaptive_avg_pool3d(xt, (2, 3, 2))
+    assert type(yd.grad_fn).__name__ == "AvgPool3d"
+    yd.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64])
+def test_avg_pool3d_other_dtypes_keep_the_composite(dtype):
+    x = (np.arange(2 * 4 * 4 * 4).reshape(2, 4, 4, 4) % 7 - 3).astype(dtype)
+    y = F.avg_pool3d(ds.tensor(x), 2)
+    # (PyTorch's CPU avg_pool3d has no float16 kernel: its float32 result, exact in float16)
+    xt = torch.tensor(x.astype(np.float32) if dtype == np.float16 else x)
+    yt = torch.nn.functional.avg_pool3d(xt, 2).numpy().astype(dtype)
+    assert y.dtype == ds.float16 if dtype == np.float16 else y.dtype == ds.int64
+    np.testing.assert_array_equal(y.numpy(), yt)
+
+
+def test_avg_pool3d_fused_node_replays_under_compile():
+    w = ds.tensor(np.random.default_rng(7).standard_normal((2, 3, 4, 4, 4)), requires_grad=True)
+
+    def f(x):
+        y = F.avg_pool3d(x * w, 2, 2, 1, count_include_pad=False)
+        (y * y).sum().backward()
+        return y
+
+    cf = ds.compile(f)
+    for i in range(3):
+        x = ds.tensor(np.random.default_rng(i).standard_normal((2, 3, 4, 4, 4)))
+        w.grad = None
+        y, g = f(x).detach().numpy(), w.grad.numpy().copy()
+        w.grad = None
+        assert cf(x).detach().numpy().tobytes() == y.tobytes()
+        assert w.grad.numpy().tobytes() == g.tobytes()
+    assert cf.stats["replays"] == 1 and cf.stats["fallbacks"] == 0
