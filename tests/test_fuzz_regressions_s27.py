@@ -3,6 +3,7 @@ programs and seeds 27000001 onward of tests/test_fuzz_differential.py,
 tests/test_view_inplace_fuzz_s14.py and tests/fuzz_extra_dtypes.py, on an Intel AVX-512 host):
 each case runs in descent and in torch 2.13 (the oracle) and compares the outcomes."""
 
+import contextlib
 import random
 
 import numpy as np
@@ -187,5 +188,98 @@ def test_saved_no_grad_view_written_since(case):
             return m.autograd.grad((p.sum() + x.sum()), x)
         (p.sum() + (x * 2).sum()).backward()
         return x.grad
+
+    _same(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# A detach() of a tensor whose elements share memory (an expand, an as_strided with a 0
+# stride), written in place with a value that requires grad: its views join the graph as
+# as_strided views of it (PyTorch regenerates them so, AsStridedBackward0); descent's positions
+# in such a base are not unique, so they stayed outside (view fuzz 25100076314769), and an
+# empty read-only one was not written at all (26100080308042).
+
+
+@pytest.mark.parametrize("write", ["masked_fill_", "copy_", "fill_"])
+def test_view_of_a_detached_expand_joins_the_graph(write):
+    def fn(m):
+        x = m.tensor(-0.506, dtype=m.float64, requires_grad=True)
+        d = x.clone().as_strided((2,), (0,), 0).detach()
+        t = d.transpose(0, 0)
+        w = m.tensor(-0.416, dtype=m.float64, requires_grad=True)
+        if write == "masked_fill_":
+            d.masked_fill_(m.tensor(True), w)
+        elif write == "copy_":
+            d.copy_(w.expand(2))
+        else:
+            d.fill_(w)
+        (t * m.tensor([1.0, 2.0], dtype=m.float64)).sum().backward()
+        return t.requires_grad, t.grad_fn is None, t, w.grad, x.grad
+
+    _same(fn)
+
+
+def test_view_of_an_empty_detached_expand_joins_the_graph():
+    def fn(m):
+        x = m.zeros(1, 0, dtype=m.complex128, requires_grad=True)
+        e = x.clone().expand(3, 0)
+        d = e.chunk(1, 0)[0].detach()
+        t = d.transpose(1, 0)
+        d.copy_(e)
+        return t.requires_grad, d.requires_grad, t.grad_fn is None, t.shape == (0, 3)
+
+    _same(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# x[i] = v writes into x itself only where PyTorch's applySlice returns x (every item a slice
+# from None or 0, step 1, to None or at least the length); x[-2:] on 2 rows and e[-1:-1] on an
+# empty e are slice views (CopySlices). descent took any index selecting all of x as x itself,
+# so e[-1:-1] = e ran copy_ from itself on a view still unused since its base joined the graph,
+# and raised the leaf error (view fuzz 27100082311526).
+
+
+def test_setitem_of_an_empty_slice_view_from_itself():
+    def fn(m):
+        x = m.tensor([0.669, 2.246], dtype=m.float64)
+        v = x[2::2]
+        x.pow_(m.tensor([-1.425, -0.05], dtype=m.float64, requires_grad=True))
+        v[-1:-1] = v
+        return v.requires_grad, x
+
+    _same(fn)
+
+
+@pytest.mark.parametrize("sl", [slice(None), slice(0, 2), slice(0, 5), slice(-2, None)])
+def test_setitem_of_all_rows_from_itself_node(sl):
+    def fn(m):
+        x = m.tensor([1.0, 2.0], requires_grad=True).clone()
+        x[sl] = x
+        return "CopySlices" in x.grad_fn.name(), x._version
+
+    _same(fn)
+
+
+# fill_ with a 0-d tensor value checks the written-to tensor for internal overlap (a 0 stride
+# over more than one element: an expand) and raises, with or without grad; with a number it
+# fills (descent filled in both cases; seen while checking the detach() cases above)
+
+
+@pytest.mark.parametrize("value", ["tensor", "tensor_rg", "number"])
+@pytest.mark.parametrize("detach", [False, True])
+def test_fill_of_an_expand_with_a_tensor_value(value, detach):
+    def fn(m):
+        x = m.tensor([-0.506], dtype=m.float64, requires_grad=detach)
+        d = x.clone().expand(2)
+        if detach:
+            d = d.detach()
+        w = (
+            -0.416
+            if value == "number"
+            else m.tensor(-0.416, dtype=m.float64, requires_grad=value == "tensor_rg")
+        )
+        with m.no_grad() if not detach and value != "tensor_rg" else contextlib.nullcontext():
+            d.fill_(w)
+        return d
 
     _same(fn)

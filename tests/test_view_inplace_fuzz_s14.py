@@ -816,12 +816,6 @@ KNOWN: dict[int, str] = {
     "correctly rounded 2.7182817, which the power and sin amplify (as 25100076310860)",
     26100079304030: "float32 exp(exp(x)) @ its transpose then sin: sums near 1e3 whose last bits "
     "depend on the summation order (BLAS vs PyTorch's kernel), amplified by sin (session 26)",
-    25100076314769: "descent: a view of a detach() of an expanded (0-stride) tensor stays outside "
-    "the graph when an in-place op writes a value that requires grad into the detach() "
-    "(positions in a base whose elements share memory are not unique; PyTorch regenerates the "
-    "view as an as_strided of it; session 25, open)",
-    26100080308042: "descent: as 25100076314769, an empty one (a chunk of an expanded empty "
-    "tensor, detached, written by copy_; session 26, open)",
     26100081309910: "descent: the second-order gradient (create_graph) through pow_ of an "
     "overlapping unfold view of x ** 2 is ~0 where PyTorch's is not (the first-order one "
     "matches; session 26, open)",

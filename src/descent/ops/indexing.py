@@ -34,7 +34,7 @@ from ._common import (
 from .shape import broadcast_to, permute, reshape
 from .untracked import computed, derived, derived_observers, guarded
 from .view_rules import _dense_range, address, overlaps, with_strides, writable_alias
-from .view_write import redo_setitem, write_base, written
+from .view_write import _writes_itself, redo_setitem, write_base, written
 from .view_write import write as write_view
 
 
@@ -457,7 +457,10 @@ def setitem(x: Tensor, index, value) -> None:
         # An index of full slices and Ellipsis (x[:] = v, x[...] = v) is PyTorch's copy_ into
         # x itself (its slicing returns x, no view: CopyBackwards, which saves nothing);
         # anything else saves (CopySlices, index_put_: SetItem)
-        whole = basic and _whole(x._data, idx)
+        # (PyTorch's applySlice returns x itself for a slice from None or 0, step 1, to None
+        # or at least the length: x[-2:] = v on 2 rows writes through a slice view, and so
+        # does e[-1:-1] = e on an empty e)
+        whole = basic and _writes_itself(idx, x._data.shape) and _whole(x._data, idx)
         if whole and isinstance(value, Tensor) and (value is x or _same_view(x, value)):
             # x[:] = x: PyTorch's copy_ of x from itself (is_same: nothing written, no overlap
             # check for an expanded x), as copy_'s own path

@@ -582,6 +582,15 @@ def fill_(t: Tensor, value) -> Tensor:
             f"fill_: only supports a 0-dimensional value tensor, got a tensor of shape "
             f"{tuple(value.shape)} (filling {tuple(t.shape)}); use copy_ for a tensor of values"
         )
+    if isinstance(value, Tensor) and any(s == 0 and n > 1 for n, s in zip(t._data.shape,
+                                                                           t._data.strides)):
+        # PyTorch's fill_ with a tensor value checks the internal overlap (a number does not)
+        raise DescentError(
+            "fill_: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location. Please clone() the tensor before performing "
+            f"the operation. (a 0-d tensor value into an expanded tensor of shape "
+            f"{tuple(t.shape)}; fill_ with a Python number, or clone() first)"
+        )
     if _records(t, value):
         if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
             v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)

@@ -522,14 +522,15 @@ def _write_detached(t: Tensor, result: Tensor, sel=None) -> bool:
         dst, values = dst[idx], values[idx]
         if any(st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):
             return False
-    elif not getattr(arr.flags, "writeable", True):
-        return False
+    elif not getattr(arr.flags, "writeable", True) and arr.size:  # (an empty one: nothing
+        return False  # to write, but its views join the graph)
     src = t._view_base()
     for fn in observers:
         fn()
     if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
         overwrote_saved_output(src)
-    dst[...] = values
+    if dst.size:
+        dst[...] = values
     t._node, t._rg = result._node, result._rg
     _refresh_views(t)  # t's own views read its new value (they require grad if it does)
     bump_family(t)  # t's, x's and their views' (one counter, as in PyTorch)
@@ -568,13 +569,30 @@ def _refresh_views(base: Tensor, skip: Tensor | None = None) -> None:
             continue  # (an alias, a detach() or a no_grad view, stays out of the graph)
         src = _memory_source(arr, u._data.dtype)
         pos_u = None if src is None else positions(u._data, src)
-        if pos_u is not None:
+        if pos_u is not None or src is arr:
             plain = not u._rg
-            _refresh(u, base, pos_u.reshape(-1))
+            if pos_u is not None:
+                _refresh(u, base, pos_u.reshape(-1))
+            else:  # base's elements share memory (an expand): no unique positions. PyTorch
+                _refresh_strided(u, base)  # regenerates the view as an as_strided of base
             if plain and u._rg:  # a view of a tensor that just joined the graph: PyTorch
                 # refuses an in-place op on it (a "leaf") until an op uses it (which makes its
                 # grad_fn): _mark_plain (ops/inplace._check_leaf_inplace)
                 _mark_plain(u)
+
+
+def _refresh_strided(u: Tensor, base: Tensor) -> None:
+    """Make u a differentiable as_strided view of base with u's own geometry (PyTorch's
+    regenerated view of a base whose positions are not unique: AsStridedBackward0)."""
+    from .gaps_tensor_strided import as_strided, storage_offset_of  # noqa: PLC0415
+
+    new_u = as_strided(base, tuple(u.shape), u.stride(), storage_offset_of(u))
+    old = u._node
+    u._node, u._rg = new_u._node, new_u._rg
+    if _unused_plain and id(old) in _unused_plain:
+        _forget_plain(id(old))
+        if "_plain_view" in u.__dict__:
+            _mark_plain(u)
 
 
 def _refresh(u: Tensor, base: Tensor, flat) -> None:
