@@ -854,6 +854,41 @@ CASES = {
     # Kim's TextCNN (static + tuned channels, renorm max-norm, Adadelta), highway char-CNN,
     # ELMo scalar mix over a bi-LSTM
     "textcnn_highway": ((1e-5, 1e-6), None),
+    # session 27 (helper-196): Slot Attention (GRUCell slots, softmax over slots, spatial
+    # broadcast decoder, soft position grids by meshgrid), NumPy slot noise
+    "slot_attention": ((1e-5, 1e-6), None),
+    # neural CDE: ffill by cummax indices, natural cubic spline by the Thomas algorithm written
+    # into preallocated tensors, bucketize + gather evaluation, RK4 (3/8) and midpoint solvers
+    "neural_cde": ((1e-5, 1e-6), None),
+    # CKY inside algorithm by logsumexp, span marginals by autograd.grad, Viterbi CKY with
+    # back-pointers, a max-margin phase, a semi-Markov CRF vs brute force; SGD (Adam's sign
+    # steps on rounding-level elements parted log Z by 9e-5; float64 agrees to 1e-14)
+    "cky_struct": ((1e-5, 1e-6), None),
+    # i-ResNet (spectral_norm parametrization warmed up on the loaded weights, Hutchinson
+    # power-series log-det by create_graph vjps, fixed-point inverse, jacrev + slogdet), planar
+    # and radial VI flows
+    "iresnet_planar_flows": ((1e-5, 1e-6), None),
+    # wav2vec 2.0: GroupNorm conv encoder, span masks, weight_norm(dim=2) positional conv,
+    # Gumbel VQ with NumPy noise, contrastive loss over distractors with -inf, diversity loss
+    "wav2vec2_pretrain": ((1e-5, 1e-6), None),
+    # Decision Transformer: returns-to-go by flip / cumsum, interleaved (R, s, a) tokens, a
+    # tril buffer mask, no-decay groups, an autoregressive rollout on a target return
+    "decision_transformer": ((1e-5, 1e-6), None),
+    # ELECTRA: a generator sharing embeddings, 80/10/10 masking, Gumbel-max samples, per-token
+    # replaced detection, layer-wise lr decay groups, a frozen-encoder classifier
+    "electra_rtd": ((1e-5, 1e-6), None),
+    # AdaptiveLogSoftmaxWithLoss (log_prob / predict), a class-factored softmax, sampled softmax
+    # with a log-uniform sampler and logQ, tied weights, repackage_hidden, ReduceLROnPlateau
+    "adaptive_softmax_lm": ((1e-5, 1e-6), None),
+    # DKT (one_hot interactions, gather of the next skill) and SAKT (triu future mask into
+    # nn.MultiheadAttention); AUC with tied scores by unique(return_inverse) average ranks
+    "knowledge_tracing": ((1e-5, 1e-6), None),
+    # VRNN: prior / encoder / decoder nets around a GRUCell, Gaussian KL and NLL by hand,
+    # cyclical and sigmoid KL annealing, free bits by clamp, ancestral sampling, active units
+    "vrnn_kl_annealing": ((1e-5, 1e-6), None),
+    # GCE, SCE, LDAM + DRW (scatter_ on uint8, class-balanced weights), logit adjustment,
+    # class-balanced focal loss, Co-teaching by argsort of per-sample losses; MultiStepLR
+    "noisy_longtail_losses": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
