@@ -1,7 +1,9 @@
 """Session 27's per-call overhead work (helper-198) keeps the results of the paths it replaced:
 avg_pool3d (and adaptive_avg_pool3d where the sizes divide) is one AvgPool3d node (six before:
 Im2ColNd, reshape, sum, swapaxes, contiguous, division), bitwise the composite in the value,
-the gradient and the second derivative, and agrees with PyTorch."""
+the gradient and the second derivative, and agrees with PyTorch; binary_cross_entropy_with_logits
+without weights is one BCEWithLogits node (five before: neg, softplus, the product by 1 - y, the
+add, the reduction), bitwise the composite too."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 import descent as ds
 import descent.nn.functional as F
 from descent.nn.functional import _pooling_extra
+from descent.ops.loss import BCEWithLogits
 
 _AVG3 = [
     dict(kernel_size=2),
@@ -130,3 +133,89 @@ def test_avg_pool3d_fused_node_replays_under_compile():
         assert cf(x).detach().numpy().tobytes() == y.tobytes()
         assert w.grad.numpy().tobytes() == g.tobytes()
     assert cf.stats["replays"] == 1 and cf.stats["fallbacks"] == 0
+
+
+def _bce(fused, x, y, reduction, gy, monkeypatch):
+    """(loss, gradient, gradient under create_graph, second derivatives of <gradient, w> in x
+    and gy) as arrays."""
+    monkeypatch.setattr(BCEWithLogits, "dtypes", BCEWithLogits.dtypes if fused else ())
+    xt = ds.tensor(x, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(xt, ds.tensor(y), reduction=reduction)
+    assert (type(loss.grad_fn).__name__ == "BCEWithLogits") == fused
+    (g,) = ds.autograd.grad(loss, [xt], ds.tensor(gy), retain_graph=True)
+    gyt = ds.tensor(gy, requires_grad=True)
+    (gg,) = ds.autograd.grad(loss, [xt], gyt, create_graph=True)
+    w = np.random.default_rng(3).standard_normal(x.shape).astype(x.dtype)
+    g2x, g2y = ds.autograd.grad((gg * ds.tensor(w)).sum(), [xt, gyt])
+    return loss.detach().numpy(), g.numpy(), gg.detach().numpy(), g2x.numpy(), g2y.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(8, 16), (64, 80), (3, 0)])
+def test_bce_with_logits_fused_node_bitwise_composite(shape, reduction, dtype, monkeypatch):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 30).astype(dtype)  # both signs of the 4096-value blend
+    y = rng.random(shape).astype(dtype)
+    if x.size:
+        x.reshape(-1)[::9] = np.nan
+        x.reshape(-1)[1::9] = np.inf
+        x.reshape(-1)[2::9] = -np.inf
+        x.reshape(-1)[3::9] = -0.0
+        x.reshape(-1)[4::9] = np.finfo(dtype).max
+        y.reshape(-1)[5::9] = np.nan
+        y.reshape(-1)[6::9] = 1.0
+    gy = rng.standard_normal(shape if reduction == "none" else ()).astype(dtype)
+    if gy.size > 1:
+        gy.reshape(-1)[1] = 0.0
+    new = _bce(True, x, y, reduction, gy, monkeypatch)
+    old = _bce(False, x, y, reduction, gy, monkeypatch)
+    for a, b in zip(new, old, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_fused_node_agrees_with_torch(reduction):
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((64, 80)) * 5).astype(np.float32)
+    y = rng.random((64, 80)).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ld = F.binary_cross_entropy_with_logits(xd, ds.tensor(y), reduction=reduction)
+    lt = torch.nn.functional.binary_cross_entropy_with_logits(
+        xt, torch.tensor(y), reduction=reduction
+    )
+    assert ld.grad_fn.name() == lt.grad_fn.name() == "BinaryCrossEntropyWithLogitsBackward0"
+    gy = rng.standard_normal(tuple(lt.shape)).astype(np.float32)
+    ld.backward(ds.tensor(gy))
+    lt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(ld.detach().numpy(), lt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(RuntimeError):  # the saved values are freed, as PyTorch's
+        ld.backward(ds.tensor(gy))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_bce_with_logits_fused_node_finite_differences(reduction):
+    rng = np.random.default_rng(2)
+    x = ds.tensor(rng.standard_normal((3, 4)) * 3, requires_grad=True)
+    y = ds.tensor(rng.random((3, 4)))
+    f = lambda t: F.binary_cross_entropy_with_logits(t, y, reduction=reduction)  # noqa: E731
+    assert type(f(x).grad_fn).__name__ == "BCEWithLogits"
+    assert torch_free_gradcheck(f, x)
+
+
+def test_bce_with_logits_target_gradient_and_half_keep_the_composite():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    y = rng.random((4, 5)).astype(np.float32)
+    xd, yd = ds.tensor(x, requires_grad=True), ds.tensor(y, requires_grad=True)
+    xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    ld = F.binary_cross_entropy_with_logits(xd, yd)
+    lt = torch.nn.functional.binary_cross_entropy_with_logits(xt, yt)
+    assert type(ld.grad_fn).__name__ != "BCEWithLogits"
+    ld.backward()
+    lt.backward()
+    np.testing.assert_allclose(yd.grad.numpy(), yt.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+    h = F.binary_cross_entropy_with_logits(ds.tensor(x).half(), ds.tensor(y).half())
+    assert h.dtype == ds.float16

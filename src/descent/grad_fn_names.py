@@ -74,6 +74,7 @@ _FIXED = {
     "MaxPool2d": "MaxPool2DWithIndicesBackward0",
     "AvgPool2d": "AvgPool2DBackward0",
     "AvgPool3d": "AvgPool3DBackward0",
+    "BCEWithLogits": "BinaryCrossEntropyWithLogitsBackward0",
     "ScatterReduce": "ScatterReduceBackward0",
     "FFTC2C": "FftC2CBackward0",
     "FFTR2C": "FftR2CBackward0",

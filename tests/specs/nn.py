@@ -278,6 +278,31 @@ add(
     covers=("NllLoss",),
 )
 
+# binary_cross_entropy_with_logits without weights: one BCEWithLogits node (float32/float64)
+_Y = np.random.default_rng(21).random((3, 4))
+
+
+def np_bce_logits(x, y, reduction):
+    """(1 - y) x + log(1 + e^-x), elementwise: mean, sum or each."""
+    loss = (1 - y) * x + np.logaddexp(0, -x)
+    return np.asarray(loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum"
+                      else loss)  # fmt: skip
+
+
+for red in ("mean", "sum", "none"):
+    add(
+        name=f"bce_with_logits-{red}",
+        fn=lambda x, red=red: F.binary_cross_entropy_with_logits(
+            x, ds.tensor(_Y, dtype=x.dtype), reduction=red
+        ),
+        ref=lambda x, red=red: np_bce_logits(x, _Y, red),
+        torch_fn=lambda x, red=red: TF.binary_cross_entropy_with_logits(
+            x, torch.tensor(_Y, dtype=x.dtype), reduction=red
+        ),
+        shapes=[(3, 4)],
+        covers=("BCEWithLogits",),
+    )
+
 # ---------------------------------------------------------------------------------------------
 # Layer norm and RMS norm
 

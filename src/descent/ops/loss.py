@@ -9,9 +9,11 @@ Mean squared error is one op (PyTorch's MseLossBackward0 node, one pass each way
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .. import backend
+from .. import array_backward, backend
 from ..autograd import Function
 from ..dtypes import bfloat16_dtype
 from ..tensor import Tensor
@@ -235,6 +237,63 @@ class NllLoss(Function):
         else:
             np.put_along_axis(gx, self.idx, g.reshape(self.idx.shape), axis=1)
         return gx
+
+
+class BCEWithLogits(Function):
+    """binary_cross_entropy_with_logits without weights, a target that needs no gradient
+    (PyTorch's BinaryCrossEntropyWithLogitsBackward0), one node where the composite recorded
+    five (neg, softplus, the product by 1 - y, the add, the reduction):
+
+        loss = (1 - y) x + softplus(-x),  softplus(z) = max(z, 0) + log1p(e^-|z|)
+        d/dx = g (1 - y) - g sigmoid(-x),  g = gy (/ n for 'mean') broadcast to x's shape
+
+    Every step is the composite's NumPy call in its order (softplus's where over z > inf,
+    which never holds, is left out: it copied soft), so the loss and the gradient are the
+    composite's bits (tests/test_overhead_s27.py); where x has other uses, the two terms are
+    added here before they join the others' gradients (the engine added them one by one:
+    float rounding). Backward is written with `ops`: create_graph differentiates it again.
+    """
+
+    __slots__ = ("reduction", "e")
+    save_inputs = True  # x and y (PyTorch's node saves self and target)
+    saved_slots = ("e",)  # e^-|x| (x's shape): the sigmoid in backward reuses it
+    dtypes = (np.dtype(np.float32), np.dtype(np.float64))  # half precision: the composite
+
+    @classmethod
+    def fits(cls, x: Tensor, y: Tensor) -> bool:
+        """The node serves these tensors: x and y of one float32/float64 dtype, y needing no
+        gradient (PyTorch differentiates the target too: the composite does)."""
+        return x._data.dtype in cls.dtypes and y._data.dtype == x._data.dtype and not y._rg
+
+    def forward(self, x, y):
+        xp = backend.get_array_module(x)
+        nx = -x
+        self.e = xp.exp(-xp.abs(nx))
+        sp = xp.maximum(nx, 0) + xp.log1p(self.e)  # softplus(-x)
+        loss = (x.dtype.type(1.0) - y) * x
+        loss += sp  # in place: the bits of the composite's loss + sp
+        if self.reduction == "mean":  # the mean of nothing: nan without a warning (as Mean)
+            return loss.mean() if loss.size else loss.sum() * x.dtype.type(np.nan)
+        return loss.sum() if self.reduction == "sum" else loss
+
+    def backward(self, gy, ops):
+        x, y = self.inputs(ops)
+        shape = self.in_shapes[0]
+        if self.reduction == "mean":  # Mean's backward: the scale before the broadcast
+            n = math.prod(shape)
+            gy = gy * (1.0 / n if n else 0.0)
+        if self.reduction != "none":
+            gy = ops.expand_reduced(gy, shape, None, False)
+        if ops.is_graph:
+            g1 = gy * (1.0 - y)  # the product's gradient
+            return g1 + -(gy * ops.sigmoid(-x)), None  # softplus's, through the negation
+        g1 = gy * (x.dtype.type(1.0) - y)
+        # sigmoid(-x) as array_backward.sigmoid makes it (e^-|x| the forward's: the same
+        # bits; x <= 0 is -x >= 0, nan false in both)
+        e = self.e
+        xp = backend.get_array_module(e)
+        s = array_backward._select(xp, x <= 0, 1 / (1 + e), e / (1 + e))
+        return g1 + -(gy * s), None
 
 
 def _nll_index(t, ignore_index: int, n_cls: int):

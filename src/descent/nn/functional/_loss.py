@@ -26,6 +26,7 @@ from ...ops.elementwise import abs as _abs
 from ...ops.half import in_float32
 from ...ops.indexing import SelectedValues
 from ...ops.loss import (
+    BCEWithLogits,
     BinaryCrossEntropy,
     HuberLoss,
     MseLoss,
@@ -579,10 +580,8 @@ def binary_cross_entropy_with_logits(
     pos_weight=None,
 ) -> Tensor:
     """Sigmoid + binary cross-entropy in a stable form: with l = 1 + (pos_weight - 1) y,
-
-        loss = (1 - y) x + l softplus(-x),  softplus(-x) = log1p(exp(-|x|)) + max(-x, 0),
-
-    finite for any finite logits."""
+    loss = (1 - y) x + l softplus(-x), softplus(-x) = log1p(exp(-|x|)) + max(-x, 0), finite
+    for any finite logits (ops/loss.py's BCEWithLogits node without weights)."""
     reduction = _reduction(size_average, reduce, reduction, "binary_cross_entropy_with_logits")
     x, y = float_tensor(input, "binary_cross_entropy_with_logits"), as_tensor(target, input)
     _float_target(y, "binary_cross_entropy_with_logits")
@@ -597,6 +596,8 @@ def binary_cross_entropy_with_logits(
         # sigmoid(x) - y first); weights follow x into float32 there
         return in_float32(binary_cross_entropy_with_logits, x, y, weight, reduction=reduction,
                           pos_weight=pos_weight)  # fmt: skip
+    if weight is None and pos_weight is None and BCEWithLogits.fits(x, y):  # one node, its bits
+        return BCEWithLogits.apply(x, y, reduction=reduction)
     sp = _act.softplus(-x, 1.0, math.inf)  # log(1 + e^-x), the stable branch everywhere
     if pos_weight is None:
         loss = (1.0 - y) * x + sp
