@@ -39,6 +39,7 @@ def test_thread_plan_times_whole_calls(monkeypatch, parallel_cost, expect):
     clock = _Clock()
     monkeypatch.setattr(threads, "perf_counter", clock)
     monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan = threads.ThreadPlan()
     used = _drive(plan, clock, lambda par: parallel_cost if par else 1.0, 4 * plan.TRIALS)
     assert used[:4] == [False, False, True, True]  # in pairs, the second of each timed
@@ -61,6 +62,7 @@ def test_thread_plan_charges_each_plan_its_own_aftermath(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(threads, "perf_counter", clock)
     monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan, prev = threads.ThreadPlan(), [False]
 
     def cost(par):
@@ -81,6 +83,7 @@ def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatc
     clock = _Clock()
     monkeypatch.setattr(threads, "perf_counter", clock)
     monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan = threads.ThreadPlan()
     _drive(plan, clock, lambda par: 0.5 if par else 1.0, 4 * plan.TRIALS)
     assert plan.parallel is True
@@ -106,6 +109,7 @@ def test_thread_plan_fixed_is_never_retimed(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(threads, "perf_counter", clock)
     monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan = threads.ThreadPlan()
     plan.fix(True)
     assert all(_drive(plan, clock, lambda par: 1.0, plan.RETUNE + 5))

@@ -393,7 +393,7 @@ def test_a_replay_beside_another_runs_one_thread_and_is_not_timed():
 
     _run_threads(a, b)
     assert seen == {"a": True, "b": False, "a_after": False, "k": 2}, seen
-    assert timing.times == ([], []) and timing.k == 0  # that pair runs again
+    assert timing.times == ([], [], []) and timing.k == 0  # that pair runs again
     assert not threads._running and threads._state["parallel"] is False
 
 

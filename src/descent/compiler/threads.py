@@ -11,21 +11,27 @@ elsewhere, most likely because numba's OpenMP workers and OpenBLAS's both spin-w
 their parallel regions, so on two cores a prange kernel followed by a threaded matrix product
 runs three busy threads on two cores, and the products slow down. Only the time of the whole
 step sees that.
-So the first `4 * TRIALS` replays run the two plans (one thread everywhere, every core
-everywhere) in pairs, one, one, every, every, one, one, ..., and only the second call of each
-pair is timed: a call pays for what the call before it left behind (OpenMP workers spinning
-after an every-core kernel slow the next call's threaded products), so a call is compared
-only after a call of the same plan, as it would run in the steady state. (Alternating single
-calls charged the every-core plan's spinning to the one-thread calls: the MLP step at two
-threads chose every core at 2.9 ms a trial and then ran at 8.3 ms, against 3.1 ms with one
-thread, on a quiet machine.) The faster plan (threads must win by `MARGIN`) runs from then
-on, and the choice is timed again every `RETUNE` calls because a shared machine's load
-changes. A choice of every core is checked on the `VERIFY` calls after it: if their median is
-more than `VERIFY_SLACK` above the best one-thread trial, one thread runs instead (trials that
-ran while another library's threads were still spinning chose every core for the MLP step in
-benchmarks/compile.py, which then ran at 8.0 ms a call against 1.5 with one thread). Where numba has
-one thread or the process may run on one core only (`taskset -c 1`), the one-thread plan runs
-without trials.
+So the first `4 * TRIALS` replays (`6 * TRIALS` with the halves plan, below) run the plans (one
+thread everywhere, every core everywhere) in pairs, one, one, every, every, one, one, ..., and
+only the second call of each pair is timed: a call pays for what the call before it left behind
+(OpenMP workers spinning after an every-core kernel slow the next call's threaded products), so
+a call is compared only after a call of the same plan, as it would run in the steady state.
+(Alternating single calls charged the every-core plan's spinning to the one-thread calls: the
+MLP step at two threads chose every core at 2.9 ms a trial and then ran at 8.3 ms, against 3.1
+ms with one thread, on a quiet machine.) The faster plan (threads must win by `MARGIN`) runs
+from then on, and the choice is timed again every `RETUNE` calls because a shared machine's
+load changes. A choice of every core is checked on the `VERIFY` calls after it: if their median
+is more than `VERIFY_SLACK` above the best one-thread trial, one thread runs instead (trials
+that ran while another library's threads were still spinning chose every core for the MLP step
+in benchmarks/compile.py, which then ran at 8.0 ms a call against 1.5 with one thread). Where
+numba has one thread or the process may run on one core only (`taskset -c 1`), the one-thread
+plan runs without trials.
+
+A third plan, the halves (`HALVES_PLAN`: the one-thread kernels, with GELU's forward, the causal
+softmax and the AdamW step split between the caller and the split worker, and attention in two
+halves of the batch), is timed beside them where NumPy's BLAS runs two threads on two usable
+cores, and kept when `HALVES_MARGIN` faster than one thread (then checked on `VERIFY` calls as
+every core is): it pays on some hosts and not on others (see `SPLIT`, `HALVES`, `HALVES_PLAN`).
 
 Threads: a replay that starts while another one runs (another program, in another thread: calls
 of one compiled function are serialised by its lock) runs the one-thread plan, without `split`
@@ -81,25 +87,36 @@ class ThreadPlan:
     TRIALS = 3  # timed calls per plan (each after a call of the same plan)
     RETUNE = 200
     MARGIN = 0.95  # every core must be at least 5% faster over the whole call
-    VERIFY = 3  # calls timed after choosing every core
+    VERIFY = 3  # calls timed after choosing every core or the halves
     VERIFY_SLACK = 1.05  # their median above 1.05 x the best one-thread trial: one thread
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify", "overlap")
+    HALVES_MARGIN = 0.98  # the halves plan: 2% faster (its loss where it loses is ~1-2%)
+
+    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify", "overlap", "timed")
 
     def __init__(self) -> None:
         self.calls = 0
-        self.times: tuple[list, list] = ([], [])
-        self.choice = -1  # -1: timing; 0: one thread; 1: every core
+        self.times: tuple[list, list, list] = ([], [], [])  # per plan
+        self.timed: tuple = (0, 1)  # the plans of the current timing
+        self.choice = -1  # -1: timing; 0: one thread; 1: every core; 2: halves
         self.trial = 0
         self.fixed = False
         self.k = 0  # calls into the current timing (pairs: one, one, every, every, ...)
         self.verify: list | None = None  # times of the calls after choosing every core
         self.overlap = 0  # `_overlap` when this call began
 
-    def fix(self, parallel: bool) -> None:
-        """Run one plan from now on, never timed again (benchmarks' A/B, tests)."""
-        self.choice, self.fixed = int(bool(parallel)), True
+    def fix(self, plan) -> None:
+        """Run one plan from now on, never timed again (benchmarks' A/B, tests): False or 0 one
+        thread, True or 1 every core, 2 (`HALVES_PLAN`) the one-thread kernels in two halves."""
+        self.choice, self.fixed = int(plan), True
         self.verify = None
+
+    def _plans(self) -> tuple:
+        """The plans timed now: one thread and every core, and the halves plan where two BLAS
+        threads run on two usable cores (it would run whole calls otherwise)."""
+        if TIME_HALVES["on"] and _two_blas_threads():
+            return (0, 1, HALVES_PLAN)
+        return (0, 1)
 
     def begin(self) -> float:
         """Set the plan for this call; returns the start time."""
@@ -112,22 +129,28 @@ class ThreadPlan:
             return perf_counter()
         self.overlap = _overlap[0]
         if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
-            if self.choice >= 0:  # time both again
-                self.choice, self.times, self.k, self.verify = -1, ([], []), 0, None
+            if self.choice >= 0:  # time the plans again
+                self.choice, self.k, self.verify = -1, 0, None
+                self.times = ([], [], [])
             if self.calls == 1 and _cores() <= 1:
                 self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
         if self.choice >= 0:
-            self.trial = 2 if self.verify is not None else -1  # 2: a check of every core
-            _state["parallel"] = bool(self.choice)
+            self.trial = 3 if self.verify is not None else -1  # 3: a check of the choice
+            plan = self.choice
         else:
-            plan = (self.k // 2) % 2
+            if self.k == 0:
+                self.timed = self._plans()
+            plan = self.timed[(self.k // 2) % len(self.timed)]
             self.trial = plan if self.k % 2 else -2  # -2: the untimed first call of a pair
             self.k += 1
-            _state["parallel"] = bool(plan)
-        one = not _state["parallel"]
-        _state["split"] = one and split_allowed()
-        _state["halves"] = one and HALVES["on"] and _two_blas_threads()
+        _state["parallel"] = plan == 1
+        if plan == HALVES_PLAN:
+            _state["split"] = _state["halves"] = _two_blas_threads()
+        else:  # (the one-thread plan with SPLIT or HALVES on: A/B runs)
+            one = plan == 0
+            _state["split"] = one and split_allowed()
+            _state["halves"] = one and HALVES["on"] and _two_blas_threads()
         return perf_counter()
 
     def end(self, t0: float) -> None:
@@ -139,7 +162,7 @@ class ThreadPlan:
             if self.choice < 0:
                 self.k -= 2  # (this pair again)
             return
-        if self.trial == 2:  # every core chosen: does it keep its trials' promise?
+        if self.trial == 3:  # every core or halves chosen: does it keep its trials' promise?
             self.verify.append(perf_counter() - t0)
             if len(self.verify) >= self.VERIFY:
                 steady = sorted(self.verify)[len(self.verify) // 2]
@@ -148,15 +171,25 @@ class ThreadPlan:
                 self.verify = None
             return
         self.times[self.trial].append(perf_counter() - t0)
-        if min(len(t) for t in self.times) >= self.TRIALS:
-            fast = min(self.times[1]) < self.MARGIN * min(self.times[0])
-            self.choice = 1 if fast else 0
-            self.verify = [] if fast and not self.fixed else None
+        if min(len(self.times[p]) for p in self.timed) >= self.TRIALS:
+            one = min(self.times[0])
+            best, choice = one, 0
+            for p, margin in ((1, self.MARGIN), (HALVES_PLAN, self.HALVES_MARGIN)):
+                if p in self.timed and min(self.times[p]) < margin * one:
+                    if min(self.times[p]) < best:
+                        best, choice = min(self.times[p]), p
+            self.choice = choice
+            self.verify = [] if choice and not self.fixed else None
 
     @property
     def parallel(self) -> bool | None:
-        """True/False once chosen, None while timing."""
-        return None if self.choice < 0 else bool(self.choice)
+        """Whether the every-core plan runs: True/False once chosen, None while timing."""
+        return None if self.choice < 0 else self.choice == 1
+
+    @property
+    def plan(self) -> int | None:
+        """The chosen plan (0 one thread, 1 every core, 2 halves), None while timing."""
+        return None if self.choice < 0 else self.choice
 
 
 # -- two halves at once on the one-thread plan ---------------------------------------------------
@@ -189,6 +222,18 @@ SPLIT = {"on": False}
 # steps each; the forward alone 0.995, quartiles 0.94-1.05): docs/compile.md, session 21.
 # True: halve where allowed (A/B runs, machines with cheaper wake-ups).
 HALVES = {"on": False}
+
+# Session 27 (helper-192): the halves plan. On the 2-core Intel Emerald Rapids KVM host
+# (SkylakeX kernels) the split sites and attention's halves pay in the whole step: the
+# baby-gpt step at two threads 22.33 -> 20.42 ms (per-step paired ratio 0.904), 20.99 ->
+# 19.52 (0.918), 22.67 -> 20.57 (0.925) in three quiet in-process A/Bs, where the Zen 3 host
+# gained nothing (above). Rather than a per-host default, the ThreadPlan times a third plan,
+# `HALVES_PLAN` (the one-thread kernels with `split` and `halves` both on), in the same pairs as
+# the other two wherever two BLAS threads run on two usable cores, and keeps it only if it is
+# `HALVES_MARGIN` faster than one thread over the whole call (docs/compile.md, session 27).
+# Every plan gives the same bits. TIME_HALVES False: only the two plans of before (A/B runs).
+HALVES_PLAN = 2
+TIME_HALVES = {"on": True}
 
 
 def split_allowed() -> bool:
