@@ -283,3 +283,20 @@ def test_fill_of_an_expand_with_a_tensor_value(value, detach):
         return d
 
     _same(fn)
+
+
+# norm(p=0) sends no gradient (PyTorch's undefined one: x.grad stays None), an empty x's
+# too; descent gave an empty x over all its dims an empty .grad (the open item of "Left open"
+# in docs/fuzz_long_run.md, found with case 42286's checks)
+
+
+@pytest.mark.parametrize("shape", [(3,), (0, 3), (2, 0)])
+@pytest.mark.parametrize("dim", [None, 0])
+def test_norm_p0_sends_no_gradient(shape, dim):
+    def fn(m):
+        x = m.ones(*shape, requires_grad=True)
+        kw = {} if dim is None else {"dim": dim}
+        m.norm(x, p=0, **kw).sum().backward()
+        return x.grad is None
+
+    _same(fn)

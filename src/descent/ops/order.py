@@ -163,7 +163,8 @@ def _median_tie(a, m):
 class EvenlyShared(Function):
     """A value computed from x by the caller (`value`) whose gradient is shared evenly by the
     elements of `mask` (PyTorch's evenly_distribute_backward for median()): the others get
-    exactly 0, whatever gy is; with no element in the mask none at all (norm(p=0))."""
+    exactly 0, whatever gy is; with no element in the mask, or no mask (norm(p=0)), none at
+    all."""
 
     __slots__ = ("value", "mask")
     saves_params = True  # PyTorch's MedianBackward0 / NormBackward saves self and the result
@@ -172,6 +173,8 @@ class EvenlyShared(Function):
         return self.value
 
     def backward(self, gy, ops):
+        if self.mask is None:  # norm(p=0): PyTorch's undefined gradient (x.grad stays None,
+            return None  # an empty x's too)
         n = int(self.mask.sum())
         # With no element in the mask no gradient at all; an empty input of median() (gy 0-d)
         # still gets its empty gradient, but norm(p=0) over a dim of an empty input (gy of the

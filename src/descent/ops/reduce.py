@@ -835,8 +835,7 @@ def norm(x, ord="fro", axis=None, keepdims=False, *, dim=None, keepdim=None, p=N
         # stays None, and no 0 * inf reaches the ops before it).
         # (the count is data: `computed` lets descent.compile replay it, ops/untracked.py)
         count = computed(_count_nonzero_as, (x,), (axes, keepdims))._data
-        xp = backend.get_array_module(x._data)
-        return EvenlyShared.apply(x, value=count, mask=xp.zeros(x.shape, bool))
+        return EvenlyShared.apply(x, value=count, mask=None)
     if ord == 1:
         return sum(_abs(x), axes, keepdims)
     if ord in (np.inf, float("inf"), "inf"):
