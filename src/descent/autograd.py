@@ -585,9 +585,16 @@ _stale_check = None
 class _BackwardState(_threading.local):
     """`on`: a backward pass runs in this thread (create_graph records ops; the engine sets it).
     Per thread: another thread's pass must not switch off this thread's stale-view check (a
-    process-wide flag, before session 22, could also stay set after two passes overlapped)."""
+    process-wide flag, before session 22, could also stay set after two passes overlapped).
+
+    `consume`: the running pass frees each node's saved values right after its backward (no
+    retain_graph) and nothing watches it (no create_graph, backward op hooks or pass hooks:
+    descent.compile's recorder, anomaly mode). A backward may then write its result into an
+    array its own forward made and saved for it alone (GELU's derivative `d`), instead of a
+    fresh one."""
 
     on = False
+    consume = False
 
 
 _backward_state = _BackwardState()

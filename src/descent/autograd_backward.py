@@ -125,6 +125,7 @@ def _run_backward(
     # watching each node's gradients (descent.compile's recorder, anomaly mode, pass hooks).
     plain = not (create_graph or backward_hooks or _pass_hooks)
     getitem, reshape = _lazy_types() if plain else (None, None)
+    prev_consume, in_backward.consume = in_backward.consume, plain and not retain_graph
 
     def deliver(node, parent, gx, shape, ops) -> None:
         """The ONE delivery: unbroadcast gx to its input's shape and add it to what `parent`
@@ -302,6 +303,7 @@ def _run_backward(
     finally:
         _state.enabled = prev_mode
         in_backward.on = prev_in_backward
+        in_backward.consume = prev_consume
 
     if _pass_hooks:
         _run_pass_hooks("end", leaf_grads, None, None)

@@ -8,7 +8,7 @@ import operator
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, _backward_state
 from ..errors import DescentError, DtypeError
 from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
@@ -231,6 +231,13 @@ class Gelu(Function):
     def backward(self, gy, ops):
         d = self.d
         if d is not None and not ops.is_graph:
+            if (_backward_state.consume and self.hooks is None and gy.shape == d.shape
+                    and gy.dtype == d.dtype):  # fmt: skip
+                # d is freed as soon as this returns (no post-hook runs in between) and nothing
+                # else holds it: the product goes into d (two memory streams, not three; the
+                # same multiply, the same bits).
+                # baby-gpt's 4 x 393k values: 0.72 -> 0.41 ms a step (docs/compile.md, s27)
+                return np.multiply(gy, d, out=d)
             return np.multiply(gy, d, dtype=d.dtype)
         (x,) = self.inputs(ops)
         # The fused GPU kernel serves the plain backward only; under create_graph the formulas below
