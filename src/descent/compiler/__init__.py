@@ -75,7 +75,7 @@ class _Entry:
     """One cache entry: a first recording, a program, or a fallback reason."""
 
     __slots__ = ("first", "program", "reason", "warm", "bumps", "alts", "misses", "resized",
-                 "free_ref", "dyn_ref")  # fmt: skip
+                 "free_ref", "dyn_ref", "dyn_why")  # fmt: skip
 
     def __init__(self) -> None:
         self.first = None  # (Recording, signature) of the first call
@@ -96,8 +96,10 @@ class _Entry:
         # the last recording with guards whose result only leaves the call, as (free
         # positions, their sizes, the other guards' sizes, signature without the free sizes)
         self.free_ref = None
-        # the last recording with guards, for compiler/dynamic_sizes.py
+        # the last recording with guards, for compiler/dynamic_sizes.py, and why the last
+        # pair of them did not become a program for every size (in the fallback's warning)
         self.dyn_ref = None
+        self.dyn_why: str | None = None
 
 
 class CompiledFunction:
@@ -588,6 +590,7 @@ def _count_reason(entry: _Entry) -> str:
         "(nonzero, where(condition), unique, unique_consecutive, bincount): a program is "
         f"recorded per count, its result's shape, up to {_MAX_COUNTS}; {entry.misses} "
         "recordings met a new count: running eagerly"
+        + (f" (one program for every size: {entry.dyn_why})" if entry.dyn_why else "")
     )
 
 

@@ -45,8 +45,9 @@ from ..autograd import Function
 from ..ops.reduce import Mean
 from ..ops.shape import Reshape
 from ..ops.untracked import Guarded, GuardFailed
+from . import fusion
 from .mask_read import MaskRead
-from .program import Program
+from .program import Program, _undo_plan
 from .recorder import Backward, Call, Forward, Recording, View, Write
 
 __all__ = ["dynamic_program"]
@@ -123,6 +124,10 @@ _SAFE_READERS = frozenset(
         ("descent.nn.functional._loss", "_same_shape"),
         ("descent.nn.functional._loss", "cross_entropy"),
         ("descent.nn.functional._loss", "nll_loss"),
+        # gather: the index's emptiness (an empty result either way), its 0-d case (ndim) and
+        # the bound check of x's size along dim (NumPy's take_along_axis raises IndexError
+        # past it too); the sizes off dim are compared in _gather_fit, not reviewed
+        ("descent.ops.indexing", "gather"),
         ("descent.ops.indexing", "index_select"),  # (its bound check: NumPy's read raises too)
         ("descent.ops.shape", "broadcast_to"),
         ("descent.ops.shape", "concatenate"),
@@ -135,29 +140,92 @@ _SAFE_READERS = frozenset(
 )
 
 # and single classes of other modules (not Pad: NumPy's reflect pads past a short input)
-_POLY_CLASSES = {"descent.ops.shape_copy": frozenset({"Flip", "Roll", "Tile", "Tri"})}
+_POLY_CLASSES = {
+    "descent.ops.shape_copy": frozenset({"Flip", "Roll", "Tile", "Tri"}),
+    # (the values at a computed index: `idx` follows the index's slot, its wrapper's size
+    # checks are in the index's kernel, e.g. kthvalue's k <= size)
+    "descent.ops.order": frozenset({"Kthvalue", "MedianDim", "NanmedianDim", "Mode"}),
+}
 
 
 def _poly(cls) -> bool:
     mod = cls.__module__
-    return mod in _POLY_MODULES or cls.__name__ in _POLY_CLASSES.get(mod, ())
+    return mod in _POLY_MODULES or cls.__name__ in _POLY_CLASSES.get(mod, ()) or _no_params(cls)
+
+
+def _no_params(cls) -> bool:
+    """Whether the op has no parameters at all: each slot below Function is one that forward
+    computes from the inputs (`saved_slots`, `computed_slots`: nextafter's masks), which the
+    recordings' comparison skips; so none can hold a size."""
+    own: set = set()
+    for c in cls.__mro__:
+        if c is Function:
+            break
+        if "__slots__" not in c.__dict__:  # (a __dict__: attributes unknown)
+            return False
+        slots = c.__dict__["__slots__"]
+        own.update((slots,) if isinstance(slots, str) else slots)
+    else:
+        return False
+    return own <= set(cls.saved_slots).union(getattr(cls, "computed_slots", ()))
 
 
 class _DynamicProgram(Program):
-    """A Program whose graph nodes take this call's input shapes (module docstring)."""
+    """A Program whose graph nodes take this call's input shapes (module docstring).
 
-    def __init__(self, rec: Recording, n_args: int) -> None:
+    `pinned`: slot -> shape, the results computed from a changing guard whose shape was the
+    same in both recordings and whose size descent's op code read (a loss's target cut to
+    `[:2]`, an `index_copy` into a fixed-size selection): checked after the op that makes
+    them, a GuardFailed on another shape (the op code's reads were of the recorded size)."""
+
+    def __init__(self, rec: Recording, n_args: int, pinned: dict | None = None,
+                 tainted: frozenset | None = None, fuse: bool = True) -> None:  # fmt: skip
         super().__init__(rec, n_args, use_pool=False, fuse=False)
+        self.fused_step = fuse and fusion._HAVE_NUMBA  # (compile's fuse: not "eager")
         self.codegen = False  # (the generated replay is made for one shape)
+        self.pinned = pinned or {}
+        # The graph nodes with an input whose shape may change (None: every node): only
+        # theirs are set at each call, the others' in_shapes stay the recorded ones.
+        tainted = None if tainted is None else frozenset(tainted)
+        self._resized = frozenset(
+            id(ins.op) for ins in self.rec.program if type(ins) is Forward and ins.node
+            and (tainted is None or not tainted.isdisjoint(ins.ins)))  # fmt: skip
+        self._fix = {}  # id(Backward) -> positions in its order of those nodes
+        if self.pinned:  # (what a replay stopped at the last check or guard puts back)
+            prog = self.rec.program
+            last = max((k for k, ins in enumerate(prog) if type(ins) is Forward and (
+                ins.out in self.pinned or isinstance(ins.op, (Guarded, MaskRead)))),
+                default=0)  # fmt: skip
+            marker = Forward(object.__new__(Guarded), (), -1, [], False)
+            self.undo = _undo_plan([*prog[: last + 1], marker])
 
     def _forward(self, ins: Forward, extra, env, pool) -> None:
-        if ins.node:  # what the engine records at apply: each gradient is summed to these
+        if ins.node and id(ins.op) in self._resized:
+            # what the engine records at apply: each gradient is summed to these
             ins.op.in_shapes = tuple([np.shape(env[s]) for s in ins.ins])
         Program._forward(self, ins, extra, env, pool)
+        pinned = self.pinned
+        if pinned and ins.out in pinned and env[ins.out].shape != pinned[ins.out]:
+            raise GuardFailed(env[ins.out].shape)
 
     def _backward(self, ins: Backward, env, pool) -> None:
-        ins.order = [(node, [(i, p, node.in_shapes[i]) for i, p, _ in d]) for node, d in ins.order]
+        fix = self._fix.get(id(ins))
+        if fix is None:
+            fix = self._fix[id(ins)] = [
+                k for k, (node, _) in enumerate(ins.order) if id(node) in self._resized
+            ]
+        order = ins.order
+        for k in fix:  # (each delivery: its node's input shape at this call)
+            node, d = order[k]
+            order[k] = (node, [(i, p, node.in_shapes[i]) for i, p, _ in d])
         Program._backward(self, ins, env, pool)
+
+    def _call(self, ins: Call, env) -> None:
+        # An optimizer's step as the fixed-size program's: one kernel for Adam/AdamW/SGD's
+        # rule (fusion.fused_update; the parameters' and gradients' shapes never change)
+        if ins.kind == "step" and ins.fused is None and self.fused_step:
+            ins.fused = fusion.fused_update(getattr(ins.fn, "__self__", None)) or False
+        Program._call(self, ins, env)
 
 
 def _guards(rec: Recording) -> dict:
@@ -171,31 +239,42 @@ def _guards(rec: Recording) -> dict:
 
 def _tainted(rec: Recording, dyn: dict):
     """(the slots computed from the changing guards' results, the positions of the views that
-    hold the whole of such a slot); None when an instruction that must not read one does (an op
-    outside `_POLY_MODULES`, a part view, a write, a recorded call)."""
+    hold the whole of such a slot, the slots of which a view holds a part); the reason, a str,
+    when an instruction that must not read one does (an op outside `_POLY_MODULES`, a write,
+    a recorded call)."""
     from .program import _reads  # noqa: PLC0415 - program imports the recorder
 
     tainted: set = set()
     whole: set = set()
+    part: set = set()
     for k, ins in enumerate(rec.program):
         kind = type(ins)
         if kind is Forward:
             if k in dyn or set(_reads(ins)) & tainted:
                 if k not in dyn and not _poly(type(ins.op)):
-                    return None
+                    name = type(ins.op).__name__
+                    return f"{name} (its parameters may hold a size) reads a changing size"
                 tainted.add(ins.out)
         elif kind is View:
             if ins.base in tainted:
-                # (a loss's `target._data.reshape(-1)` of a 1-d target: the whole array)
+                # (a loss's `target._data.reshape(-1)` of a 1-d target: the whole array; a
+                # part: its base's shape must not change, dynamic_program pins it)
                 shape, dtype = rec.meta[ins.base]
                 if ins.shape != shape or ins.offset or ins.strides != _c_strides(shape, dtype):
-                    return None
-                whole.add(k)
+                    part.add(ins.base)
+                else:
+                    whole.add(k)
                 tainted.add(ins.slot)
         elif kind in (Write, Call) and set(_reads(ins)) & tainted:
-            return None
+            return f"a {'write' if kind is Write else 'recorded call'} reads a changing size"
         # (a Backward: its seeds are the losses' constants, its gradients go to leaves)
-    return tainted, whole
+    return tainted, whole, part
+
+
+def _no(entry, why: str) -> bool:
+    """Refuse (the reason goes into the fallback's warning: compiler/__init__._count_reason)."""
+    entry.dyn_why = why
+    return False
 
 
 def _c_strides(shape: tuple, dtype) -> tuple:
@@ -282,29 +361,29 @@ def dynamic_program(cf, entry, rec, recording: Recording, warm: bool) -> bool:
         return False
     old, old_guards, old_reads, old_ops_read, known = ref
     if set(old_guards) != set(guards) or len(old.slots) != len(recording.slots):
-        return False
+        return _no(entry, "two recordings with other guards or another number of values")
     dyn: dict = {}  # position -> its size with the changing entries as None
     for k, size in guards.items():
         was, before = old_guards[k], known.get(k)
         if len(was) != len(size):
-            return False
+            return _no(entry, "a guarded result's number of dimensions changed")
         marked = tuple(None if a != b or (before and before[j] is None) else a
                        for j, (a, b) in enumerate(zip(was, size)))  # fmt: skip
         if any(m is None and (a < 2 or b < 2) for m, a, b in zip(marked, was, size)):
-            return False
+            return _no(entry, "a changing size was 0 or 1 (those are specialized)")
         if None in marked:
             dyn[k] = marked
     if not dyn or dyn == known:  # (no size changed beyond those the program lets change)
         return False
     got, got_old = _tainted(recording, dyn), _tainted(old, dyn)
-    if got is None or got_old is None or got != got_old:
-        return False
-    tainted, whole = got
-    if tainted & (reads | old_reads):  # (the function's Python read a size)
-        return False
+    if isinstance(got, str) or isinstance(got_old, str):
+        return _no(entry, got if isinstance(got, str) else got_old)
+    if got != got_old:
+        return _no(entry, "the two recordings' values of a changing size differ")
+    tainted, whole, part = got
     meta, old_meta = recording.meta, old.meta
     if set(meta) != set(old_meta):
-        return False
+        return _no(entry, "two recordings with other values")
     for s, (shape, dtype) in meta.items():  # (a changed shape: one the changing guards made)
         o_shape, o_dtype = old_meta[s]
         if (
@@ -312,14 +391,31 @@ def dynamic_program(cf, entry, rec, recording: Recording, warm: bool) -> bool:
             or len(o_shape) != len(shape)
             or (o_shape != shape and s not in tainted)
         ):
-            return False
+            return _no(entry, "a shape that no changing guard made changed")
     infer = _inferred(old, recording, tainted)
     if infer is None:
-        return False
-    for s in tainted:  # (op code that read a size checks it: only the reviewed readers)
-        if not _SAFE_READERS.issuperset(ops_read.get(s, ())) or \
-                not _SAFE_READERS.issuperset(old_ops_read.get(s, ())):  # fmt: skip
-            return False
+        return _no(entry, "a reshape of a changing size whose target differs in two sizes")
+    # A size read (by the function's Python or by op code) of a result whose shape was the
+    # same in both recordings: the replay checks that shape (`pinned`), so every read gave
+    # the recorded value. A changing size: the function's Python may not read it (`n =
+    # y.shape[0]; x * min(n, 6)` would replay the recorded min), op code only in a reviewed
+    # function (_SAFE_READERS).
+    pinned = {}
+    for s in part:  # (the base of a part view: the view's offset and strides are for its shape)
+        if meta[s][0] != old_meta[s][0]:
+            return _no(entry, "a view of a part of a result whose size changes")
+        pinned[s] = meta[s][0]
+    for s in tainted:
+        readers = ops_read.get(s, set()) | old_ops_read.get(s, set())
+        if (readers or s in reads or s in old_reads) and meta[s][0] == old_meta[s][0]:
+            pinned[s] = meta[s][0]
+            continue
+        if s in reads or s in old_reads:
+            return _no(entry, "the function's Python code read a changing size")
+        other = readers - _SAFE_READERS
+        if other:
+            mod, fn = sorted(other)[0]
+            return _no(entry, f"{mod}.{fn} read a changing size (a reader not reviewed)")
     from . import signature as _sig  # noqa: PLC0415
 
     # (the reshapes compared with their changing size as -1, which the program keeps)
@@ -334,7 +430,11 @@ def dynamic_program(cf, entry, rec, recording: Recording, warm: bool) -> bool:
     if not same:
         for op, shape in undo[1::2]:
             op.shape = shape
-        return False
+        return _no(
+            entry,
+            "the two recordings differ in more than the changing sizes (an op "
+            "parameter computed from a size)",
+        )
     # The program's own list of instructions (Program may move hoisted guards in it; the whole
     # views become ops), so that `recording` stays comparable with the next one.
     program = list(recording.program)
@@ -342,7 +442,9 @@ def dynamic_program(cf, entry, rec, recording: Recording, warm: bool) -> bool:
         v = program[k]
         program[k] = Forward(object.__new__(_WholeView), (v.base,), v.slot, [], False)
     # (made before the guards take their forms: its undo plan counts them)
-    prog = _DynamicProgram(dataclasses.replace(recording, program=program), len(rec.args))
+    prog = _DynamicProgram(
+        dataclasses.replace(recording, program=program), len(rec.args), pinned, tainted, cf.fuse
+    )
     for k, marked in dyn.items():
         op = recording.program[k].op
         if type(op) is Guarded:

@@ -844,8 +844,17 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
     if x.ndim == 0:  # a 0-d input (dim 0 or -1): gather from it as from a 1-element vector
         index = index if isinstance(index, Tensor) else Tensor._from_data(np.asarray(index))
         return reshape(take_along_axis(reshape(x, 1), reshape(index, -1), 0), tuple(shape))
-    # PyTorch lets the index be smaller than x off the gather axis; cut x down to it (a
-    # recorded slice) and the NumPy-style take_along_axis does the rest.
+    if x.ndim > 1:
+        x = _gather_fit(x, index, axis)
+    return take_along_axis(x, index, axis)
+
+
+def _gather_fit(x: Tensor, index, axis: int) -> Tensor:
+    """PyTorch lets gather's index be smaller than x off the gather axis: x cut down to it (a
+    recorded slice; the NumPy-style take_along_axis does the rest); larger raises. (Its own
+    function: descent.compile's replay at another size takes gather's other size reads as
+    reviewed, compiler/dynamic_sizes.py, and not these.)"""
+    shape = index.shape if isinstance(index, Tensor) else np.shape(index)
     big = [d for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis and n > m]
     if big and len(shape) == x.ndim:
         raise DescentError(
@@ -856,7 +865,7 @@ def gather(x, dim=None, index=None, *, axis=None, sparse_grad: bool = False) -> 
         n < m for d, (n, m) in enumerate(zip(shape, x.shape)) if d != axis
     ):
         x = x[tuple(slice(0, n) if d != axis else slice(None) for d, n in enumerate(shape))]
-    return take_along_axis(x, index, axis)
+    return x
 
 
 class IndexOutOfBounds(IndexError, RuntimeError):

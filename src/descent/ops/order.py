@@ -73,8 +73,11 @@ def _zero_d(x: Tensor, dim, name, result):
 def refuse_no_kernel(name, x: Tensor, dim, kinds: str) -> None:
     """PyTorch's NotImplementedError for a dtype its median kernel lacks, raised where it
     raises it: not for an empty input reduced whole (nan) or over an empty dim (IndexError)."""
-    if x.numel() or (dim is not None and x.ndim and -x.ndim <= int(dim) < x.ndim
-                     and x.shape[int(dim)]):  # fmt: skip
+    # (the dtype first: a kind with a kernel reads no size, which descent.compile's replay at
+    # another size relies on: compiler/dynamic_sizes.py)
+    if x._data.dtype.kind in kinds and (
+        x.numel() or (dim is not None and x.ndim and -x.ndim <= int(dim) < x.ndim
+                      and x.shape[int(dim)])):  # fmt: skip
         refuse_kinds(name, x, kinds)
 
 
@@ -88,17 +91,23 @@ def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False):
             raise RangeError(f"kthvalue: k ({k}) out of range for a 0-d tensor (only k=1)")
         return _zero_d(x, dim, "kthvalue", KthvalueResult)
     d = _dim(x, dim, "kthvalue")
-    n = x.shape[d]
-    if not 1 <= int(k) <= n:
-        raise RangeError(
-            f"kthvalue: k ({k}) out of range for dimension {d} of shape {tuple(x.shape)}; "
-            f"k counts from 1 to {n}"
-        )
+    _check_k(x._data, d, int(k))
     return _select(x, computed(_kth_index, (x,), (d, int(k))), d, keepdim, KthvalueResult)
 
 
+def _check_k(a, d: int, k: int) -> None:
+    n = a.shape[d]
+    if not 1 <= k <= n:
+        raise RangeError(
+            f"kthvalue: k ({k}) out of range for dimension {d} of shape {tuple(a.shape)}; "
+            f"k counts from 1 to {n}"
+        )
+
+
 def _kth_index(a, d: int, k: int):
-    """kthvalue's int64 index (..., 1, ...) along d of an array."""
+    """kthvalue's int64 index (..., 1, ...) along d of an array. k is checked here too: a
+    replay at another size (descent.compile, compiler/dynamic_sizes.py) raises as eager."""
+    _check_k(a, d, k)
     idx = kthvalue_order(a, d, k)  # numba: PyTorch's quickselect on every row
     if idx is None:
         xp = backend.get_array_module(a)
@@ -131,14 +140,20 @@ def median(x, dim=None, keepdim: bool = False, *, axis=None):
     if x.ndim == 0:
         return _zero_d(x, dim, "median", MedianResult)
     d = _dim(x, dim, "median")
-    n = x.shape[d]
-    if n == 0:
-        raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
+    _check_nonempty(x._data, d)
     return _select(x, computed(_median_index, (x,), (d,)), d, keepdim, MedianResult)
 
 
+def _check_nonempty(a, d: int) -> None:
+    if a.shape[d] == 0:
+        raise IndexError(f"median(): expected reduction dim {d} to have non-zero size")
+
+
 def _median_index(a, d: int):
-    """median's int64 index (..., 1, ...) along d of an array: a NaN's where one is."""
+    """median's int64 index (..., 1, ...) along d of an array: a NaN's where one is. The
+    size is checked here too: a replay at another size (descent.compile,
+    compiler/dynamic_sizes.py) raises as eager."""
+    _check_nonempty(a, d)
     xp = backend.get_array_module(a)
     n = a.shape[d]
     idx = median_order(a, d)  # numba: O(n) per row, the stable order's middle entry
