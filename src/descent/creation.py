@@ -97,11 +97,16 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
     Always copies, as torch.tensor does: changing `data` afterwards never changes the tensor
     (use `from_numpy` to share memory with a NumPy array).
     """
+    if isinstance(data, (np.ndarray, np.generic)):
+        _check_numpy_dtype(data)
     if dtype is None:
         dtype = _own_dtype(data)
     if device is None:
         device = _default_device
-    t = Tensor._from_data(_python_values(data, dtype), dtype, device)
+    values = _python_values(data, dtype)
+    if dtype is None and values is data and isinstance(data, (list, tuple)):
+        dtype = _sequence_dtype(data, tensors_inside=True)  # (Python numbers and tensors)
+    t = Tensor._from_data(values, dtype, device)
     if requires_grad:
         t.requires_grad_(True)
     src = data._data if isinstance(data, Tensor) else data
@@ -110,7 +115,8 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
         and isinstance(t._data, np.ndarray)
         and np.shares_memory(t._data, src)
     ):
-        t._data = t._data.copy()
+        t._data = t._data.copy(order="K")  # (the array's layout, as PyTorch's copy: a
+        # transposed array gives a tensor of transposed strides)
     elif backend.is_cupy_array(src) and t._data is src:
         t._data = t._data.copy()
     return _from_data_made(t, data)
@@ -147,11 +153,14 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     needed); lists follow `tensor`'s dtype rules."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
+    if isinstance(data, (np.ndarray, np.generic)):
+        _check_numpy_dtype(data)
     if dtype is None:
         dtype = _own_dtype(data)
-    t = Tensor._from_data(
-        _python_values(data, dtype), dtype, device if device is not None else _default_device
-    )
+    values = _python_values(data, dtype)
+    if dtype is None and values is data and isinstance(data, (list, tuple)):
+        dtype = _sequence_dtype(data, tensors_inside=True)  # (Python numbers and tensors)
+    t = Tensor._from_data(values, dtype, device if device is not None else _default_device)
     # (Python data: a new array, as tensor's; an array's memory is shared, no constant; a
     # Tensor converted to another dtype or device: its values copied, which descent.compile's
     # recorder must see)
@@ -184,6 +193,19 @@ def _python_values(data, dtype):
             "cannot be interpreted as an integer"  # fmt: skip
         raise TypeError(f"tensor: complex data for dtype {as_dtype(dtype)}: {what}, not "
                         f"complex, as in PyTorch; give a complex dtype or take .real")  # fmt: skip
+    if first is None or isinstance(first, str):  # (PyTorch's errors: NumPy made an object
+        # or string array, which a bool dtype took as truth values)
+        if isinstance(data, str):
+            raise TypeError(f"tensor: new(): invalid data type 'str' (got {data!r}), as in "
+                            "PyTorch; strings are not numbers")  # fmt: skip
+        if isinstance(first, str):
+            raise ValueError(f"tensor: too many dimensions 'str' (got {data!r}): strings are "
+                             f"not numbers, as in PyTorch")  # fmt: skip
+        if dtype is None:
+            raise DescentError("tensor: Could not infer dtype of NoneType (None in the data), "
+                               "as in PyTorch; use float('nan') for a missing value")  # fmt: skip
+        raise TypeError(f"tensor: None in the data for dtype {as_dtype(dtype)}: must be real "
+                        f"number, not NoneType, as in PyTorch")  # fmt: skip
     if type(first) not in _PYTHON_NUMBERS:
         return data
     if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in _flat(data)):
@@ -191,7 +213,14 @@ def _python_values(data, dtype):
     dt = None if dtype is None else np.dtype(as_dtype(dtype))
     if dt is not None and dt.kind == "u" and dt.itemsize == 8:
         return data  # (uint64 takes ints up to 2**64 - 1 from the ints themselves)
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError:
+        raise _ragged_error(data) from None
+    if arr.dtype.kind == "c" and dt is not None and dt.kind in "iufV":  # (a complex number
+        # after the first element: PyTorch's parser reads each as the dtype's C type)
+        raise TypeError(f"tensor: complex data for dtype {dt}: must be real number, not "
+                        f"complex, as in PyTorch; give a complex dtype or take .real")  # fmt: skip
     if dt == np.int64 and arr.dtype.kind == "f" and arr.size and not _fits_int64(arr):
         # (a float outside int64's range, nan and inf: PyTorch's checked conversion of a
         # double, whose bound is int64's largest as a double, 2**63)
@@ -218,7 +247,8 @@ def _python_values(data, dtype):
             low = -info.max if dt.kind == "u" and arr.dtype.kind != "f" else info.min
             bad = arr[(arr < low) | (arr > info.max)]
         else:
-            bad = arr[~np.isfinite(arr)] if arr.dtype.kind == "f" else arr[:0]
+            bad = arr[~np.isfinite(arr)] if arr.dtype.kind == "f" else arr.ravel()[:0]  # (a
+            # 0-d bool: tensor(True, dtype=uint8) raised NumPy's IndexError)
         if bad.size:
             raise DescentError(
                 f"tensor: value cannot be converted to type {dt} without overflow (got "
@@ -228,9 +258,47 @@ def _python_values(data, dtype):
     return arr
 
 
+def _ragged_error(data):
+    """PyTorch's error for a nested list NumPy cannot make an array of: a number beside a
+    list at one level is a TypeError ("not a sequence"), lists of different lengths a
+    ValueError."""
+    level = [data]
+    depth = 0
+    while level:
+        seqs = [isinstance(v, (list, tuple)) for v in level]
+        if any(seqs) and not all(seqs):
+            return TypeError(f"tensor: not a sequence: a number beside a list at dim {depth} "
+                             "of the nested data (as PyTorch); make every row a list")  # fmt: skip
+        if not any(seqs):
+            break
+        lengths = {len(v) for v in level}
+        if len(lengths) > 1:
+            return ValueError(f"tensor: expected sequences of one length at dim {depth} (got "
+                              f"lengths {sorted(lengths)}), as PyTorch; pad the rows")  # fmt: skip
+        level = [w for v in level for w in v]
+        depth += 1
+    return ValueError("tensor: the nested data has no rectangular shape, as PyTorch requires")
+
+
 def _fits_int64(arr) -> bool:
     """Whether a float array's values all convert to int64 under PyTorch's check."""
     return bool(np.isfinite(arr).all()) and -(2.0**63) <= arr.min() <= arr.max() <= 2.0**63
+
+
+_NUMPY_DTYPES = "float64, float32, float16, complex64, complex128, int64, int32, int16, int8, "\
+    "uint64, uint32, uint16, uint8, and bool"  # fmt: skip
+_NUMPY_TAKEN = frozenset(np.dtype(d) for d in _NUMPY_DTYPES.replace("and ", "").split(", "))
+
+
+def _check_numpy_dtype(arr) -> None:
+    """PyTorch's TypeError for a NumPy array of a dtype no tensor holds (longdouble, object,
+    strings, datetimes; descent made float128 tensors of longdouble, and from_numpy took any
+    array); ml_dtypes' bfloat16 and float8 arrays are descent's own."""
+    if arr.dtype not in _NUMPY_TAKEN and arr.dtype.kind != "V":
+        raise TypeError(
+            f"can't convert np.ndarray of type numpy.{arr.dtype.type.__name__} (shape "
+            f"{arr.shape}). The only supported types are: {_NUMPY_DTYPES} (as PyTorch)"
+        )
 
 
 def _own_dtype(data):
@@ -256,14 +324,15 @@ def _first_leaf(data):
     return data
 
 
-def _sequence_dtype(data):
-    """torch.tensor's inference over a list holding NumPy scalars or arrays
-    (`[arr.mean(), arr.std()]` is float64, `[np.int32(1), np.int32(2)]` int32): every element's
+def _sequence_dtype(data, tensors_inside: bool = False):
+    """torch.tensor's inference over a list holding NumPy scalars or arrays, or tensors
+    (`[arr.mean(), arr.std()]` is float64, `[np.int32(1), np.int32(2)]` int32,
+    `[t.max(), 1.0]` of a float64 t float64, `[tensor(1, dtype=int8), 2]` int64): every element's
     own dtype, Python floats counting as the default float dtype, ints as int64, bools as bool,
     promoted as torch.promote_types. None when the first element is a Python number: such a
     list is taken as all Python numbers (descent's defaults), which spares a Python-level walk
-    of long lists of floats."""
-    if not isinstance(_first_leaf(data), (np.ndarray, np.generic)):
+    of long lists of floats, unless `tensors_inside` (`_python_values` found a tensor in it)."""
+    if not tensors_inside and not isinstance(_first_leaf(data), (np.ndarray, np.generic, Tensor)):
         return None
     out = None
     stack = [data]
@@ -294,6 +363,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array, keeping its dtype (float64 stays float64)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    _check_numpy_dtype(array)
     return Tensor._wrap(array)
 
 
@@ -499,6 +569,9 @@ def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=No
         dtype = np.int64 if ints else get_default_dtype()
     _no_bool_range("arange", dtype)
     dt = np.dtype(as_dtype(dtype))
+    if dt.kind == "c":  # PyTorch's arange has no complex kernel (NumPy's would compute)
+        raise DtypeError(f'"arange_cpu" not implemented for {dt} (arange({start}, {end}, '
+                         f'{step})), as in PyTorch; make a real range and convert it')  # fmt: skip
     if dt.kind in "iu" and not all(isinstance(v, (int, np.integer)) for v in (start, end, step)):
         # Non-integer bounds for an integer dtype: PyTorch truncates them first
         arr = _xp(device).asarray(integer_arange(start, end, step, dt))
@@ -536,6 +609,11 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=Non
     # compute a float64 range in float32), as PyTorch's tensor overload (start.item())
     start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
     dt = _float_dtype(dtype)
+    if isinstance(start, complex) or isinstance(end, complex):
+        if dtype is not None and np.dtype(dt).kind != "c":
+            raise DescentError(f"linspace: complex bounds ({start}, {end}) cannot be safely "
+                               f"cast to the dtype {dtype} given, as in PyTorch")  # fmt: skip
+        dt = complex_of(np.dtype(dt))  # (complex bounds: a complex range, as PyTorch's)
     if np.dtype(dt).kind in "iu":  # PyTorch's kernel: bounds truncated to the dtype first
         arr = _xp(device).asarray(integer_space(start, end, int(steps), np.dtype(dt)))
         return _finish(arr, dtype, requires_grad, None)

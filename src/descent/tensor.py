@@ -89,7 +89,16 @@ def _flat(data):
 
 def _nested_to_numpy(data):
     if isinstance(data, Tensor):
-        return backend.as_numpy(data._data)
+        # PyTorch reads a tensor inside a list as one number (its item, of its dtype):
+        # tensor([tensor([1.]), tensor([2.])]) has shape (2,), and a tensor of several
+        # elements there raises its ValueError (descent stacked them: shape (2, 1))
+        if data._data.size != 1:
+            raise ValueError(
+                f"only one element tensors can be converted to Python scalars (a tensor of "
+                f"shape {tuple(data.shape)} inside the list given to tensor(), as in PyTorch); "
+                "use descent.stack to join tensors"
+            )
+        return backend.as_numpy(data._data).reshape(())
     if isinstance(data, (list, tuple)):
         return [_nested_to_numpy(d) for d in data]
     return data

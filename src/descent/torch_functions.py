@@ -323,6 +323,12 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
             f"take_along_dim: dimension out of range (expected to be in range of [{-nd}, "
             f"{nd - 1}], but got {dim})"
         )
+    if indices.ndim != input.ndim:  # (PyTorch's RuntimeError; an IndexError from the shapes)
+        raise DescentError(
+            f"take_along_dim: input and indices should have the same number of dimensions, "
+            f"but got {input.ndim} dimensions for input (shape {tuple(input.shape)}), and "
+            f"{indices.ndim} dimensions for indices (shape {tuple(indices.shape)})"
+        )
     shape = broadcast_shapes(
         tuple(1 if i == dim % input.ndim else s for i, s in enumerate(input.shape)),
         tuple(1 if i == dim % input.ndim else s for i, s in enumerate(indices.shape)),

@@ -670,6 +670,11 @@ def check_fill_value(x: Tensor, value, op: str) -> None:
             f"{op}: value {value!r} cannot be converted to type {x.dtype} without overflow; "
             f"fill a complex tensor, or pass the real part"
         )
+    if isinstance(value, Tensor) and value._data.dtype != x._data.dtype and not is_complex:
+        # PyTorch reads a 0-d value tensor as its number (item()) with the checked conversion
+        # of a Python number: -1.5 into uint8, 300 into int8, nan into an integer tensor raise
+        # (descent cast them: 254, 44, ...)
+        fill_int(value._data.item(), x._data.dtype)
 
 
 class Cast(Function):

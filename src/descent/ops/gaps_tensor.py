@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..errors import DtypeError
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
@@ -235,6 +236,12 @@ def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: b
         )
     x = as_tensor(input)
     src = as_tensor(source, x)
+    if x._data.dtype == np.bool_ and not include_self:  # (before the index checks, as there)
+        raise DtypeError(
+            f"index_reduce: include_self=False is not implemented for bool tensors (input "
+            f"{tuple(x.shape)}), as in PyTorch (index_reduce_func_exclude_input_init); "
+            "convert the tensors first, e.g. x.int()"
+        )
     d, _, ix = _index_along(x, dim, index, "index_reduce")
     if src.ndim != x.ndim or (x.ndim and src.shape[d] != ix.size):
         raise RuntimeError(
@@ -250,6 +257,11 @@ def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: b
     # descent.compile replays it on each call's index (it was frozen when two calls agreed).
     it = index if isinstance(index, Tensor) and index._data.ndim <= 1 else Tensor._wrap(ix)
     full = computed(_spread_index, (it,), (tuple(shape), tuple(src.shape), ix.dtype))
+    if not ix.size:  # nothing reduced: x's copy (a bool x too: scatter_reduce's mean of
+        # bools raises for an empty index, index_reduce's does not); source gets PyTorch's zero
+        # gradient (it was None): out - 0 keeps x's values and their zero signs
+        out = x.clone()
+        return out - src.sum() * 0 if src.requires_grad and src._data.dtype.kind in "fcV" else out
     out = scatter_reduce(x, d, full, src, reduce, include_self=include_self)
     if out.dtype != x.dtype and x._data.dtype.kind in "iub":
         # An integer mean is floor-divided, as PyTorch (-5 / 2 -> -3); no gradient on integers.

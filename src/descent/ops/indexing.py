@@ -72,8 +72,10 @@ def _convert_index(index, xp, shape):
                 # (derived_observers), read through the Tensor, whose guard makes the call run
                 # eagerly; a replay would keep the recorded int (x[t0] = v, x[t0, idx])
                 i = operator.index(t) if derived_observers else int(i)
-        if isinstance(i, list):
-            # an empty list selects nothing (int64, not NumPy's float64, which cannot index)
+        if isinstance(i, (list, tuple)):
+            # an empty list selects nothing (int64, not NumPy's float64, which cannot index);
+            # a tuple inside the index is a sequence index too (PyTorch's, and NumPy's): an
+            # advanced index, whose gradient accumulates (x[:, (0, 0)] was taken as basic)
             i = xp.asarray(i) if i else xp.zeros(0, dtype=np.int64)
         if hasattr(i, "ndim") and hasattr(i, "dtype"):
             arrays = True
@@ -84,7 +86,8 @@ def _convert_index(index, xp, shape):
         return tuple(items), True, None
     # Where each entry starts in `shape`: the dimensions the entries before it consume (a mask
     # of k dims consumes k, None none, Ellipsis what the others leave).
-    used = [0 if i is None or i is Ellipsis else (i.ndim if _is_mask(i) else 1) for i in items]
+    used = [0 if i is None or i is Ellipsis or isinstance(i, (bool, np.bool_))  # (a bool:
+            else (i.ndim if _is_mask(i) else 1) for i in items]  # a new dim's mask) fmt: skip
     fill = len(shape) - builtins.sum(used)
     out = []
     basic = True
@@ -166,7 +169,7 @@ def _torch_placement(idx, ndim):
     """
     kinds = []
     for i in idx:
-        if hasattr(i, "ndim") and hasattr(i, "dtype"):
+        if (hasattr(i, "ndim") and hasattr(i, "dtype")) or isinstance(i, (bool, np.bool_)):
             kinds.append("adv")
         elif isinstance(i, (int, np.integer)):
             kinds.append("int")
@@ -351,8 +354,10 @@ def _getitem(x: Tensor, index, advanced_op) -> Tensor:
         raise IndexError(
             f"indexing a tensor of shape {tuple(x.shape)} with {index!r}: {e}"
         ) from None
-    # PyTorch's placement of the advanced dimensions (a recorded transpose when it differs).
-    return y if perm is None else permute(y, perm)
+    # PyTorch's placement of the advanced dimensions (a recorded transpose when it differs),
+    # contiguous as PyTorch's result (x[1, :, idx].view(-1) works there; the transpose alone
+    # was a strided view that view() refused)
+    return y if perm is None else permute(y, perm).contiguous()
 
 
 def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
@@ -375,6 +380,8 @@ _MASK_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))  # (uint8: PyTorch's leg
 
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
+    if index is False:  # PyTorch's setitem returns at once: nothing selected, the value unread
+        return
     if type(index) is list:
         index = sequence_as_tuple(index)
     if isinstance(value, Tensor):

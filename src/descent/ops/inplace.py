@@ -482,7 +482,12 @@ def clamp_(t: Tensor, min=None, max=None) -> Tensor:
     # A tensor bound's own array (np.clip read it through Tensor.__array__, the same array,
     # which descent.compile's read guard refused: h.clamp_(min=b) under no_grad ran eagerly);
     # the replay's write takes it as a slot operand.
-    min, max = (b._data if isinstance(b, Tensor) else b for b in (min, max))
+    # A tensor bound whose dtype the result type does not take (a 0-d int64 bound of a uint8
+    # t) is cast to it first, wrapping as PyTorch's clamp (clamp_(min=tensor(-2)) of uint8
+    # fills 254, as clamp does; it was compared as -2)
+    min, max = (b if not isinstance(b, Tensor) else b._data.astype(t._data.dtype)
+                if b._data.dtype != t._data.dtype and result_type(t, b) == t._data.dtype
+                else b._data for b in (min, max))  # fmt: skip
     with np.errstate(over="ignore"):  # (a float16 bound beside a nan one)
         clipped = clip_array(t._data, min, max)
     if clipped.shape != t._data.shape:

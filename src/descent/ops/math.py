@@ -671,6 +671,10 @@ def lerp(input, end, weight) -> Tensor:
     end - (end - input) (1 - weight) for |weight| >= 0.5 (lerp(inf, 1, 2) is -inf, not nan);
     weight a number or a tensor (composite: its gradient comes from the primitives).
     Floating and complex tensors only, as PyTorch's kernels."""
+    if not isinstance(end, Tensor):  # PyTorch's binding takes a tensor end only
+        raise TypeError(f"lerp: end must be a Tensor, got {type(end).__name__} {end!r} (input "
+                        f"of shape {tuple(as_tensor(input).shape)}), as in PyTorch; pass "
+                        f"full_like(input, {end!r})")  # fmt: skip
     refuse_kinds("lerp", as_tensor(input), "biu")
     check_real_value("lerp", input, weight)
     if isinstance(weight, (int, float)) and not isinstance(weight, bool):

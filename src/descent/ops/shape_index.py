@@ -553,6 +553,12 @@ class ScatterReduce(Function):
         return cx, cs
 
 
+def _refuse_scatter_reduce(x, reduce: str):
+    raise DtypeError(f"scatter_reduce: reduce={reduce!r} is not implemented for "
+                     f"{x._data.dtype}, as in PyTorch; convert the tensors first, e.g. "
+                     f"x.float()")  # fmt: skip
+
+
 def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool = True) -> Tensor:
     """out = x with src reduced into the slots `index` names along `dim` (torch.scatter_reduce;
     reduce 'sum', 'prod', 'mean', 'amax' or 'amin')."""
@@ -567,6 +573,9 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     xp = backend.get_array_module(x._data)
     idx = _index_tensor(index, xp, "scatter_reduce")
     d = _axis(x, dim, "scatter_reduce")
+    if reduce == "mean" and x._data.dtype == np.bool_ and (include_self or idx.size == 0):
+        _refuse_scatter_reduce(x, reduce)  # (PyTorch's kernel raises before its index check
+        # with include_self, and its mean's division by the counts with an empty index)
     if idx.size == 0:  # PyTorch: nothing written, no shape checks (x's copy)
         return x.clone()
     if min(x.ndim, idx.ndim, src.ndim) == 0 and max(x.ndim, idx.ndim, src.ndim) <= 1:
@@ -588,8 +597,6 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
     if (reduce == "mean" and x._data.dtype == np.bool_) or (
         reduce in ("amax", "amin") and x._data.dtype.kind == "c"
     ):  # PyTorch's kernels are missing: its NotImplementedError (DtypeError is one)
-        raise DtypeError(f"scatter_reduce: reduce={reduce!r} is not implemented for "
-                         f"{x._data.dtype}, as in PyTorch; convert the tensors first, e.g. "
-                         f"x.float()")  # fmt: skip
+        _refuse_scatter_reduce(x, reduce)
     return ScatterReduce.apply(x, src, idx=idx, axis=d, reduce=reduce,
                                include_self=bool(include_self))  # fmt: skip
