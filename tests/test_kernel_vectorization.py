@@ -52,9 +52,15 @@ def _with_edges(rng, shape, scale=3.0):
 def _njit_like(dispatcher, fn, signature=None):
     """fn compiled with dispatcher's options, without the disk cache (once per session); for
     the explicit `signature` (or tuple of them) only where given (numba then converts C arrays
-    to its 'A' ones)."""
+    to its 'A' ones). Compiled as a function of the kernel's module, so that it gets descent's
+    vector width too (kernels/_numba_width: 512-bit on AVX-512 hosts; a reduction's order under
+    fastmath's reassoc follows the lane count)."""
+    import types
+
     import numba
 
+    fn = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__)
+    fn.__module__ = dispatcher.py_func.__module__
     opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
     if isinstance(signature, tuple):  # several (a list, which functools.cache cannot hash)
         signature = list(signature)

@@ -10,17 +10,21 @@ which case the op runs its generic `xp` code. Importing this package needs no GP
 `descent.kernels.cuda` compiles its kernels on first use. The signatures are those of
 `descent.kernels.cuda`. Importing the package makes numba's on-disk cache safe for several
 processes at once (`_numba_cache`) and lets a process load descent's cached kernels without
-numba's compile-time set-up (`_numba_startup`: no registry refresh, no scipy.linalg import).
+numba's compile-time set-up (`_numba_startup`: no registry refresh, no scipy.linalg import), and
+on an AVX-512 core has descent's kernels use 512-bit vectors where LLVM's tuning prefers 256
+(`_numba_width`).
 """
 
 from __future__ import annotations
 
 from ._numba_cache import install as _install_cache_lock
 from ._numba_startup import install as _install_quick_start
+from ._numba_width import install as _install_vector_width
 
 # numba's on-disk cache is not safe for several processes compiling at once: lock it before any
 # kernel of this package compiles or loads (see _numba_cache).
 _install_cache_lock()
 _install_quick_start()
+_install_vector_width()
 
 __all__ = ["cuda"]
