@@ -259,8 +259,8 @@ def run_workload(name, d, t, j, floor, args) -> None:
     if jax_models is None:
         print(f"{'jax jit':<20}{'(not installed: ' + JAX_WHY + ')':>10}")
     c = fns["descent compiled"].compiled
-    plans = {None: "still timing", False: "one thread", True: "every core"}
-    chosen = ", ".join(plans[p.threads.parallel] for p in c.programs())
+    plans = {None: "still timing", 0: "one thread", 1: "every core", 2: "halves"}
+    chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
     print(f"# descent.compile stats: {c.stats}; kernel threads: {chosen}")
 
 
