@@ -219,3 +219,17 @@ def test_bce_with_logits_target_gradient_and_half_keep_the_composite():
     np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
     h = F.binary_cross_entropy_with_logits(ds.tensor(x).half(), ds.tensor(y).half())
     assert h.dtype == ds.float16
+
+
+def test_pool2d_offset_slices_are_remembered():
+    from descent.ops import conv
+
+    geom = (3, 2, 2, 1, 1, 2, 1, 0)  # kh, kw, sh, sw, dh, dw, ph, pw
+    offs = conv._offsets(geom, 4, 5)
+    assert offs is conv._offsets(list(geom), 4, 5)  # one tuple per (geometry, output size)
+    want = [
+        (i, j, (slice(None), slice(None), slice(i, i + 7, 2), slice(2 * j, 2 * j + 5, 1)))
+        for i in range(3)
+        for j in range(2)
+    ]
+    assert list(offs) == want

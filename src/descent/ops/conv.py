@@ -13,6 +13,8 @@ order.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import backend
@@ -511,21 +513,23 @@ class Conv2d(Function):
 
 
 def _offsets(geom, ho, wo):
-    """(i, j, slices) for every kernel offset: the strided block of the padded input it reads."""
-    kh, kw, sh, sw, dh, dw = geom[:6]
+    """(i, j, slices) for every kernel offset: the strided block of the padded input it reads.
+    Remembered per (geometry, output size): a tuple (the pooling loops over small images
+    spent ~1 us per offset rebuilding the slices)."""
+    return _offset_table(tuple(geom[:6]), ho, wo)
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_table(geom, ho, wo):
+    kh, kw, sh, sw, dh, dw = geom
+    offs = []
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dh, j * dw
-            yield (
-                i,
-                j,
-                (
-                    slice(None),
-                    slice(None),
-                    slice(r0, r0 + sh * (ho - 1) + 1, sh),
-                    slice(c0, c0 + sw * (wo - 1) + 1, sw),
-                ),
-            )
+            rows = slice(r0, r0 + sh * (ho - 1) + 1, sh)
+            cols = slice(c0, c0 + sw * (wo - 1) + 1, sw)
+            offs.append((i, j, (slice(None), slice(None), rows, cols)))
+    return tuple(offs)
 
 
 def _last_nan_offset(xp, xpad, y, geom):
