@@ -889,6 +889,38 @@ CASES = {
     # GCE, SCE, LDAM + DRW (scatter_ on uint8, class-balanced weights), logit adjustment,
     # class-balanced focal loss, Co-teaching by argsort of per-sample losses; MultiStepLR
     "noisy_longtail_losses": ((1e-5, 1e-6), None),
+    # QRNN fo-pooling as a torch.jit.script function (List[Tensor], jit.annotate), IndRNN with
+    # .data.clamp_ of its recurrent weights, SRU by addcmul; RMSprop(centered) at lr 1e-3 (at
+    # 3e-3 the LSTM's loss oscillated and rounding grew to 1.8e-5)
+    "qrnn_indrnn_sru": ((1e-5, 1e-6), None),
+    # Lagrangian NN: Euler-Lagrange accelerations from torch.func hessian / jacrev under vmap,
+    # linalg.pinv mass matrix; an HNN; RK4 rollouts; jacfwd(jacrev) and jvp cross-checks
+    "lagrangian_nn": ((1e-5, 1e-6), None),
+    # NetVLAD (1x1-conv soft assignment from k-means centroids, intra-normalisation), hardest
+    # negatives by cdist, TripletMarginLoss / WithDistanceLoss, PolynomialLR, PCA whitening,
+    # GeM. k-means in float64: residuals to nearby centroids cancel, and float32 centroids 1e-7
+    # apart made the losses 2e-5 apart by step 8
+    "netvlad_retrieval": ((1e-5, 1e-6), None),
+    # Temporal Shift Module (slice-assigned shifts), a Non-local block on Conv3d, nn.Unflatten /
+    # movedim, Nesterov SGD groups, AveragedModel(get_ema_multi_avg_fn, use_buffers) + update_bn
+    "tsm_video": ((1e-5, 1e-6), None),
+    # product-key memory: sub-key topk, candidate grid by broadcasting, EmbeddingBag
+    # per_sample_weights with offsets vs sparse Embedding + SparseAdam, cartesian_prod; the
+    # query Linear in front of the BatchNorm has no bias (Adam stepped on its rounding-level
+    # gradient and the running mean recorded it: eval losses 2.61 vs 2.78)
+    "product_key_memory": ((1e-5, 1e-6), None),
+    # p4 group convolutions: rot90 filter banks, roll over the rotation axis,
+    # repeat_interleave biases, group max-pool invariance; OneCycleLR(linear), label smoothing
+    "gcnn_p4": ((1e-5, 1e-6), None),
+    # CRF-as-RNN mean field: depthwise Gaussian spatial kernel, exact bilateral kernel by cdist
+    # and fill_diagonal_, bmm messages, 1x1-conv compatibility, Dice + NLL, mIoU by bincount
+    "crf_as_rnn": ((1e-5, 1e-6), None),
+    # Listen, Attend and Spell: pyramidal BiLSTM on packed sequences (total_length=),
+    # masked attention, scheduled sampling from NumPy, label smoothing, beam search
+    "las_speller": ((1e-5, 1e-6), None),
+    # learning to learn: a coordinate-wise LSTM optimizer over a flat parameter vector through
+    # functional_call, create_graph unrolls with truncated BPTT; SGD / Adam / hypergradient SGD
+    "learned_optimizer": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
