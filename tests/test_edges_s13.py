@@ -52,9 +52,10 @@ KNOWN = [
      "complex / True: torch divides by complex(1, 0) (C's rules keep -0.0 real parts), "
      "descent by 1.0"),
     (r"m\.sqrt\(P\('int64'\), out=o\)",
-     "out= of a wider float dtype: torch computes sqrt(int64) in float32 then casts (sqrt "
-     "of 300 is 17.320507, 1 ulp below the float32 sqrt); descent computes in the result "
-     "dtype, then casts (mean(float32) into a float64 out: both in float64, session 21)"),
+     "out= of a wider float dtype: torch computes sqrt(int64) in float32 then casts, and its "
+     "float32 sqrt of 300 was 17.320507 on the AMD host, 1 ulp below the correctly rounded "
+     "17.320509 that descent's float32 sqrt gives (mean(float32) into a float64 out: both in "
+     "float64, session 21); see _HOST_DEPENDENT"),
     (r"m\.(sum|mean)\(X\('int64', \(6,\)\), dtype=m\.float64\)",
      "sum/mean of int64 extremes in float64: the rounding follows the summation order "
      "(torch's vectorized accumulators 0.0, descent -2.0)"),
@@ -78,6 +79,11 @@ KNOWN = [
      "0j where NumPy's gives -0.0 real parts, and nan+nanj where NumPy gives inf+nanj"),
 ]
 _PATTERNS = [(re.compile(rx), why) for rx, why in KNOWN]
+# Known differences that depend on the host (not strict): torch's float32 sqrt(300) was
+# 17.320507 on the AMD Zen 3 host of sessions 13-26; on the Intel AVX-512 host of session 27
+# torch 2.13 gives the correctly rounded 17.320509 with its AVX2, AVX-512 and DEFAULT kernels
+# alike, which descent's float32 sqrt (then the cast into the float64 out) matches
+_HOST_DEPENDENT = {r"m\.sqrt\(P\('int64'\), out=o\)"}
 
 
 def _known(src):
@@ -102,8 +108,8 @@ def test_edges_agree_with_torch(srcs):
 
 
 @pytest.mark.parametrize(
-    "rx", [pytest.param(rx, marks=pytest.mark.xfail(strict=True, reason=why), id=f"known-{i}")
-           for i, (rx, why) in enumerate(KNOWN)],
+    "rx", [pytest.param(rx, marks=pytest.mark.xfail(strict=rx not in _HOST_DEPENDENT, reason=why),
+                        id=f"known-{i}") for i, (rx, why) in enumerate(KNOWN)],
 )
 def test_known_differences(rx):
     srcs = [s for gen in GROUPS.values() for s in gen() if re.search(rx, s)]

@@ -543,6 +543,11 @@ def ldexp(input, other) -> Tensor:
             if x._data.shape != other._data.shape:
                 check_broadcast(LdexpInt, x, other)
             return LdexpInt.apply(x, other)
+        if x._data.dtype.kind in "biu":
+            # an integer or bool input: PyTorch's mul(input, pow(2.0, other)), the power in
+            # the default float dtype (int8 1 * 2 ** uint8 254 is inf; promoting the exponent
+            # to int8 first wrapped 254 to -2)
+            return mul(x, pow(2.0, other))
         a, e = _promoted(input, other)  # (a 0-d float64 e makes an int64 x float64)
         if a._data.dtype.kind not in "fV":
             a, e = _floating(a), _floating(e)
