@@ -3,7 +3,8 @@ avg_pool3d (and adaptive_avg_pool3d where the sizes divide) is one AvgPool3d nod
 Im2ColNd, reshape, sum, swapaxes, contiguous, division), bitwise the composite in the value,
 the gradient and the second derivative, and agrees with PyTorch; binary_cross_entropy_with_logits
 without weights is one BCEWithLogits node (five before: neg, softplus, the product by 1 - y, the
-add, the reduction), bitwise the composite too."""
+add, the reduction), bitwise the composite too; max_pool3d and adaptive_max_pool1d/2d/3d gather
+their winners with one PoolGather node (a reshape, TakeAlongAxis and a reshape before), bitwise."""
 
 from __future__ import annotations
 
@@ -233,3 +234,99 @@ def test_pool2d_offset_slices_are_remembered():
         for j in range(2)
     ]
     assert list(offs) == want
+
+
+_MAXPOOLS = [
+    ("max_pool3d", lambda f, t: f.max_pool3d(t, 2), (2, 3, 4, 5, 4)),
+    ("max_pool3d-geometry", lambda f, t: f.max_pool3d(t, (2, 3, 2), (1, 2, 2), (1, 1, 0),
+                                                      (1, 1, 2), ceil_mode=True), (2, 3, 4, 5, 4)),
+    ("max_pool3d-indices", lambda f, t: f.max_pool3d(t, 2, return_indices=True)[0], (3, 4, 4, 5)),
+    ("adaptive_max_pool1d", lambda f, t: f.adaptive_max_pool1d(t, 5), (2, 3, 13)),
+    ("adaptive_max_pool2d", lambda f, t: f.adaptive_max_pool2d(t, (3, 4)), (2, 3, 7, 9)),
+    ("adaptive_max_pool3d", lambda f, t: f.adaptive_max_pool3d(t, (2, 3, 2)), (2, 3, 5, 4, 3)),
+]  # fmt: skip
+
+
+def _maxpool(fused, fn, x, gy, monkeypatch):
+    monkeypatch.setattr(
+        _pooling_extra, "_FUSED_GATHER", _pooling_extra._FUSED_GATHER if fused else ()
+    )
+    xt = ds.tensor(x, requires_grad=True)
+    y = fn(F, xt)
+    node = y.grad_fn if y.grad_fn.name() != "SelectBackward0" else y.grad_fn.next_functions[0][0]
+    assert (type(node).__name__ == "PoolGather") == fused
+    (g,) = ds.autograd.grad(y, [xt], ds.tensor(gy), retain_graph=True)
+    gyt = ds.tensor(gy, requires_grad=True)
+    (gg,) = ds.autograd.grad(y, [xt], gyt, create_graph=True)
+    w = np.random.default_rng(3).standard_normal(x.shape).astype(x.dtype)
+    (g2,) = ds.autograd.grad((gg * ds.tensor(w)).sum(), [gyt])
+    return y.detach().numpy(), g.numpy(), gg.detach().numpy(), g2.numpy()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", _MAXPOOLS, ids=[c[0] for c in _MAXPOOLS])
+def test_max_pool_gather_node_bitwise_composite(case, dtype, monkeypatch):
+    _, fn, shape = case
+    rng = np.random.default_rng(0)
+    x = np.round(rng.standard_normal(shape) * 2).astype(dtype)  # ties
+    x.reshape(-1)[::13] = np.nan
+    x.reshape(-1)[5::11] = -np.inf
+    gy = rng.standard_normal(tuple(fn(F, ds.tensor(x)).shape)).astype(dtype)
+    new = _maxpool(True, fn, x, gy, monkeypatch)
+    old = _maxpool(False, fn, x, gy, monkeypatch)
+    for a, b in zip(new, old, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("case", _MAXPOOLS, ids=[c[0] for c in _MAXPOOLS])
+def test_max_pool_gather_node_agrees_with_torch(case):
+    name, fn, shape = case
+    x = np.random.default_rng(1).permutation(np.prod(shape)).reshape(shape).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd, yt = fn(F, xd), fn(torch.nn.functional, xt)
+    if len(shape) > 4 or name == "adaptive_max_pool2d":  # (unbatched: a select on top)
+        assert yd.grad_fn.name() == yt.grad_fn.name()
+    if name == "adaptive_max_pool1d":  # PyTorch's 1-d squeezes the output of its 2-d node
+        assert yd.grad_fn.name() == yt.grad_fn.next_functions[0][0].name()
+    gy = np.random.default_rng(2).standard_normal(tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=1e-6)
+    with pytest.raises(RuntimeError):  # PyTorch's node saves the indices: freed after backward
+        yd.backward(ds.tensor(gy))
+
+
+def test_max_pool_gather_node_finite_differences():
+    x = np.random.default_rng(2).permutation(60).reshape(1, 3, 4, 5) / 7.0
+    x = ds.tensor(x, requires_grad=True)
+    f = lambda t: F.adaptive_max_pool2d(t, (3, 2))  # noqa: E731
+    assert type(f(x).grad_fn).__name__ == "PoolGather"
+    assert torch_free_gradcheck(f, x)
+
+
+def test_max_pool3d_of_integers_keeps_the_composite():
+    x = np.arange(2 * 4 * 4 * 4).reshape(2, 4, 4, 4) % 11
+    y = F.max_pool3d(ds.tensor(x), 2)
+    assert y.dtype == ds.int64
+    want = torch.nn.functional.max_pool3d(torch.tensor(x), 2).numpy()
+    np.testing.assert_array_equal(y.numpy(), want)
+
+
+def test_max_pool_gather_node_replays_under_compile():
+    w = ds.tensor(np.random.default_rng(7).standard_normal((2, 3, 4, 4, 4)), requires_grad=True)
+
+    def f(x):
+        y = F.max_pool3d(x * w, 2) + F.adaptive_max_pool3d(x * w, (3, 2, 3)).sum()
+        (y * y).sum().backward()
+        return y
+
+    cf = ds.compile(f)
+    for i in range(3):  # other data: other winners at each call
+        x = ds.tensor(np.random.default_rng(i).standard_normal((2, 3, 4, 4, 4)))
+        w.grad = None
+        y, g = f(x).detach().numpy(), w.grad.numpy().copy()
+        w.grad = None
+        assert cf(x).detach().numpy().tobytes() == y.tobytes()
+        assert w.grad.numpy().tobytes() == g.tobytes()
+    assert cf.stats["replays"] == 1 and cf.stats["fallbacks"] == 0

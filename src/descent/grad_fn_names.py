@@ -213,6 +213,7 @@ _RULES = {
     "FFTR2CFull": lambda node: "ConjBackward0" if node.inverse else "FftR2CBackward0",
     "ClampTensor": _clamp_tensor,
     # nll_loss: PyTorch's nll_loss2d for (N, C, d...) inputs
+    "PoolGather": lambda node: node.kind,
     "NllLoss": lambda node: (
         "NllLossBackward0" if len(node.in_shapes[0]) <= 2 else "NllLoss2DBackward0"
     ),

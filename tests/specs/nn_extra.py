@@ -450,7 +450,7 @@ add(
     torch_fn=lambda x: TF.max_pool3d(x, (2, 3, 2), (1, 2, 2), (1, 1, 0), (1, 1, 2)),
     shapes=[(1, 2, 3, 4, 4)],
     inputs=distinct((1, 2, 3, 4, 4)),
-    covers=("TakeAlongAxis",),
+    covers=("PoolGather",),
 )
 add(
     name="avg_pool3d",
@@ -511,7 +511,7 @@ add(
     torch_fn=lambda x: TF.adaptive_max_pool2d(x, (3, 2)),
     shapes=[(2, 2, 5, 5)],
     inputs=distinct((2, 2, 5, 5)),
-    covers=("TakeAlongAxis",),
+    covers=("PoolGather",),
 )
 
 

@@ -7,6 +7,7 @@ Gradients of advanced indexing scatter-add back into zeros, so repeated indices 
 from __future__ import annotations
 
 import builtins
+import math
 import operator
 import warnings
 
@@ -772,6 +773,35 @@ class TakeAlongAxis(Function):
     def backward(self, gy, ops):
         # The adjoint of gathering: scatter-add gy back (repeated indices accumulate).
         return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+
+
+class PoolGather(Function):
+    """Max pooling's gather (max_pool3d, adaptive_max_pool1d/2d/3d): y (N, C, *O) holds x
+    (N, C, *S) at the winners' flat positions `idx` (N, C, *O) in each input plane;
+    d/dx = zeros with gy scatter-added at idx (windows may share a winner). One node, as
+    PyTorch's MaxPool3DWithIndicesBackward0 / AdaptiveMaxPool2DBackward0..., where the
+    composite recorded a reshape, TakeAlongAxis and a reshape: the same NumPy calls (the
+    gather on the (N, C, prod S) view, backward's scatter-add into zeros), the same bits, to
+    any order (backward is written with `ops`)."""
+
+    __slots__ = ("idx", "kind")  # idx: (N, C, *O) int64; kind: PyTorch's node name
+    saves_params = True  # PyTorch saves the indices (a second backward raises there)
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        idx = self.idx.reshape(n, c, math.prod(self.idx.shape[2:]))
+        y = backend.get_array_module(x).take_along_axis(
+            x.reshape(n, c, math.prod(x.shape[2:])), idx, axis=2
+        )  # (N, C, prod O)
+        return y.reshape(self.idx.shape)
+
+    def backward(self, gy, ops):
+        shape = self.in_shapes[0]
+        n, c = shape[:2]
+        idx = self.idx.reshape(n, c, math.prod(self.idx.shape[2:]))
+        gy = gy.reshape(idx.shape)
+        gx = ops.along_axis_grad(gy, (n, c, math.prod(shape[2:])), idx, 2)
+        return gx.reshape(shape)
 
 
 class SelectedValues(Function):

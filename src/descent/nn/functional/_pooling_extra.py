@@ -3,7 +3,8 @@ lp_pool1d/2d/3d and PyTorch's *_with_indices spellings.
 
 Max pooling here picks each window's winner on the arrays (the first maximum, as PyTorch;
 a nan wins, as it propagates in PyTorch) and then gathers it with one differentiable
-take_along_axis: the gradient goes to that element only, to any order, and
+gather (ops/indexing.py's PoolGather node; take_along_axis for other dtypes): the gradient
+goes to that element only, to any order, and
 `return_indices` comes for free (flat positions in each input plane, PyTorch's format).
 avg_pool3d is one `descent.ops.window.AvgPool3d` node (im2col, a sum, col2im in backward;
 half precision and int64 keep the composite of Im2ColNd). max_unpool scatters values back
@@ -24,7 +25,7 @@ from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import lowest
 from ...ops.half import in_float32
-from ...ops.indexing import take_along_axis
+from ...ops.indexing import PoolGather, take_along_axis
 from ...ops.unpool import max_unpool_flat
 from ...ops.untracked import computed
 from ...ops.window import AvgPool3d, count_windows, im2col, im2col_nd, window_out_size
@@ -141,8 +142,11 @@ def _max_pool_nd(x, nd, kernel_size, stride, padding, dilation, ceil_mode, retur
     # descent.compile how (ops/untracked.py), and the gather's index follows them at a replay
     flat = computed(_max_pool_flat, (x,), (nd, tuple(geom), tuple(extra)))  # (N, C, *O)
     out = tuple(flat.shape[2:])
-    y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2)
-    y = y.reshape(n, c, *out)
+    if x._data.dtype in _FUSED_GATHER:  # one node, the composite's calls (its bits)
+        y = PoolGather.apply(x, idx=flat._data, kind=f"MaxPool{nd}DWithIndicesBackward0")
+    else:
+        y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2)
+        y = y.reshape(n, c, *out)
     if unbatched:
         y, flat = y[0], flat[0]
     if return_indices:
@@ -289,6 +293,7 @@ def avg_pool3d(
 
 
 _FUSED_AVG = (np.dtype(np.float32), np.dtype(np.float64))
+_FUSED_GATHER = _FUSED_AVG  # max pools' gather as one PoolGather node (else the composite)
 
 
 @functools.lru_cache(maxsize=256)
@@ -399,7 +404,11 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
                          "non-empty")  # fmt: skip
     # The winners' positions are data: see _max_pool_nd
     flat = computed(_adaptive_flat, (x,), (nd, tuple(out)))
-    y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2).reshape(n, c, *out)
+    if x._data.dtype in _FUSED_GATHER:  # one node, the composite's calls (its bits)
+        kind = f"AdaptiveMaxPool{max(nd, 2)}DBackward0"  # (PyTorch's 1-d is its 2-d)
+        y = PoolGather.apply(x, idx=flat._data, kind=kind)
+    else:
+        y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2).reshape(n, c, *out)
     if unbatched:
         y, flat = y[0], flat[0]
     return (y, flat) if return_indices else y
