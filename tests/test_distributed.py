@@ -206,6 +206,122 @@ def test_collectives_on_two_ranks():
     assert res.stdout.count("COLLECTIVES OK") == 2, _show(res)
 
 
+def _tcp_pair(script: Path, *argv: str) -> list[subprocess.CompletedProcess]:
+    """Two plain processes (RANK / WORLD_SIZE / MASTER_*: the TCP backend) running `script`."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for r in range(2):
+        env = _clean_env()
+        env.update(RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        cmd = [sys.executable, str(script), *argv]
+        procs.append(subprocess.Popen(cmd, env=env, stdout=-1, stderr=-1, text=True))
+    res = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=MPI_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            raise
+        res.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return res
+
+
+def _rooted_expected(rank: int) -> dict:
+    """NumPy's values of tests/mpi_scripts/rooted_p2p_groups.py's results on `rank` of 2."""
+
+    def base(r, dtype=np.float32):
+        x = np.array([1.5, -2.0, 0.1, 1e-8, 3.3], dtype) * dtype(r + 1)
+        return (x + dtype(0.7) * dtype(r)).astype(dtype)
+
+    want: dict = {}
+    for dtype in (np.float32, np.float64):
+        x0, x1 = base(0, dtype), base(1, dtype)
+        ops = {"SUM": x0 + x1, "AVG": (x0 + x1) / dtype(2), "MAX": np.maximum(x0, x1),
+               "MIN": np.minimum(x0, x1), "PRODUCT": x0 * x1}  # fmt: skip
+        for dst in range(2):
+            for op, v in ops.items():
+                want[f"reduce{dst}{op}{np.dtype(dtype).name}"] = (
+                    v if rank == dst else base(rank, dtype)
+                ).tolist()
+    i0, i1 = np.array([1, 7, 12, 0]), np.array([2, 7, 12, -3])
+    for op, f in [("BAND", np.bitwise_and), ("BOR", np.bitwise_or), ("BXOR", np.bitwise_xor),
+                  ("SUM", np.add), ("PRODUCT", np.multiply), ("MAX", np.maximum)]:  # fmt: skip
+        want[f"all_reduce_int{op}"] = f(i0, i1).tolist()
+        j = np.array([rank + 5, 7, 12], np.int32)
+        want[f"reduce_int32{op}"] = [
+            (f(np.int32([5, 7, 12]), np.int32([6, 7, 12])) if rank == 1 else j).tolist(),
+            "descent.int32",
+        ]
+    xs = [base(0), base(1)]
+    for r in range(2):
+        want[f"gather{r}"] = [x.tolist() for x in xs] if rank == r else None
+        want[f"scatter{r}"] = [[rank, 10 * r + rank], [0.5, -rank]]
+    want["all_to_all"] = [[10.0 * i + rank] * (i + 1) for i in range(2)]
+    want["all_to_all_single_even"] = [2 * rank, 2 * rank + 1, 100 + 2 * rank, 101 + 2 * rank]
+    starts = [0, 1]
+    want["all_to_all_single"] = [
+        [100.0 * i + starts[rank] + j, -1.0] for i in range(2) for j in range(rank + 1)
+    ]
+    k = np.float32(rank + 1)
+    red = {"SUM": xs[0] * k + xs[1] * k, "MAX": np.maximum(xs[0] * k, xs[1] * k),
+           "AVG": (xs[0] * k + xs[1] * k) / np.float32(2)}  # fmt: skip
+    for op, v in red.items():
+        want[f"reduce_scatter{op}"] = v.tolist()
+        want[f"reduce_scatter_tensor{op}"] = [v.tolist()]
+    if rank == 1:
+        want["p2p_tags"] = [[0, 0], [1.0, 1.0], [1.0, 2.0]]
+    else:
+        want["any_source"] = [1, [7, 8, 9]]
+        want["g2_recv"] = [1, 42.0]
+    want["isend_irecv"] = [True, [1 - rank, 0.5]]
+    want["batch_isend_irecv"] = 1 - rank + 0.25
+    warned = ["Running all_reduce on global rank 0 which does not belong to the given group."]
+    want["g1"] = (
+        [-100, -1, -1, xs[0].tolist(), warned] if rank == 0 else [[0, 1], 0, 1, xs[1].tolist(), []]
+    )
+    want["g2"] = [[0, 1], rank, 1, np.maximum(*xs).tolist(), xs[1].tolist(),
+                  ((xs[0] + xs[1]) if rank == 1 else xs[0]).tolist(),
+                  [x.tolist() for x in xs] if rank == 0 else None]  # fmt: skip
+    want["objects"] = [[{"r": 0, "s": ""}, {"r": 1, "s": "x"}] if rank == 1 else None, [f"s{rank}"]]
+    want["async"] = [True, True, ((xs[0] + xs[1]) if rank == 0 else xs[1]).tolist()]
+    want["err_gather_list"] = "ValueError"
+    want["err_send_self"] = "ValueError"
+    want["err_band_float"] = want["err_avg_int"] = "TypeError"
+    return want
+
+
+@pytest.mark.mpi
+@pytest.mark.timeout(2 * MPI_TIMEOUT + 30)
+def test_rooted_collectives_p2p_and_groups_under_mpirun_equal_tcp_and_numpy(tmp_path):
+    """Every collective session 26 added, on MPI (mpirun -n 2) and on TCP: the same results."""
+    runs = {}
+    for backend in ("mpi", "tcp"):
+        d = tmp_path / backend
+        d.mkdir()
+        script = SCRIPTS / "rooted_p2p_groups.py"
+        if backend == "mpi":
+            res = [_mpirun(2, script, d)]
+        else:
+            res = _tcp_pair(script, str(d))
+        for r in res:
+            assert r.returncode == 0, _show(r)
+        assert sum(r.stdout.count("ROOTED OK") for r in res) == 2, [_show(r) for r in res]
+        runs[backend] = [json.loads((d / f"rank{r}.json").read_text()) for r in range(2)]
+    for rank in range(2):
+        mpi, tcp = runs["mpi"][rank], runs["tcp"][rank]
+        assert (mpi.pop("backend"), tcp.pop("backend")) == ("mpi", "tcp")
+        assert mpi == tcp, [k for k in mpi if mpi[k] != tcp.get(k)]
+        want = _rooted_expected(rank)
+        assert sorted(want) == sorted(mpi)
+        for key, value in want.items():
+            assert mpi[key] == value, (rank, key, mpi[key], value)
+
+
 @pytest.mark.mpi
 @pytest.mark.timeout(2 * MPI_TIMEOUT + 30)
 def test_two_ranks_half_batch_equal_one_process_full_batch(tmp_path):
