@@ -62,6 +62,8 @@ CHAINS = {
     "diagonal_reshape": lambda x: x[:1, :2].diagonal().reshape(1, 1),
     "unfold_reshape": lambda x: x.view(1, 4, 3).unfold(0, 1, 2).reshape(4, 1, 3, 1),
     "stepped_slice_view": lambda x: x[0, 0:1:2].view(1, 1),
+    "reshape_minus_one_same_shape": lambda x: x[0, 1:3:2].reshape(-1),
+    "reshape_minus_one_column": lambda x: x[:, 1:2].reshape(-1, 1),
 }
 
 
@@ -322,5 +324,17 @@ def test_ldexp_of_an_integer_input(xd, ed, zero_d):
         e = m.tensor(es[0] if zero_d else es, dtype=getattr(m, ed))
         r = m.ldexp(x, e)
         return str(r.dtype).split(".")[-1], r
+
+    _same(fn)
+
+
+def test_add_of_a_one_element_view_and_its_reshape():
+    # view fuzz 27100084315336: d.reshape(-1) of a one-element view has d's stride in PyTorch
+    # (a full overlap: no error); descent's first form of the size-1 rule read the -1 as a size
+    def fn(m):
+        x = m.arange(24, dtype=m.float64).reshape(2, 4, 3)
+        d = x.diagonal(0, 0, 1).diagonal(2, 1, 0)
+        d.add_(d.reshape(-1))
+        return x, d.stride()
 
     _same(fn)

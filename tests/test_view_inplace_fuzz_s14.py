@@ -830,6 +830,10 @@ KNOWN: dict[int, str] = {
     "and its AVX-512 dispatch alike), PyTorch's is correctly rounded there, and sin of 5e11 "
     "turns the ulp (65536) into any value (the class of 24100073314040; session 27)",
     27100083312570: "as 27100083308666: float32 exp(x * x) of int64 5 then sin (session 27)",
+    27100084314876: "index_add_ whose source is a stepped slice of the written tensor (not "
+    "dense: assert_no_overlap says 'too hard'): PyTorch's loop reads each source element after "
+    "the writes before it, descent's source is read as it was (the class of 25100077302962; "
+    "session 27)",
     27100082303361: "descent: the layout of an elementwise op's result. PyTorch's TensorIterator "
     "lays the output out in the first operand's stride order (x.mT * y is column-major when "
     "x.mT is), NumPy's ufunc C order when the operands' orders differ, so a later view() of "

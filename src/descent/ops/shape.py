@@ -62,12 +62,13 @@ class Reshape(Function):
             self.keeps_strides or y.shape == x.shape or not x.flags.c_contiguous
             or (x.ndim and x.shape[-1] == 1)
         ):  # fmt: skip
-            y = _view_rules.with_strides(y, self.torch_strides(x))
+            y = _view_rules.with_strides(y, self.torch_strides(x, y.shape))
         return y
 
-    def torch_strides(self, x):
-        """PyTorch's strides (elements) of the view of x, or None where it copies."""
-        return _view_rules.view_strides(x.shape, elem_strides(x), self.shape)
+    def torch_strides(self, x, shape):
+        """PyTorch's strides (elements) of the view of x as `shape` (the result's: a -1 in
+        self.shape resolved), or None where it copies."""
+        return _view_rules.view_strides(x.shape, elem_strides(x), shape)
 
     def backward(self, gy, ops):
         return gy.reshape(self.in_shapes[0])
@@ -86,7 +87,7 @@ class Unsqueeze(Reshape):
     __slots__ = ("dim",)
     keeps_strides = True
 
-    def torch_strides(self, x):
+    def torch_strides(self, x, shape):
         # inferUnsqueezeGeometry: the new dim's stride is the extent of the dim it goes
         # before (1 at the end)
         d, st = getattr(self, "dim", None), list(elem_strides(x))
@@ -103,7 +104,7 @@ class Squeeze(Reshape):
     __slots__ = ("dims",)
     keeps_strides = True
 
-    def torch_strides(self, x):
+    def torch_strides(self, x, shape):
         # inferSqueezeGeometry: the kept dims keep their strides
         dims = getattr(self, "dims", None)
         if dims is None:
