@@ -376,3 +376,69 @@ def test_closing_the_mesh_ends_its_accept_thread():
     mesh.close()
     mesh.acceptor.join(timeout=5)
     assert not mesh.acceptor.is_alive()
+
+
+def test_file_store_deletes_its_file_when_the_last_user_is_done(tmp_path):
+    """torch's FileStore lifecycle (helper-199; torch 2.13 gave these existences step by step).
+
+    A store counts itself in when made and out when collected; the file goes when no store of it
+    is left and `world_size` stores have finished (never with world_size=-1).
+    """
+    import gc
+
+    path = str(tmp_path / "fs")
+    for world, gone_at_end in ((2, True), (-1, False), (1, True)):
+        a = dist.FileStore(path, world)
+        b = dist.FileStore(path, world)
+        a.set("k", "v")
+        assert b.num_keys() == 1  # the bookkeeping is not a key (torch counts its refcount key)
+        del a
+        gc.collect()
+        assert os.path.exists(path)  # b is still open
+        c = dist.FileStore(path, world)
+        assert c.get("k") == b"v"
+        del b
+        gc.collect()
+        assert os.path.exists(path)  # c is still open (world 1: 2 finished, 1 user left)
+        del c
+        gc.collect()
+        assert os.path.exists(path) != gone_at_end, world
+        if os.path.exists(path):
+            os.remove(path)
+    a = dist.FileStore(path, 2)
+    a.set("x", "1")
+    del a
+    gc.collect()
+    assert os.path.exists(path)  # one of two done: the second still finds the keys
+    b = dist.FileStore(path, 2)
+    assert b.check(["x"]) and b.num_keys() == 1
+    del b
+    gc.collect()
+    assert not os.path.exists(path)
+
+
+def test_file_store_of_two_processes_is_deleted_when_both_exit(tmp_path):
+    """Two processes that never delete their stores: the second to exit removes the file."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "fs")
+    code = (
+        "import sys, descent.distributed as d\n"
+        "s = d.FileStore(sys.argv[1], int(sys.argv[2]))\n"
+        "s.add('n', 1)\n"
+        "s.wait(['go'])\n"  # both stores open before either ends
+    )
+    for world, gone in ((2, True), (-1, False)):
+        procs = [subprocess.Popen([sys.executable, "-c", code, path, str(world)]) for _ in range(2)]
+        outside = dist.FileStore(path)  # world -1: a reader that does not count toward 2
+        deadline = time.monotonic() + 120
+        while outside.add("n", 0) < 2:
+            assert time.monotonic() < deadline, "the two processes did not start"
+            time.sleep(0.01)
+        outside.set("go", "1")
+        del outside  # leaves before them: its count does not end the file
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+        assert os.path.exists(path) != gone, world
+        if os.path.exists(path):
+            os.remove(path)

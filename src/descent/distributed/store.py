@@ -14,7 +14,8 @@ integer counter; returns the new value), `compare_set(key, expected, desired)`, 
   have connected, as torch's does.
 * FileStore: the dictionary lives in a file every rank can read (a local path, or a shared
   file system across machines): each change is appended as one record under an exclusive
-  lock (fcntl), and a read replays the records.
+  lock (fcntl), and a read replays the records. The file is deleted when the last store
+  using it is done, as torch's (see FileStore).
 * HashStore: a dictionary in this process (threads only). PrefixStore: keys under a prefix.
 """
 
@@ -27,6 +28,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from typing import Any
 
 __all__ = ["DistError", "DistStoreError", "FileStore", "HashStore", "PrefixStore", "Store",
@@ -329,46 +331,103 @@ class FileStore(Store):
 
     Args:
         file_name: the file (created if missing; every rank passes the same path).
-        world_size: accepted (torch counts users to delete the file at the end; descent
-            leaves the file: remove it, or pass a fresh path, before the next job).
+        world_size: how many stores will use the file. As torch's, the file is deleted when a
+            store is closed (collected, or at the end of the process that made it) and no store
+            of it is left open, once `world_size` stores have closed; with -1 (the default) it
+            is never deleted.
     """
 
     def __init__(self, file_name: str, world_size: int = -1) -> None:
         super().__init__()
         self.path, self.world_size = file_name, world_size
         open(file_name, "ab").close()
+        _file_store_locked(file_name, _count_users, 1)
+        self._finalizer = weakref.finalize(self, _file_store_release, file_name, world_size)
 
     def _call(self, op: str, key: str, *args: Any) -> Any:
-        import fcntl  # POSIX only: imported where a FileStore is used
+        return _file_store_locked(self.path, _apply_op, op, key, *args)
 
-        with open(self.path, "a+b") as f:
-            fcntl.flock(f, fcntl.LOCK_EX if op in ("set", "add", "compare_set",
-                                                   "delete_key") else fcntl.LOCK_SH)  # fmt: skip
-            try:
-                f.seek(0)
-                table = _Table()
-                raw = f.read()
-                pos = 0
-                while pos + _LEN.size <= len(raw):  # replay: (key, value or None) records
-                    (n,) = _LEN.unpack_from(raw, pos)
-                    k, v = pickle.loads(raw[pos + _LEN.size : pos + _LEN.size + n])
-                    pos += _LEN.size + n
-                    if v is None:
-                        table.data.pop(k, None)
-                    else:
-                        table.data[k] = v
-                before = dict(table.data)
-                result = table.apply(op, key, *args)
-                if table.data != before:  # append what changed
-                    changed = [k for k in table.data if before.get(k) != table.data[k]]
-                    gone = [k for k in before if k not in table.data]
-                    records = [(k, table.data[k]) for k in changed] + [(k, None) for k in gone]
-                    out = b"".join(
-                        _LEN.pack(len(r)) + r for r in (pickle.dumps(rec) for rec in records)
-                    )
-                    f.seek(0, os.SEEK_END)
-                    f.write(out)
-                    f.flush()
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-        return result
+
+# FileStore's file: one record per change, appended under an fcntl lock; a read replays them.
+# A record is kind (1 byte: 0 a user's key, 1 the users' bookkeeping), the key's length and
+# UTF-8 bytes, then the value's length and bytes (length 2^64 - 1: the key was deleted).
+# The bookkeeping keys (torch's refcount/ and cleanup/) are apart from the user's, so
+# num_keys() counts only the user's keys.
+_REFCOUNT, _FINISHED = "refcount", "cleanup"
+_DELETED = 2**64 - 1
+
+
+def _file_store_locked(path: str, fn: Any, *args: Any) -> Any:
+    """Run fn(table, bookkeeping, *args) on the file's replayed contents; append what changed."""
+    import fcntl  # POSIX only: imported where a FileStore is used
+
+    reads = fn is _apply_op and args[0] in ("get_now", "check", "num_keys")
+    with open(path, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_SH if reads else fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            raw = f.read()
+            tables: tuple[dict, dict] = ({}, {})
+            pos = 0
+            while pos + 1 + 2 * _LEN.size <= len(raw):
+                kind = raw[pos]
+                (n,) = _LEN.unpack_from(raw, pos + 1)
+                key = raw[pos + 1 + _LEN.size : pos + 1 + _LEN.size + n].decode()
+                pos += 1 + _LEN.size + n
+                (m,) = _LEN.unpack_from(raw, pos)
+                pos += _LEN.size
+                if m == _DELETED:
+                    tables[kind].pop(key, None)
+                else:
+                    tables[kind][key] = raw[pos : pos + m]
+                    pos += m
+            before = (dict(tables[0]), dict(tables[1]))
+            table = _Table()
+            table.data = tables[0]
+            result = fn(table, tables[1], *args)
+            out = bytearray()
+            for kind in (0, 1):
+                now, was = tables[kind], before[kind]
+                for k in [k for k in now if was.get(k) != now[k]] + [
+                    k for k in was if k not in now
+                ]:
+                    kb, v = k.encode(), now.get(k)
+                    out += bytes([kind]) + _LEN.pack(len(kb)) + kb
+                    out += _LEN.pack(_DELETED) if v is None else _LEN.pack(len(v)) + v
+            if out:
+                f.seek(0, os.SEEK_END)
+                f.write(out)
+                f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return result
+
+
+def _apply_op(table: _Table, bookkeeping: dict, op: str, key: str, *args: Any) -> Any:
+    del bookkeeping
+    return table.apply(op, key, *args)
+
+
+def _count_users(table: _Table, bookkeeping: dict, delta: int) -> int:
+    del table
+    value = int(bookkeeping.get(_REFCOUNT, b"0")) + delta
+    bookkeeping[_REFCOUNT] = str(value).encode()
+    return value
+
+
+def _finish_user(table: _Table, bookkeeping: dict, path: str, world_size: int) -> None:
+    """torch's ~FileStore: count this store finished; the last one deletes the file."""
+    del table
+    finished = int(bookkeeping.get(_FINISHED, b"0")) + 1
+    users = int(bookkeeping.get(_REFCOUNT, b"0")) - 1
+    bookkeeping[_FINISHED], bookkeeping[_REFCOUNT] = str(finished).encode(), str(users).encode()
+    if users == 0 and world_size >= 0 and finished >= world_size:
+        os.remove(path)  # under the lock: no store appends to the unlinked file meanwhile
+
+
+def _file_store_release(path: str, world_size: int) -> None:
+    if os.path.exists(path):  # (someone removed it already: nothing to count, as torch)
+        try:
+            _file_store_locked(path, _finish_user, path, world_size)
+        except OSError:
+            pass
