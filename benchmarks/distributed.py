@@ -1,6 +1,10 @@
 """Data-parallel throughput of the baby-gpt preset with 1 and 2 MPI ranks (1 BLAS thread each).
 
     python benchmarks/distributed.py [--steps 20] [--ranks 1 2]
+    python benchmarks/distributed.py --allreduce [--ranks 2 4] [--reps 20]
+
+`--allreduce` times one all_reduce of 64 KiB to 16 MiB of float32 over TCP (ranks started as
+torchrun would, no mpirun), descent's against torch's gloo, the median of `--reps` calls.
 
 The driver launches itself under `mpirun -n N --worker` for each N, with
 OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1 in every rank, and prints:
@@ -286,6 +290,75 @@ def plan(bucket_mb: float = 25.0, compute: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------------------------
+# --allreduce: one all_reduce over TCP (no mpirun), descent's star vs torch's gloo
+
+ALLREDUCE_SIZES = [1 << 16, 1 << 18, 1 << 20, 1 << 22, 1 << 24]  # bytes of float32
+
+
+def allreduce_worker(args) -> None:
+    """One rank (RANK / WORLD_SIZE / MASTER_* set by allreduce_driver): median seconds of
+    `reps` all_reduce calls (each after a barrier) per size; rank 0 prints one JSON line."""
+    import numpy as np
+
+    if args.allreduce_worker == "torch":
+        import torch as lib
+        import torch.distributed as dist
+
+        lib.set_num_threads(1)
+    else:
+        import descent as lib
+        import descent.distributed as dist
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    out: dict = {}
+    for nbytes in ALLREDUCE_SIZES:
+        x = lib.ones(nbytes // 4)
+        times = []
+        for i in range(args.warmup + args.reps):
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(x)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+        out[f"{args.allreduce_worker} {nbytes}"] = float(np.median(times))
+    if rank == 0:
+        print("ALLREDUCE " + json.dumps(out), flush=True)
+    dist.destroy_process_group()
+
+
+def allreduce_driver(args) -> None:
+    import socket
+    import subprocess
+
+    rows: dict = {}
+    for n in args.ranks:
+        for lib in ("descent", "torch"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            procs = []
+            for r in range(n):
+                env = dict(os.environ, RANK=str(r), WORLD_SIZE=str(n), MASTER_PORT=str(port))
+                env.update(MASTER_ADDR="127.0.0.1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+                cmd = [sys.executable, __file__, "--allreduce-worker", lib, "--reps",
+                       str(args.reps), "--warmup", str(args.warmup)]  # fmt: skip
+                procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True))
+            outs = [p.communicate(timeout=600)[0] for p in procs]
+            line = [ln for ln in outs[0].splitlines() if ln.startswith("ALLREDUCE ")][0]
+            rows.setdefault(n, {}).update(json.loads(line[len("ALLREDUCE ") :]))
+    print(f"load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores "
+          f"(ranks > cores: oversubscribed)")  # fmt: skip
+    print(f"{'ranks':>5} {'MiB':>7} {'descent ms':>10} {'gloo ms':>9} {'descent/gloo':>12}")
+    for n, row in rows.items():
+        for nbytes in ALLREDUCE_SIZES:
+            ds, gl = row[f"descent {nbytes}"], row[f"torch {nbytes}"]
+            print(f"{n:>5} {nbytes / 2**20:>7.3f} {ds * 1e3:>10.3f} {gl * 1e3:>9.3f} "
+                  f"{ds / gl:>12.2f}")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps({str(k): v for k, v in rows.items()}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=20)
@@ -297,8 +370,15 @@ def main() -> None:
     p.add_argument("--json", help="also write the summary here")
     p.add_argument("--plan", action="store_true", help="print the cost-model table and exit")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--allreduce", action="store_true", help="all_reduce over TCP vs gloo")
+    p.add_argument("--reps", type=int, default=20, help="--allreduce: timed calls per size")
+    p.add_argument("--allreduce-worker", choices=["descent", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.plan:
+    if args.allreduce_worker:
+        allreduce_worker(args)
+    elif args.allreduce:
+        allreduce_driver(args)
+    elif args.plan:
         print(plan(args.bucket_mb))
     elif args.worker:
         worker(args)
