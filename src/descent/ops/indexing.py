@@ -220,7 +220,7 @@ class GetItem(Function):
         elif self.basic and type(self.idx) is tuple and None in self.idx:
             # NumPy gives a new dim stride 0, PyTorch's unsqueeze the extent of the dim it
             # goes before: stride() shows it, the overlap check of writes compares it
-            out = with_strides(out, _none_strides(x, self.idx))
+            out = with_strides(out, _none_strides(x, self.idx), in_bytes=True)
         return out
 
     def backward(self, gy, ops):
@@ -229,34 +229,30 @@ class GetItem(Function):
 
 
 def _none_strides(x, idx):
-    """The strides (elements) of x[idx] for a basic index holding None, as PyTorch's
-    applySlicing makes them: the items in order, None an unsqueeze of the result so far
-    (stride: the extent of the dim it goes before, 1 at the end); None where an item is not an
-    int, a slice, None or Ellipsis (NumPy's strides are kept)."""
-    if not (isinstance(x, np.ndarray) or backend.is_cupy_array(x)):
+    """The strides (bytes) of x[idx] for a basic index holding None, as PyTorch's applySlicing
+    makes them: the items in order, None an unsqueeze of the result so far (stride: the extent
+    of the dim it goes before, the item size at the end); None where an item is not an int, a
+    slice, None or Ellipsis (NumPy's strides are kept)."""
+    if not (type(x) is np.ndarray or backend.is_cupy_array(x)):
         return None
-    sizes, strides = list(x.shape), [s // x.itemsize for s in x.strides]
-    named = 0
-    for i in idx:
-        if isinstance(i, (int, np.integer, slice)) and not isinstance(i, (bool, np.bool_)):
-            named += 1
-        elif i is not None and i is not Ellipsis:
-            return None
+    sizes, strides = list(x.shape), list(x.strides)
     d = 0
     for i in idx:
         if i is None:
-            strides.insert(d, sizes[d] * strides[d] if d < len(sizes) else 1)
+            strides.insert(d, sizes[d] * strides[d] if d < len(sizes) else x.itemsize)
             sizes.insert(d, 1)
             d += 1
         elif i is Ellipsis:
-            d += x.ndim - named
-        elif isinstance(i, slice):
+            d += x.ndim - builtins.sum(1 for j in idx if j is not None and j is not Ellipsis)
+        elif type(i) is slice:
             start, stop, step = i.indices(sizes[d])
             sizes[d] = len(range(start, stop, step))
             strides[d] *= step
             d += 1
-        else:  # an int: the dim goes
+        elif type(i) is int or isinstance(i, np.integer):  # the dim goes
             del sizes[d], strides[d]
+        else:
+            return None
     return tuple(strides)
 
 
@@ -617,7 +613,7 @@ def _partial_overlap(xa, sel, v, idx) -> bool:
     if _dense_range(sel) != _dense_range(vb):
         return True
     st = _none_strides(xa, idx) if type(idx) is tuple and None in idx else None
-    st = list(sel.strides) if st is None else [s * sel.itemsize for s in st]
+    st = list(sel.strides if st is None else st)
     return st != _setitem_source_strides(v, sel.shape)
 
 

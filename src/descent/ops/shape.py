@@ -87,6 +87,17 @@ class Unsqueeze(Reshape):
     __slots__ = ("dim",)
     keeps_strides = True
 
+    def forward(self, x):
+        y = x.reshape(self.shape)
+        d = getattr(self, "dim", None)
+        if d is None or not y.size or not _strided(y):
+            return y
+        # (in bytes first: most often NumPy's strides already are PyTorch's)
+        st = x.strides
+        if y.strides == st[:d] + (x.shape[d] * st[d] if d < x.ndim else x.itemsize,) + st[d:]:
+            return y
+        return _view_rules.with_strides(y, self.torch_strides(x, y.shape))
+
     def torch_strides(self, x, shape):
         # inferUnsqueezeGeometry: the new dim's stride is the extent of the dim it goes
         # before (1 at the end)
