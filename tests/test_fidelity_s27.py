@@ -289,3 +289,78 @@ INPLACE = {
 @pytest.mark.parametrize("name", list(INPLACE))
 def test_inplace_and_fill_values_as_torch(name):
     _same(INPLACE[name])
+
+
+# -- results' layout: C-ordered where PyTorch's are (x.t().cumsum(1).view(-1) works there) ------
+def _t(m, dtype="float32"):
+    return (m.arange(6, dtype=getattr(m, dtype)).reshape(3, 2) - 2).T
+
+
+LAYOUT = {
+    "cumsum_int": lambda m: _t(m, "int64").cumsum(1),
+    "cumsum_bool": lambda m: (_t(m) > 0).cumsum(0),
+    "cumprod_f16": lambda m: _t(m, "float16").cumprod(0),
+    "logcumsumexp": lambda m: _t(m).logcumsumexp(1),
+    "roll": lambda m: _t(m).roll(1, 1),
+    "roll_flat": lambda m: _t(m, "int64").roll(2),
+    "pad": lambda m: m.nn.functional.pad(_t(m), (1, 1), value=1.5),
+    "pad_2d": lambda m: m.nn.functional.pad(_t(m)[None], (1, 0, 0, 1)),
+    "cumsum_view": lambda m: _t(m).cumsum(1).view(-1),
+    "pad_view": lambda m: m.nn.functional.pad(_t(m), (1, 1)).view(-1),
+    # (controls: 0-d results stay 0-d, NumPy's ascontiguousarray would make them 1-d)
+    "cumsum_0d": lambda m: m.tensor(2.0).cumsum(0),
+    "cumprod_0d": lambda m: m.tensor(2, dtype=m.int64).cumprod(0),
+    "logcumsumexp_0d": lambda m: m.tensor(2.0).logcumsumexp(0),
+    "roll_0d": lambda m: m.tensor(2.0).roll(1),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYOUT))
+def test_result_layout_as_torch(name):
+    _same(LAYOUT[name], strides=True)
+
+
+OTHER = {
+    # index_fill keeps x's dtype with a 0-d value of another (where() promoted: a bool x
+    # filled from a uint8 value was uint8); a complex value into a real x raises
+    **{
+        f"index_fill_{a}_{b}": (
+            lambda m, a=a, b=b: m.zeros(2, 3, dtype=getattr(m, a)).index_fill(
+                1, m.tensor([0, 2]), m.tensor(1, dtype=getattr(m, b))
+            )
+        )  # fmt: skip
+        for a, b in (
+            ("bool", "uint8"),
+            ("bool", "int64"),
+            ("float32", "int64"),
+            ("int64", "complex64"),
+            ("float32", "complex64"),
+        )
+    },
+    "index_fill_float_int_value": lambda m: m.tensor([1, 2]).index_fill(
+        0, m.tensor([0]), m.tensor(5.7)
+    ),
+    # torch.can_cast: complex to a real dtype is False
+    **{
+        f"can_cast_complex64_{d}": (lambda m, d=d: m.tensor(m.can_cast(m.complex64, getattr(m, d))))
+        for d in ("int8", "float32", "float64")
+    },
+    "can_cast_complex_complex": lambda m: m.tensor(m.can_cast(m.complex128, m.complex64)),
+    # meshgrid (and cartesian_prod) want one dtype
+    "meshgrid_mixed": lambda m: m.meshgrid(m.ones(2), m.ones(3, dtype=m.int64), indexing="ij"),
+    "cartesian_prod_mixed": lambda m: m.cartesian_prod(m.ones(2, dtype=m.bool), m.ones(2)),
+    "cartesian_prod_same": lambda m: m.cartesian_prod(m.arange(2), m.arange(3)),  # (control)
+    # cdist: each input floating, and one dtype
+    "cdist_bool": lambda m: m.cdist(m.ones(2, 3, dtype=m.bool), m.ones(2, 3)),
+    "cdist_int_second": lambda m: m.cdist(m.ones(2, 3), m.ones(2, 3, dtype=m.int64)),
+    "cdist_f32_f64": lambda m: m.cdist(m.ones(2, 3), m.ones(2, 3, dtype=m.float64)),
+    "cdist_f64_f32": lambda m: m.cdist(m.ones(2, 3, dtype=m.float64), m.ones(2, 3)),
+    # a bool tensor as a Python index (__index__): 0 or 1
+    "bool_as_index": lambda m: m.tensor([10, 20, 30][m.tensor(True)]),
+    "bool_as_range": lambda m: m.tensor(list(range(m.tensor(True)))),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER))
+def test_other_dtype_rules_as_torch(name):
+    _same(OTHER[name])

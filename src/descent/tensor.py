@@ -575,7 +575,8 @@ class Tensor(
         return int(self.item())
 
     def __index__(self) -> int:
-        if self._data.dtype.kind not in "iu" or self._data.size != 1:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:  # (a bool: PyTorch's
+            # __index__ reads it as 0 / 1, [10, 20][tensor(True)] is 20)
             raise TypeError("only integer tensors with one element can be used as an index")
         return int(self.item())
 

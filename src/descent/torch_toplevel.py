@@ -117,4 +117,6 @@ def can_cast(from_, to) -> bool:
     f, t = np.dtype(from_), np.dtype(to)
     if f.kind in "fV" and t.kind in "iub":
         return False
+    if f.kind == "c" and t.kind != "c":  # (complex to a real dtype: False, as PyTorch)
+        return False
     return not (f.kind != "b" and t.kind == "b")

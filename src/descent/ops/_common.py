@@ -630,3 +630,13 @@ def return_type(name: str, fields: list[str]):
     cls = type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__str__": __repr__})
     cls.__module__ = "descent.return_types"
     return cls
+
+
+def c_ordered(a):
+    """a in C order (a copy only when it is not): a fresh result laid out as PyTorch's, whose
+    scans, roll and pad return contiguous tensors whatever the input's order (NumPy keeps a
+    transposed input's, so view() of the result raised where PyTorch's works). A 0-d array
+    stays 0-d (NumPy's ascontiguousarray makes it 1-d)."""
+    if a.flags.c_contiguous:
+        return a
+    return backend.get_array_module(a).ascontiguousarray(a)

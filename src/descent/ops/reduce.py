@@ -21,6 +21,7 @@ from ..tensor import Tensor, as_dtype
 from ._common import (
     as_tensor,
     axis_arg,
+    c_ordered,
     holomorphic,
     keepdims_arg,
     normalize_axis,
@@ -435,6 +436,11 @@ class CumSum(Function):
     __slots__ = ("axis",)
 
     def forward(self, x):
+        # C-ordered, as PyTorch's result (NumPy's scan keeps a transposed x's order, whose
+        # view() then failed where PyTorch's works)
+        return c_ordered(self._scan(x))
+
+    def _scan(self, x):
         # Accumulated in float64 for the narrower floats and rounded once, as PyTorch's CPU
         # scan (its acc_type), whose sum starts at +0 (so a -0.0 input sums to +0.0: + 0).
         xp = backend.get_array_module(x)

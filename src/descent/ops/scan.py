@@ -19,6 +19,7 @@ from ..tensor import as_dtype as _as_dtype
 from ._common import (
     as_tensor,
     axis_arg,
+    c_ordered,
     conj_if_complex,
     holomorphic,
     normalize_axis,
@@ -92,6 +93,10 @@ class CumProd(Function):
     bfloat16_param = "low"
 
     def forward(self, x):
+        # C-ordered, as PyTorch's result (see CumSum)
+        return c_ordered(self._scan(x))
+
+    def _scan(self, x):
         # Accumulated in PyTorch's CPU acc_type and rounded once per output: float64 for
         # float32 (a product that passes through a float32 overflow or underflow comes back),
         # float32 for float16 and bfloat16 (whose values come here in float32 arrays).
@@ -322,8 +327,8 @@ class LogCumSumExp(Function):
     # where PyTorch's chain of bfloat16 ops does)
     bfloat16_param = "low"
 
-    def forward(self, x):
-        return _log_add_exp_scan(x, self.axis)
+    def forward(self, x):  # (C-ordered, as PyTorch's result: see CumSum)
+        return c_ordered(_log_add_exp_scan(x, self.axis))
 
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)

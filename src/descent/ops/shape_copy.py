@@ -15,7 +15,7 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor, normalize_axis, shape_arg
+from ._common import _one_axis, as_tensor, c_ordered, normalize_axis, shape_arg
 
 
 class Pad(Function):
@@ -28,8 +28,10 @@ class Pad(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        if self.mode == "constant":
-            return xp.pad(x, self.pad_width, mode="constant", constant_values=self.value)
+        if self.mode == "constant":  # (C-ordered, as PyTorch's result: NumPy's pad keeps a
+            # transposed x's order, whose view() then failed where PyTorch's works)
+            return c_ordered(xp.pad(x, self.pad_width, mode="constant",
+                                    constant_values=self.value))  # fmt: skip
         self.src = None
         if x.dtype not in _FOLD_DTYPES or not _foldable(self.mode, self.pad_width, x.shape):
             # Pad the flat positions of x the same way: src[i] is the input element output i
@@ -211,7 +213,8 @@ class Roll(Function):
     __slots__ = ("shift", "axis")
 
     def forward(self, x):
-        return backend.get_array_module(x).roll(x, self.shift, self.axis)
+        # (C-ordered, as PyTorch's result: see Pad)
+        return c_ordered(backend.get_array_module(x).roll(x, self.shift, self.axis))
 
     def backward(self, gy, ops):
         # Rolling back by the same shift undoes the roll: the adjoint of a permutation is its

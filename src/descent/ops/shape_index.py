@@ -22,7 +22,7 @@ from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
 from ._common import as_tensor, shape_arg
-from .elementwise import masked_fill, where
+from .elementwise import cast, check_fill_value, masked_fill, where
 from .indexing import (
     IndexGrad,
     _index_tensor,
@@ -334,6 +334,9 @@ def meshgrid(*tensors, indexing: str = "ij"):
     for t in ts:
         if t.ndim > 1:
             raise ValueError(f"meshgrid: expects 0-D or 1-D tensors, got shape {tuple(t.shape)}")
+        if t._data.dtype != ts[0]._data.dtype:  # (PyTorch's check; descent promoted)
+            raise DescentError(f"meshgrid expects all tensors to have the same dtype, got "
+                               f"{ts[0].dtype} and {t.dtype}; convert them first")  # fmt: skip
     ts = [reshape(t, -1) for t in ts]
     shape = [t.shape[0] for t in ts]
     swap = indexing == "xy" and len(ts) >= 2
@@ -385,6 +388,13 @@ def index_fill(x, dim: int, index, value) -> Tensor:
             raise DescentError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s) (shape "
                                f"{tuple(value.shape)})")  # fmt: skip
+        if value._data.dtype.kind == "c" and x._data.dtype.kind != "c":
+            raise DescentError(f"index_fill_(): Converting complex Scalar to non-complex type "
+                               f"is not supported ({value.dtype} value into a {x.dtype} "
+                               f"tensor), as in PyTorch; pass value.real")  # fmt: skip
+        if value._data.dtype != x._data.dtype:  # x's dtype, as PyTorch (where() promoted:
+            check_fill_value(x, value, "index_fill")  # a bool x filled from a uint8 value
+            value = cast(value, x._data.dtype)  # was uint8); the cast is differentiable
         return where(mask, value, x)
     return masked_fill(x, mask, value)
 

@@ -245,8 +245,19 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     'use_mm_for_euclid_dist'), the matrix-product form |a|^2 - 2 a.b + |b|^2, clamped at 1e-30
     before the square root; otherwise the differences, which hold a (..., P, R, M) temporary.
     """
+    for name, t in (("X1", x1), ("X2", x2)):  # each input, before the promotion (a bool
+        if isinstance(t, Tensor) and t._data.dtype.kind not in "fV":  # one beside a float
+            raise RuntimeError(  # one computed), as PyTorch
+                f"cdist only supports floating-point dtypes, {name} got: {t.dtype} (shape "
+                f"{tuple(t.shape)})"
+            )
     if amp._depth:  # on PyTorch's autocast float32 list: low-precision inputs in float32
         x1, x2 = amp._upper(as_tensor(x1)), amp._upper(as_tensor(x2))
+    if isinstance(x1, Tensor) and isinstance(x2, Tensor) and x1.dtype != x2.dtype and \
+            x1._data.dtype != HALF:  # (PyTorch's own check; float16: see below)
+        raise RuntimeError(f"cdist: expected scalar type {x1.dtype} but found {x2.dtype} (x1 "
+                           f"{tuple(x1.shape)}, x2 {tuple(x2.shape)}), as PyTorch; convert "
+                           f"one of them")  # fmt: skip
     a, b = _promoted(x1, x2)
     if a._data.dtype == HALF:  # in float32, rounded once (ops/half.py): the float16 steps of
         # the differences' norms put the gradients 1.2x further from float64 than PyTorch's
