@@ -271,9 +271,16 @@ def _check_shapes(name, ta, tb) -> None:
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
-    """torch.allclose: |a - b| <= atol + rtol |b| everywhere (nan equal to nan with equal_nan)."""
+    """torch.allclose: |a - b| <= atol + rtol |b| everywhere (nan equal to nan with equal_nan).
+    Two tensors of different dtypes raise, as PyTorch's (and isclose) do."""
     a = as_tensor(a)
-    b = as_tensor(b)
+    b_is_tensor = isinstance(b, Tensor)
+    b = as_tensor(b, a)
+    if b_is_tensor and a._data.dtype != b._data.dtype:
+        raise DescentError(
+            f"allclose: {a.dtype} did not match {b.dtype} (shapes {tuple(a.shape)} and "
+            f"{tuple(b.shape)}), as in PyTorch; convert one first"
+        )
     _check_shapes("allclose", a, b)
     # A Python bool (PyTorch's allclose returns one too): the arrays are compared on the host.
     return bool(np.allclose(backend.as_numpy(a._data), backend.as_numpy(b._data), rtol, atol,
