@@ -364,3 +364,25 @@ OTHER = {
 @pytest.mark.parametrize("name", list(OTHER))
 def test_other_dtype_rules_as_torch(name):
     _same(OTHER[name])
+
+
+# a bool first operand of bmm / cross / einsum beside another dtype: PyTorch's missing bool
+# kernel is found before its dtype check (NotImplementedError; descent's RuntimeError)
+BOOL_FIRST = {
+    "bmm": lambda m, a, b: m.bmm(a[None], b.T[None]),
+    "cross": lambda m, a, b: m.linalg.cross(a, b),
+    "torch_cross": lambda m, a, b: m.cross(a, b, dim=1),
+    "einsum": lambda m, a, b: m.einsum("ij,kj->ik", a, b),
+    "bmm_float_first": lambda m, a, b: m.bmm(b[None], a.T[None]),  # (a RuntimeError: control)
+    "mm": lambda m, a, b: m.mm(a, b.T),  # (a RuntimeError: control)
+}
+
+
+@pytest.mark.parametrize("dt", ["float32", "int64", "uint8"])
+@pytest.mark.parametrize("name", list(BOOL_FIRST))
+def test_bool_first_operand_error_class_as_torch(name, dt):
+    _same(
+        lambda m: BOOL_FIRST[name](
+            m, m.ones(2, 3, dtype=m.bool), m.ones(2, 3, dtype=getattr(m, dt))
+        )
+    )

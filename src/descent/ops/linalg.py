@@ -149,6 +149,8 @@ def product(a, b, op: str) -> Tensor:
         a = a if a._data.dtype == dt else _cast(a, dt)
         b = b if b._data.dtype == dt else _cast(b, dt)
     if a._data.dtype != b._data.dtype:
+        if op == "bmm" and a._data.dtype == np.bool_:  # (PyTorch's bmm finds no bool kernel
+            refuse_kinds(op, a, "b")  # before its dtype check: a NotImplementedError)
         # PyTorch has no mixed-dtype product of tensors (float32 @ float64 raises): refused
         raise DescentError(
             f"{op}: expected both operands to have the same dtype, got {a.dtype} "
@@ -344,6 +346,8 @@ def einsum(subscripts: str, *operands) -> Tensor:
     if amp._depth and _einsum_contracts(subs, out):
         tensors = list(amp._lower(*tensors))
     if len({t._data.dtype for t in tensors}) > 1:  # PyTorch refuses; promoted here before
+        if tensors[0]._data.dtype == np.bool_:  # (a bool first operand: its bmm has no bool
+            refuse_kinds("einsum", tensors[0], "b")  # kernel, a NotImplementedError first)
         raise DescentError(
             "einsum: operands must share one dtype, got "
             f"{', '.join(f'{t.dtype} {tuple(t.shape)}' for t in tensors)}; cast them first"

@@ -43,6 +43,8 @@ def cross(input, other, dim=None) -> Tensor:
     when dim is None; torch.linalg.cross uses -1). The operands broadcast; they must have one
     dtype, not bool (PyTorch's kernel)."""
     a, b = as_tensor(input), as_tensor(other)
+    refuse_kinds("cross", a, "b")  # (a bool input first: PyTorch's missing kernel comes
+    # before its dtype check, a NotImplementedError)
     if a._data.dtype != b._data.dtype:
         raise DescentError(
             f"cross: expected scalar type {a.dtype} but found {b.dtype} (shapes "
