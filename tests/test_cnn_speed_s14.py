@@ -34,8 +34,9 @@ def one_blas_thread():
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of 64 tiles (the smallest): several blocks per image and a partial last one."""
+    """Blocks of 64 tiles: several blocks per image and a partial last one."""
     monkeypatch.setattr(conv_winograd, "BLOCK_VALUES", 1)
+    monkeypatch.setattr(conv_winograd, "MIN_BLOCK_TILES", 64)
 
 
 # (input shape, output channels, padding): 3x3 stride 1 with >= 16 channels

@@ -146,3 +146,29 @@ def test_winograd_conv_channel_chunks_gradcheck():
         [rng.standard_normal((1, 17, 5, 4)), rng.standard_normal((33, 17, 3, 3)) * 0.2,
          rng.standard_normal(33)],
     )  # fmt: skip
+
+
+def test_block_rows_at_least_128_tiles():
+    """Blocks of at least 128 tiles (64 before session 27): 128+ channels made (64, C) @ (C, O)
+    products, slow with OpenBLAS's SkylakeX kernels; narrower layers keep BLOCK_VALUES."""
+    from descent.ops import conv_winograd
+
+    assert conv_winograd._tile_blocks(300, 128) == [(0, 128), (128, 256), (256, 300)]
+    assert conv_winograd._tile_blocks(300, 256)[0] == (0, 128)
+    assert conv_winograd._tile_blocks(600, 64)[0] == (0, 128)
+    assert conv_winograd._tile_blocks(600, 16)[0] == (0, 512)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_128_channels_two_blocks_match_torch(dtype):
+    """(4, 128, 12, 12): 144 tiles, blocks of 128 and 16 (the weight gradient summed over two
+    blocks), against PyTorch."""
+    rng = np.random.default_rng(128)
+    arrays = [rng.standard_normal((4, 128, 12, 12)), rng.standard_normal((128, 128, 3, 3)) * 0.05,
+              rng.standard_normal(128)]  # fmt: skip
+    _compare(
+        lambda x, w, b: F.conv2d(x, w, b, 1, 1),
+        lambda x, w, b: TF.conv2d(x, w, b, 1, 1),
+        arrays,
+        dtype=dtype,
+    )

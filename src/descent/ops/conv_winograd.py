@@ -62,9 +62,16 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 _GG = np.kron(_G, _G)  # (16, 9): row 4a + b, column 3i + j holds G[a, i] G[b, j]
 
 # Transformed values per block: tiles * max(C, O) * 16 values of 4 bytes kept under ~512 KB,
-# so V and M of a block stay in L2 between the transform loops and the GEMMs; at least 64
-# tiles, so each GEMM has enough rows (also with two BLAS threads: see Threads above).
+# so V and M of a block stay in L2 between the transform loops and the GEMMs; at least
+# MIN_BLOCK_TILES tiles, so each GEMM has enough rows (also with two BLAS threads: see
+# Threads above).
 BLOCK_VALUES = 1 << 17
+
+# 128 since session 27 (64 before): 128+ channels made blocks of 64 tiles, and OpenBLAS's
+# (64, C) @ (C, O) products ran slowly on the Intel host (SkylakeX kernels; fwd+bwd, one
+# thread, quiet: 128->128 on 8x8 14.0 -> 12.4 ms, on 16x16 52.0 -> 47.7, 256->256 on 8x8
+# 50.0 -> 43.8; 64 channels already had 128). 256 was slower at 64 and 128 channels on 8x8.
+MIN_BLOCK_TILES = 128
 
 # ConvNd takes this path while NumPy's BLAS runs at most this many threads (see Threads above)
 MAX_BLAS_THREADS = 2
@@ -106,8 +113,9 @@ def _buffer(most: int, width: int, dtype):
 
 
 def _tile_blocks(tiles: int, width: int):
-    """(t0, t1) ranges of tiles: BLOCK_VALUES of 16 * width values (at least 64 tiles)."""
-    step = max(64, BLOCK_VALUES // (16 * max(width, 1)))
+    """(t0, t1) ranges of tiles: BLOCK_VALUES of 16 * width values (at least
+    MIN_BLOCK_TILES tiles)."""
+    step = max(MIN_BLOCK_TILES, BLOCK_VALUES // (16 * max(width, 1)))
     return [(t0, min(tiles, t0 + step)) for t0 in range(0, tiles, step)]
 
 
