@@ -86,8 +86,8 @@ class ViewAsReal(Function):
         return _as_real_array(backend.get_array_module(z), z)
 
     def backward(self, gy, ops):
-        if ops.is_graph:
-            return view_as_complex(gy)
+        if ops.is_graph:  # (PyTorch's view_as_complex(grad.contiguous()): a gradient may
+            return view_as_complex(gy.contiguous())  # come in any layout, a transpose's)
         return _as_complex_array(backend.get_array_module(gy), gy)
 
 
