@@ -70,7 +70,8 @@ BLOCK_VALUES = 1 << 17
 # 128 since session 27 (64 before): 128+ channels made blocks of 64 tiles, and OpenBLAS's
 # (64, C) @ (C, O) products ran slowly on the Intel host (SkylakeX kernels; fwd+bwd, one
 # thread, quiet: 128->128 on 8x8 14.0 -> 12.4 ms, on 16x16 52.0 -> 47.7, 256->256 on 8x8
-# 50.0 -> 43.8; 64 channels already had 128). 256 was slower at 64 and 128 channels on 8x8.
+# 50.0 -> 43.8; 64 channels already had 128). 256 was slower for 128 channels on 8x8 and
+# 64 on 16x16 (faster for 128 on 16x16 and 256 on 8x8: docs/performance.md).
 MIN_BLOCK_TILES = 128
 
 # ConvNd takes this path while NumPy's BLAS runs at most this many threads (see Threads above)
