@@ -96,7 +96,8 @@ class FFTC2C(_Function):
     __slots__ = ("axes", "norm", "inverse", "real_in")
 
     def forward(self, x):
-        out = _c2c(_backend.get_array_module(x), x, self.axes, self.norm, self.inverse)
+        xp = _backend.get_array_module(x)
+        out = _laid_out(xp, _c2c(xp, x, self.axes, self.norm, self.inverse), x.strides, self.axes)
         if getattr(self, "real_in", None) is not None:
             _real_spectrum_zeros(out, self.axes, self.real_in)
         return out
@@ -135,6 +136,29 @@ def _real_spectrum_zeros(out, axes, zero: float, sizes=None) -> None:
         out.imag[tuple(idx)] = zero
 
 
+def _laid_out(xp, out, strides, axes, keep_last=False):
+    """out in PyTorch's layout for an FFT of an input with `strides`: its batch dims outermost,
+    then the transformed dims, each group ordered by the input's strides (largest first;
+    `keep_last`: the one-sided r2c / c2r axis stays innermost). PyTorch's _exec_fft allocates
+    its output so; NumPy's pocketfft keeps the input's order, so `.view()` of a transposed
+    input's spectrum raised. A copy only when out differs."""
+    nd = out.ndim
+    axes = [a % nd for a in axes]
+    batch = sorted((d for d in range(nd) if d not in axes), key=lambda d: -strides[d])
+    if keep_last:
+        axes = sorted(axes[:-1], key=lambda d: -strides[d]) + axes[-1:]
+    else:
+        axes = sorted(axes, key=lambda d: -strides[d])
+    perm = batch + axes
+    if out.flags.c_contiguous and perm == list(range(nd)):
+        return out
+    buf = xp.ascontiguousarray(out.transpose(perm))
+    inv = [0] * nd
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return buf.transpose(inv)
+
+
 def _c2c(xp, x, axes, norm, inverse):
     f = xp.fft.ifftn if inverse else xp.fft.fftn
     return f(x, axes=axes, norm=norm).astype(x.dtype, copy=False)
@@ -152,6 +176,7 @@ class FFTR2C(_Function):
         xp = _backend.get_array_module(x)
         out = xp.fft.rfftn(x, axes=self.axes, norm=self.norm)
         out = out.astype(_complex_of(x.dtype), copy=False)
+        out = _laid_out(xp, out, x.strides, self.axes, keep_last=True)
         if len(self.axes) > 1:  # the c2c passes after the last axis's r2c leave rounding
             _real_spectrum_zeros(out, self.axes, 0.0, [x.shape[a] for a in self.axes])
         return out
@@ -177,7 +202,8 @@ class FFTC2R(_Function):
         xp = _backend.get_array_module(x)
         s = [x.shape[a] for a in self.axes[:-1]] + [self.n_last]
         out = xp.fft.irfftn(x, s=s, axes=self.axes, norm=self.norm)
-        return out.astype(x.real.dtype, copy=False)
+        return _laid_out(
+            xp, out.astype(x.real.dtype, copy=False), x.strides, self.axes, keep_last=True)
 
     def backward(self, gy, ops):
         axes, last, norm = self.axes, self.axes[-1], _DUAL[self.norm]

@@ -24,6 +24,7 @@ from ..tensor import Tensor, get_default_dtype
 from ._common import (
     apply_binary,
     as_tensor,
+    c_ordered,
     check_broadcast,
     check_int_range,
     conj_if_complex,
@@ -567,6 +568,11 @@ class RPowScalar(_ScalarOp):
     save_output = True
 
     def forward(self, x):
+        # C-ordered as PyTorch's (its Scalar ** Tensor result is contiguous whatever x's
+        # layout; NumPy keeps a transposed x's, so (2 ** x.t()).view(-1) raised)
+        return c_ordered(self._power(x))
+
+    def _power(self, x):
         if x.dtype.kind in "iu" and isinstance(self.c, int) and (x < 0).any():
             # An integer base to a negative integer power: PyTorch's integer result (2 ** -1
             # is 0, (-1) ** -1 is -1), where NumPy refuses; the other entries wrap around

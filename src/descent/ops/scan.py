@@ -229,7 +229,9 @@ def _running_index_of(a, axis, is_min):
     """`_running_index` of an array (bool counted as int8), on its own device."""
     if a.dtype == np.bool_:
         a = a.astype(np.int8)
-    return _running_index(a, axis, is_min, backend.get_array_module(a))
+    # C-ordered: PyTorch's cummax / cummin return contiguous values and indices whatever the
+    # input's layout (the values gather along this index and take its order)
+    return c_ordered(_running_index(a, axis, is_min, backend.get_array_module(a)))
 
 
 def _running_index(a, axis, is_min, xp):

@@ -226,7 +226,9 @@ def renorm(input, p, dim: int, maxnorm) -> Tensor:
     real_dt = x._data.real.dtype  # (float32 for complex64)
     if factor._data.dtype != real_dt:
         factor = cast(factor, real_dt)
-    return mul(x, factor)
+    # contiguous as PyTorch's renorm whatever x's layout (NumPy's product keeps a transposed
+    # x's order: renorm(x.t(), ...).view(-1) raised); a copy only then
+    return mul(x, factor).contiguous()
 
 
 # ---------------------------------------------------------------------------------------------

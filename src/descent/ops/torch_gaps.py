@@ -552,7 +552,10 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
     order[d1], order[d2] = m.ndim - 2, m.ndim - 1
     it = iter(rest)
     order = [next(it) if o is None else o for o in order]
-    return permute(m, *order) if order != list(range(m.ndim)) else m
+    # contiguous as PyTorch's (it writes the diagonal of a fresh zeros tensor): NumPy's where
+    # keeps a transposed input's order and permute is a view, so .view(-1) raised; a copy
+    # only then
+    return (permute(m, *order) if order != list(range(m.ndim)) else m).contiguous()
 
 
 def atleast_3d(*tensors):
