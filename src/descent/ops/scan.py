@@ -9,6 +9,8 @@ with exact backward passes (cumprod with zeros in the input, logcumsumexp withou
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -91,6 +93,13 @@ class CumProd(Function):
     # bfloat16 inputs (ops/bfloat16.py): the dispatch sets `low` to the dtype (the forward
     # accumulates in float32 for it, and backward rounds where PyTorch's formula does)
     bfloat16_param = "low"
+
+    @property
+    def zero_passes(self) -> bool:
+        """A known-zero gradient passes for one element (or none): PyTorch's cumprod_backward
+        returns grad itself there, so sgn's zero tensor reaches the ops before it
+        (`(x * -inf).cumprod(0).sgn()` of a 0-d x: x.grad 0, not 0 * inf)."""
+        return math.prod(self.in_shapes[0]) <= 1
 
     def forward(self, x):
         # C-ordered, as PyTorch's result (see CumSum)
