@@ -632,6 +632,32 @@ def return_type(name: str, fields: list[str]):
     return cls
 
 
+def input_ordered(out, x, copy: bool = False):
+    """out laid out in x's memory order, as the result of PyTorch's elementwise ops (its
+    TensorIterator allocates the output with the input's stride order: flip, sign, x ** 0.5 of
+    a transposed x are transposed there; a NumPy copy or a kernel of ours can be C-ordered). An
+    x with a broadcast (0-stride) dim gives C order, as PyTorch's. A copy only when out's order
+    differs (`copy`: always a fresh array)."""
+    xp = backend.get_array_module(out)
+    if not (isinstance(out, xp.ndarray) and isinstance(x, xp.ndarray)):  # a nested tensor's
+        return out.copy() if copy else out
+    if out.ndim < 2 or out.shape != x.shape or any(
+            s == 0 and n > 1 for s, n in zip(x.strides, x.shape)):  # fmt: skip
+        perm = list(range(out.ndim))
+    else:  # dims by the input's strides, outermost first (stable: ties keep their order)
+        perm = sorted(range(x.ndim), key=lambda d: -abs(x.strides[d]) if x.shape[d] > 1 else 0)
+        perm = [d for d in perm if x.shape[d] > 1] + [d for d in range(x.ndim) if x.shape[d] <= 1]
+    moved = out.transpose(perm)
+    if moved.flags.c_contiguous and not copy:
+        return out
+    inv = [0] * out.ndim
+    for i, d in enumerate(perm):
+        inv[d] = i
+    return (moved.copy() if moved.flags.c_contiguous else xp.ascontiguousarray(moved)).transpose(
+        inv
+    )
+
+
 def c_ordered(a):
     """a in C order (a copy only when it is not): a fresh result laid out as PyTorch's, whose
     scans, roll and pad return contiguous tensors whatever the input's order (NumPy keeps a

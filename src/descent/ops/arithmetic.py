@@ -30,6 +30,7 @@ from ._common import (
     conj_if_complex,
     fill_int,
     half_value,
+    input_ordered,
     is_scalar,
     promote,
     refuse_bool_uint64,
@@ -526,13 +527,13 @@ class PowScalar(_ScalarOp):
                 # PyTorch's float16 kernel takes C's pow in float32 (-0. ** 0.5 = 0., -inf **
                 # -0.5 = 0.), not sqrt / rsqrt as NumPy's x ** 0.5 and its float32 kernel do:
                 # an exponent array avoids NumPy's shortcut
-                xp = backend.get_array_module(x)
-                return x ** xp.full(x.shape, self.c, dtype=x.dtype)
+                xp = backend.get_array_module(x)  # (in x's order, as PyTorch's)
+                return input_ordered(x ** xp.full(x.shape, self.c, dtype=x.dtype), x)
             if self.c == -0.5 and x.dtype.kind in "fV":
                 # PyTorch computes x ** -0.5 as rsqrt(x): nan at -inf, where C's pow gives 0
                 return 1 / backend.get_array_module(x).sqrt(x)
             if x.dtype.kind == "c":
-                return _complex_pow_scalar(x, self.c)
+                return input_ordered(_complex_pow_scalar(x, self.c), x)
             return x**self.c
 
     def backward(self, gy, ops):

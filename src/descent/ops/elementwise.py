@@ -27,6 +27,7 @@ from ._common import (
     check_int_range,
     conj_if_complex,
     fill_int,
+    input_ordered,
     promote,
     python_number,
     refuse_kinds,
@@ -271,8 +272,9 @@ def _as_bool(a):
 
 def _array_copy(a):
     """A copy of the array: an op that is the identity on these values (untracked.computed's
-    kernel, so descent.compile replays it on each call's values; session 19's fuzzer)."""
-    return a.copy()
+    kernel, so descent.compile replays it on each call's values; session 19's fuzzer). In a's
+    memory order, as PyTorch's elementwise results (sign of a transposed bool x)."""
+    return input_ordered(a, a, copy=True)
 
 
 def sign(x) -> Tensor:

@@ -29,6 +29,7 @@ from ._common import (
     conj_if_complex,
     fill_int,
     holomorphic,
+    input_ordered,
     is_scalar,
     refuse_complex,
     refuse_kinds,
@@ -716,7 +717,9 @@ class NanToNum(Function):
     def forward(self, x):
         xp = backend.get_array_module(x)
         self.finite = xp.isfinite(x)
-        return xp.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf)
+        # (in x's memory order, as PyTorch's: NumPy's copy of a broadcast x is F-ordered)
+        return input_ordered(
+            xp.nan_to_num(x, nan=self.nan, posinf=self.posinf, neginf=self.neginf), x)
 
     def backward(self, gy, ops):
         # A product, as PyTorch's grad * isfinite(x): an inf in gy at a replaced entry is nan.
@@ -725,7 +728,8 @@ class NanToNum(Function):
 
 def _nan_to_num_arrays(a, nan, posinf, neginf):
     """NumPy's nan_to_num (complex nan_to_num's kernel, untracked.computed)."""
-    return backend.get_array_module(a).nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+    xp = backend.get_array_module(a)  # (in a's memory order, as PyTorch's)
+    return input_ordered(xp.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf), a)
 
 
 def nan_to_num(x, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:

@@ -266,7 +266,9 @@ def _nonzero_rows(a) -> tuple:
     idx = xp.nonzero(a if a.ndim else a.reshape(1))
     if a.ndim == 0:
         return (xp.zeros((int(idx[0].size), 0), dtype=np.int64),)
-    return (xp.stack(idx, axis=1).astype(np.int64),)  # (n, ndim)
+    # (n, ndim) with strides (1, n), as PyTorch's: it fills an (ndim, n) tensor and returns
+    # its transpose
+    return (xp.stack(idx, axis=0).astype(np.int64).T,)
 
 
 def masked_select(x, mask) -> Tensor:

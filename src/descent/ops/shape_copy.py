@@ -15,7 +15,14 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..tensor import Tensor
-from ._common import _one_axis, as_tensor, c_ordered, normalize_axis, shape_arg
+from ._common import (
+    _one_axis,
+    as_tensor,
+    c_ordered,
+    input_ordered,
+    normalize_axis,
+    shape_arg,
+)
 
 
 class Pad(Function):
@@ -187,7 +194,8 @@ class Flip(Function):
     def forward(self, x):
         # torch.flip copies (unlike NumPy's flip, a view): an in-place op on the result (timm's
         # mixup, x.flip(0).mul_(1 - lam)) must not write through into x.
-        return backend.get_array_module(x).flip(x, self.axis).copy()
+        # In x's memory order, as PyTorch's (flip of a transposed x is transposed there).
+        return input_ordered(backend.get_array_module(x).flip(x, self.axis), x, copy=True)
 
     def backward(self, gy, ops):
         # Flipping is its own inverse (and its own adjoint).
