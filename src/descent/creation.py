@@ -290,11 +290,17 @@ _NUMPY_DTYPES = "float64, float32, float16, complex64, complex128, int64, int32,
 _NUMPY_TAKEN = frozenset(np.dtype(d) for d in _NUMPY_DTYPES.replace("and ", "").split(", "))
 
 
+def _ml_dtype(dtype) -> bool:
+    """Whether a NumPy dtype is one of ml_dtypes' (bfloat16, the float8s, int4, ...)."""
+    return dtype.kind == "V" or dtype.type.__module__.split(".")[0] == "ml_dtypes"
+
+
 def _check_numpy_dtype(arr) -> None:
     """PyTorch's TypeError for a NumPy array of a dtype no tensor holds (longdouble, object,
     strings, datetimes; descent made float128 tensors of longdouble, and from_numpy took any
-    array); ml_dtypes' bfloat16 and float8 arrays are descent's own."""
-    if arr.dtype not in _NUMPY_TAKEN and arr.dtype.kind != "V":
+    array); ml_dtypes' bfloat16 and float8 arrays are descent's own (their kinds vary: 'V' for
+    bfloat16, 'f' for float8_e5m2, so they are told by the module that defines them)."""
+    if arr.dtype not in _NUMPY_TAKEN and not _ml_dtype(arr.dtype):
         raise TypeError(
             f"can't convert np.ndarray of type numpy.{arr.dtype.type.__name__} (shape "
             f"{arr.shape}). The only supported types are: {_NUMPY_DTYPES} (as PyTorch)"
