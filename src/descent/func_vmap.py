@@ -16,10 +16,12 @@ restoring them afterwards (also when the call raises), as `torch.func.functional
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .creation import default_generator
+from .hooks import add_op_hook
 from .ops.shape import stack
 from .tensor import Tensor
 
@@ -152,19 +154,31 @@ def vmap(
         rng = default_generator().numpy_rng.bit_generator
         start = rng.state if randomness != "different" else None
         outs = []
-        for i in range(size):
-            if randomness == "same":
-                rng.state = start
-            sliced = [a if d is None else a[(slice(None),) * d + (i,)]
-                      for a, d in zip(flat_args, flat_dims)]  # fmt: skip
-            outs.append(func(*tree_unflatten(sliced, spec), **kwargs))
-            if randomness == "error" and rng.state != start:
-                raise RuntimeError(
-                    "vmap: called random operation while in randomness error mode. Please "
-                    "either use the 'same' or 'different' randomness flags on vmap or perform "
-                    "the randomness operation out of vmap"
-                )
-        return _stack_outputs(outs, out_dims, func)
+        # An output with out_dim None must not be computed from the mapped inputs (PyTorch's
+        # BatchedTensor): with one, the ops are watched while func runs (_Batched)
+        batched = _Batched() if None in tree_flatten(out_dims)[0] else None
+        handle = None if batched is None else add_op_hook(forward=batched.op)
+        try:
+            for i in range(size):
+                if randomness == "same":
+                    rng.state = start
+                sliced = [a if d is None else a[(slice(None),) * d + (i,)]
+                          for a, d in zip(flat_args, flat_dims)]  # fmt: skip
+                if batched is not None:
+                    for a, d in zip(sliced, flat_dims):
+                        if d is not None:
+                            batched.add(a)
+                outs.append(func(*tree_unflatten(sliced, spec), **kwargs))
+                if randomness == "error" and rng.state != start:
+                    raise RuntimeError(
+                        "vmap: called random operation while in randomness error mode. Please "
+                        "either use the 'same' or 'different' randomness flags on vmap or "
+                        "perform the randomness operation out of vmap"
+                    )
+        finally:
+            if handle is not None:
+                handle.remove()
+        return _stack_outputs(outs, out_dims, func, batched)
 
     return mapped
 
@@ -231,7 +245,44 @@ def _mapped_inputs(in_dims, args: tuple, func):
     return sizes[0], flat_dims, flat_args, spec
 
 
-def _stack_outputs(outs: list, out_dims, func):
+class _Batched:
+    """The tensors computed from the mapped slices while func runs: the slices themselves and
+    the results of every op (an op hook) that read one, or that read a tensor sharing one's
+    array (`detach()` makes no op). PyTorch's BatchedTensors, as far as the ops show them: an
+    output that depends on the slices only through an op the hooks do not see (zeros_like)
+    escapes, and is then checked by value alone (`_unmapped`)."""
+
+    __slots__ = ("refs",)
+
+    def __init__(self) -> None:
+        self.refs: dict = {}  # id -> weakref of a batched tensor or of its array
+
+    def add(self, t: Tensor) -> None:
+        refs = self.refs
+        for obj in (t, t._data):
+            key = id(obj)
+            try:  # (an entry leaves with its object: the ids of the dead are reused)
+                refs[key] = weakref.ref(
+                    obj, lambda r, key=key: refs.get(key) is r and refs.pop(key)
+                )
+            except TypeError:  # an array type without weak references: the tensor alone
+                pass
+
+    def __contains__(self, t) -> bool:
+        for obj in (t, t._data):
+            r = self.refs.get(id(obj))
+            if r is not None and r() is obj:
+                return True
+        return False
+
+    def op(self, op, inputs, out) -> None:
+        if any(isinstance(t, Tensor) and t in self for t in inputs):
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, Tensor):
+                    self.add(t)
+
+
+def _stack_outputs(outs: list, out_dims, func, batched: _Batched | None = None):
     """Stack the per-slice outputs leaf by leaf along their out_dim."""
     name = _name(func)
     flat0, spec = tree_flatten(outs[0])
@@ -259,8 +310,15 @@ def _stack_outputs(outs: list, out_dims, func):
             f"but outputs has structure {spec}."
         )
     results = []
-    for col, d in zip(columns, flat_dims):
+    for k, (col, d) in enumerate(zip(columns, flat_dims)):
         if d is None:
+            if batched is not None and any(isinstance(x, Tensor) and x in batched for x in col):
+                what = "the output" if spec is _LEAF else f"output {k} (in flattened order)"
+                raise ValueError(
+                    f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim is "
+                    f"None: {what} is computed from the mapped inputs, as in PyTorch. Give it "
+                    "an int out_dim, or compute it from unmapped inputs only"
+                )
             results.append(_unmapped(col, name))
             continue
         if not all(isinstance(x, Tensor) for x in col):

@@ -47,8 +47,9 @@ class NodeName(str):
 
 
 def node_repr(node) -> str:
-    """PyTorch's repr of a grad_fn: `<MulBackward0 object at 0x...>`."""
-    return f"<{node.name()} object at {hex(id(node))}>"
+    """PyTorch's repr of a grad_fn: `<MulBackward0 object at 0x...>` (its class's name:
+    `<CopySlices object ...>` where name() is "torch::autograd::CopySlices")."""
+    return f"<{node.name().rpartition('::')[2]} object at {hex(id(node))}>"
 
 
 class AccumulateGrad:

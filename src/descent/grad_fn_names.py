@@ -250,10 +250,24 @@ def mark_masked_select(node) -> None:
     _MASKED_SELECT.add(node)
 
 
+# Nodes an op names itself where its class's name is not PyTorch's: `x[:] = x` records
+# copy_'s node, which PyTorch's setitem names CopyBackwards (ops/indexing.setitem)
+_MARKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def mark_name(node, name: str) -> None:
+    """Name `node` `name` (PyTorch's name for what the op that made it computed)."""
+    _MARKED[node] = name
+
+
 def torch_name(node) -> str:
     """PyTorch's name for `node` (a descent graph node): "SumBackward0", "MmBackward0"."""
     if node in _MASKED_SELECT:
         return "MaskedSelectBackward0"
+    if _MARKED:
+        marked = _MARKED.get(node)
+        if marked is not None:
+            return marked
     key = type(node).__name__
     fixed = _FIXED.get(key)
     if fixed is not None:

@@ -21,6 +21,7 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
+from ..grad_fn_names import mark_name
 from ..grad_mode import _inference_seen, check_inference_saved, is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
@@ -55,8 +56,11 @@ def _convert_index(index, xp, shape):
     items = []
     arrays = False
     tensors = set()  # positions of the entries that were Tensors (their values may be data's)
+    ellipses = 0
     for k, i in enumerate(index):
-        if isinstance(i, Tensor):
+        if i is Ellipsis:
+            ellipses += 1
+        elif isinstance(i, Tensor):
             tensors.add(k)
             t, i = i, i._data
             if i.ndim and i.dtype not in _SUBSCRIPT_DTYPES:  # (a 0-d integer one is an int)
@@ -83,6 +87,8 @@ def _convert_index(index, xp, shape):
             if xp is not np and type(i) is np.ndarray:
                 i = xp.asarray(i)  # CPU indices for a GPU tensor, as PyTorch accepts them
         items.append(i)
+    if ellipses > 1:
+        items = _one_ellipsis(items, len(shape))
     if not arrays:  # the common case (slices, ints, None, Ellipsis): nothing to check or move
         return tuple(items), True, None
     # Where each entry starts in `shape`: the dimensions the entries before it consume (a mask
@@ -154,6 +160,36 @@ def refuse_uint8_fill(indices, value) -> None:
             f"(a uint8 mask of shape {tuple(arrays[0].shape)} and one value, as in PyTorch); "
             "index with mask.bool()"
         )
+
+
+def _one_ellipsis(items, ndim):
+    """An index with two or more Ellipsis (`x[..., 0, ...]`) as PyTorch reads it, which NumPy
+    refuses: its applySlicing moves a cursor over the dims, each Ellipsis past the k dims the
+    other entries leave (k = ndim - the dims they name). The first Ellipsis becomes k full
+    slices; with k = 0 every Ellipsis names nothing; otherwise a later one moves the cursor past
+    the last dim, where only further Ellipses and full slices (PyTorch returns x itself for
+    those) leave the result alone: any other entry there raises, as PyTorch's IndexError."""
+    named = builtins.sum(
+        0 if i is None or i is Ellipsis or isinstance(i, (bool, np.bool_))
+        else (i.ndim if _is_mask(i) else 1) if hasattr(i, "ndim") and hasattr(i, "dtype")
+        else 1 for i in items)  # fmt: skip
+    k = ndim - named
+    if k < 0:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    at = [n for n, i in enumerate(items) if i is Ellipsis]
+    head = [*items[: at[0]], *(slice(None),) * k]
+    if k == 0:
+        return [*head, *(i for i in items[at[0] + 1 :] if i is not Ellipsis)]
+    for i in items[at[1] + 1 :]:
+        if not (i is Ellipsis or type(i) is slice and i.stop is None
+                and (i.start is None or type(i.start) is int and i.start == 0)
+                and (i.step is None or type(i.step) is int and i.step == 1)):  # fmt: skip
+            raise IndexError(
+                f"{i!r} after a second Ellipsis indexes past the last dimension: PyTorch's "
+                f"second '...' skips again the {k} dim(s) the first one covers, so only '...' "
+                f"and ':' may follow it (a tensor of dimension {ndim}); use one Ellipsis"
+            )
+    return [*head, *items[at[0] + 1 : at[1]]]
 
 
 def _is_mask(i) -> bool:
@@ -470,7 +506,10 @@ def setitem(x: Tensor, index, value) -> None:
             # check for an expanded x), as copy_'s own path
             from .inplace import copy_  # noqa: PLC0415 - ops/inplace imports this module
 
+            before = x._node
             copy_(x, value)
+            if x._node is not None and x._node is not before:  # (its node: PyTorch's name)
+                mark_name(x._node, "torch::autograd::CopyBackwards")
             return
         sidx = idx
         if not basic and derived_observers:  # descent.compile records: SetItem holds the mask
