@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from ._brand import package_name
+
 # PyTorch's key -> the flag names Linux prints for it (x86: /proc/cpuinfo's "flags" line)
 _X86 = {
     "sse": ("sse",), "sse2": ("sse2",), "sse3": ("pni",), "ssse3": ("ssse3",),
@@ -104,7 +106,11 @@ def get_capabilities() -> Mapping[str, Any]:
         caps["num_logical_cores"] = len(cpus) or os.cpu_count()
         caps["num_physical_cores"] = len(cores) or os.cpu_count()
         caps["num_sockets"] = len({c.get("physical id") for c in cpus}) or 1
-        caps["cpu_name"] = first.get("model name", platform.processor())
+        # cpuinfo's shortened name after the vendor's ("Intel(R) Xeon(R) Processor" is
+        # "Intel Xeon"), as PyTorch prints it
+        caps["cpu_name"] = package_name(
+            first.get("vendor_id", ""), first.get("model name", platform.processor())
+        )
         caps = {k: v for k, v in caps.items() if v is not None}
     elif arch == "aarch64":
         flags = set(first.get("Features", "").split())
