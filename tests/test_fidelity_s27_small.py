@@ -6,6 +6,8 @@ NotImplementedError), vmap's out_dims=None on an output computed from the mapped
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -298,3 +300,29 @@ def test_setitem_node_reprs_are_class_names():
         c[0] = a[1]
         assert repr(c.grad_fn).startswith("<CopySlices object at 0x")
         assert c.grad_fn.name() == "torch::autograd::CopySlices"
+
+
+def test_two_ellipses_with_a_mask_under_compile_match_eager():
+    """descent.compile: a write and a read through `[..., mask, ...]` (the mask's positions
+    change between calls) give eager's values (NumPy cannot replay two Ellipsis: eager runs)."""
+
+    def f(x, m):
+        y = x * 1
+        y[..., m, ...] = 0.0
+        return (y[..., m, ...] + y[..., 0, ...].sum()).sum() + y.sum()
+
+    g = descent.compile(f)
+    rng = np.random.default_rng(0)
+    x = descent.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32))
+    for _ in range(5):
+        m = rng.random(4) > 0.5
+        want = f(x, descent.tensor(m)).item()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = g(x, descent.tensor(m)).item()
+        assert got == want
+        xt = torch.tensor(x.numpy())
+        yt = xt * 1
+        yt[..., torch.tensor(m), ...] = 0.0
+        ref = (yt[..., torch.tensor(m), ...] + yt[..., 0, ...].sum()).sum() + yt.sum()
+        assert abs(ref.item() - want) <= 1e-5 * max(1.0, abs(want))

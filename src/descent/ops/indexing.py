@@ -608,6 +608,8 @@ def _mask_index(index, xp):
             out.append(i)
         else:
             return None
+    if builtins.sum(1 for i in out if i is Ellipsis) > 1:  # (NumPy refuses it: the positions)
+        return None
     return tuple(out) if masks else None
 
 
