@@ -63,13 +63,17 @@ def _same_grads(fn, *arrays, dtype="float64"):
 
 # -- gradients: triangular factors solved without an error (PyTorch's trsm: inf / nan) --------
 WIDE0 = [[0.0, 0.72, 1.35]]  # R's (and U's) 1x1 leading block is 0
-ONES = np.ones((3, 3)).tolist()  # rank 1: zeros on R's diagonal
+ONES = np.ones((3, 3)).tolist()  # rank 1: zeros on U's diagonal
+# rank 1 with R's zeros exact under every BLAS: ONES's R[1, 1] is 0 or ~1e-16 by the kernel's
+# rounding (OpenBLAS's Haswell kernels on an Intel host: 0, torch's MKL: not), a 3x3 whose only
+# nonzero row is the first leaves Householder's trailing block exactly 0
+ROW1 = [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
 RANK1 = [[1.0, 2.0], [2.0, 4.0]]
 
 
 @pytest.mark.parametrize(
     "name,a",
-    [(n, a) for n in ("qr_R", "qr_Q") for a in (WIDE0, ONES)]  # (a rank-1 2x2 QR: R's zero
+    [(n, a) for n in ("qr_R", "qr_Q") for a in (WIDE0, ROW1)]  # (a rank-1 2x2 QR: R's zero
     + [(n, a) for n in ("lu_U", "lu_L") for a in (WIDE0, ONES, RANK1)],  # is ~1e-16, not 0)
 )
 def test_qr_lu_backward_at_singular_factors_as_torch(name, a):
