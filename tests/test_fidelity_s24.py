@@ -4,36 +4,22 @@ PyTorch 2.13 (the oracle), each case compared with torch computed here."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 import descent
+from fidelity_helpers import results_or_same_error
 
 torch = pytest.importorskip("torch")
-
-
-def _outcome(fn, m):
-    """(None, result) or (the exception, None) of fn(m)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return None, fn(m)
-    except Exception as e:  # noqa: BLE001 - any class: compared with torch's below
-        return e, None
 
 
 def _same(fn, rtol=1e-6):
     """fn(torch) raises X => fn(descent) raises an X; fn(torch) computes => fn(descent)
     computes the same dtype, shape and values."""
-    te, tr = _outcome(fn, torch)
-    de, dr = _outcome(fn, descent)
-    if te is not None:
-        assert de is not None, f"torch raises {type(te).__name__}: {te}; descent computes"
-        assert isinstance(de, type(te)), (type(te), type(de), str(de))
+    pair = results_or_same_error(fn, torch, descent)
+    if pair is None:
         return
-    assert de is None, f"torch computes; descent raises {type(de).__name__}: {de}"
+    tr, dr = pair
     assert str(dr.dtype).split(".")[-1] == str(tr.dtype).split(".")[-1], (tr.dtype, dr.dtype)
     assert tuple(dr.shape) == tuple(tr.shape)
     if dr.dtype == descent.bfloat16:  # NumPy has no bfloat16: compare the float32 values
