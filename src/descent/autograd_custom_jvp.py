@@ -131,6 +131,11 @@ def checked_grads(node, grads) -> tuple:
     raises naming the Function when the count is wrong (both backward paths use it)."""
     if not isinstance(grads, tuple):
         grads = (grads,)
+    if len(grads) > node.n_args and all(g is None for g in grads[node.n_args :]):
+        # PyTorch drops trailing Nones past the arguments given: a forward with defaulted
+        # parameters (`forward(ctx, x, p=0.5, training=True)` applied to x alone) may return a
+        # gradient slot for each of them
+        grads = grads[: node.n_args]
     if len(grads) != node.n_args:
         raise RuntimeError(
             f"{node.fn_cls.__name__}.backward returned {len(grads)} gradients; forward took "

@@ -255,6 +255,10 @@ class Tensor(
     # grad_mode.INFERENCE_DETACHED on its detach() / .data; set in the instance __dict__, so a
     # read on any other tensor finds this class attribute (grad_mode.py, autograd.init_tensor)
     _inference: bool | int = False
+    # True on a `.data` result (set in its instance __dict__): its array is the memory of the
+    # tensor it came from, so a recorded in-place op on it (`p.data.copy_(w)` where w requires
+    # grad) writes the new values there, as PyTorch's shared storage does (ops/inplace._rebind)
+    _data_alias = False
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """NumPy ufuncs on tensors give tensors, as PyTorch's do: an operator ufunc runs the
@@ -347,9 +351,10 @@ class Tensor(
         Recorded in-place ops compute on an alias and then rebind `self`, so nodes that saved
         the alias keep the old value, while nodes that saved `self` see its version change.
         A recorded view's alias holds a copy: the update is then written into the viewed
-        memory (ops/view_write.py), which the alias must not see."""
+        memory (ops/view_write.py), which the alias must not see; so does a `.data`'s (its
+        update is written into the memory it shares, ops/view_write.write_data_alias)."""
         data = self._data
-        if (getattr(self, "_view_base", None) is not None and (
+        if self._data_alias or (getattr(self, "_view_base", None) is not None and (
                 isinstance(self._view_base, autograd._ViewTag)
                 or autograd._shared_view_base(self) is not None)) or autograd._has_live_views(self):
             data = data.copy()  # fmt: skip
@@ -368,6 +373,7 @@ class Tensor(
         t = autograd._new_tensor(self._data)
         if t._inference is not self._inference:  # (made under inference_mode: like self)
             t._inference = INFERENCE_DETACHED if self._inference else False
+        t._data_alias = True  # a recorded in-place op on t writes into this memory (ops/inplace)
         return t
 
     @data.setter

@@ -921,6 +921,33 @@ CASES = {
     # learning to learn: a coordinate-wise LSTM optimizer over a flat parameter vector through
     # functional_call, create_graph unrolls with truncated BPTT; SGD / Adam / hypergradient SGD
     "learned_optimizer": ((1e-5, 1e-6), None),
+    # session 28 (helper-209). locuslab's TCN: Chomp1d, legacy weight_norm hooks and
+    # remove_weight_norm, dilated causal convs, a causality check by autograd
+    "tcn_chomp": ((1e-5, 1e-6), None),
+    # NCF: GMF / MLP / NeuMF with the pre-trained heads copied in through `.data.copy_` of
+    # tensors that require grad (found: descent lost that write), HR / NDCG by topk + take
+    "neumf_ncf": ((1e-5, 1e-6), None),
+    # DeepONet: branch / trunk by einsum, a physics-informed variant through autograd.grad,
+    # POD modes by linalg.svd
+    "deeponet_operator": ((1e-5, 1e-6), None),
+    # Euler-Maruyama MLE of an OU process, a neural SDE through the solver, Milstein by
+    # autograd.grad, the Stratonovich correction, a path KL
+    "neural_sde": ((1e-5, 1e-6), None),
+    # Shake-Shake / ShakeDrop autograd Functions (a backward returning trailing Nones for
+    # defaulted forward arguments: found raising), cutout, nesterov SGD + cosine
+    "shake_shake": ((1e-5, 1e-6), None),
+    # grokking modular addition: einsum attention, forward-hook activation cache, AdamW wd 1.0,
+    # warmup LambdaLR, a float64 loss, the embedding's Fourier spectrum
+    "grokking_modular": ((1e-5, 1e-6), None),
+    # DoRA and LoRA injected by get_submodule / setattr, frozen bases, a detached weight norm,
+    # merge_and_unload
+    "dora_adapter": ((1e-5, 1e-6), None),
+    # minGRU / minLSTM: Heinsen's log-space scan by logcumsumexp vs the sequential mode, a
+    # tied-head LM with RMSNorm and a causal depthwise conv, generation from hidden states
+    "mingru_minlstm": ((1e-5, 1e-6), None),
+    # DeltaNet's delta rule: recurrent vs chunkwise WY form (row-by-row forward substitution on
+    # clones), solve_triangular, gated decay, a layer trained under AdamW
+    "deltanet_chunkwise": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

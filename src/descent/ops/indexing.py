@@ -36,7 +36,7 @@ from ._common import (
 from .shape import broadcast_to, permute, reshape
 from .untracked import computed, derived, derived_observers, guarded
 from .view_rules import _dense_range, address, overlaps, with_strides, writable_alias
-from .view_write import _writes_itself, redo_setitem, write_base, written
+from .view_write import _writes_itself, redo_setitem, write_base, write_data_alias, written
 from .view_write import write as write_view
 
 
@@ -529,7 +529,8 @@ def setitem(x: Tensor, index, value) -> None:
             m = xp.zeros(x._data.shape, dtype=bool)
             m[idx] = True
         if (write_view(x, res, True, m) if fill
-                else write_view(x, res, "copy", idx if basic else None)) or write_base(x, res):
+                else write_view(x, res, "copy", idx if basic else None)) or write_base(x, res) or (
+                    x._data_alias and write_data_alias(x, res)):  # fmt: skip
             return
         overwrote_saved_output(x)  # x's old value was its op's saved output: backward raises
         x._data = res._data

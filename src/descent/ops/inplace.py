@@ -67,6 +67,7 @@ from .view_write import (
     redo_ufunc,
     unused_plain,
     write_base,
+    write_data_alias,
     written,
 )
 from .view_write import write as write_view
@@ -152,6 +153,8 @@ def _rebind(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None)
     if write_view(t, result, overlap_ok, sel):  # t views another tensor's memory: written through
         return t
     if write_base(t, result):  # t's memory is viewed by live views: they see the new value
+        return t
+    if t._data_alias and write_data_alias(t, result):  # t is a `.data`: its source sees it
         return t
     # Rebinding mutates t (the user's object), not the alias: every reference the user holds now
     # sees the new value and its node, as after PyTorch's in-place op. When t's old value is the

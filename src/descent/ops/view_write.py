@@ -538,6 +538,27 @@ def _write_detached(t: Tensor, result: Tensor, sel=None) -> bool:
     return True
 
 
+def write_data_alias(t: Tensor, result: Tensor) -> bool:
+    """A recorded in-place op on `p.data` (`p.data.copy_(w)`, w requiring grad): the values go
+    into the memory t shares with p, so p sees them, as PyTorch's `.data` shares p's storage; t
+    joins the graph. Rebinding t alone lost the write (p kept its old values). t keeps its own
+    version counter (PyTorch's `.data` does not share p's). False where the memory cannot take
+    the result (another shape, read-only): the caller rebinds t."""
+    arr = t._data
+    data = result._data
+    if data.shape != arr.shape or not getattr(arr.flags, "writeable", True):
+        return False
+    overwrote_saved_output(t)
+    arr[...] = data
+    node = result._node
+    if node is not None and node.out_data is data:  # (its in-place check compares arrays)
+        node.out_data = arr
+    t._node = node
+    t._rg = result._rg
+    bump_family(t)
+    return True
+
+
 def write_base(t: Tensor, result: Tensor) -> bool:
     """Make `result` t's new value when t has live recorded views: written into t's memory, so
     the views see it, and each view made a read of the new t. False (nothing done) when t has
