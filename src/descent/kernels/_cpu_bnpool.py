@@ -116,6 +116,71 @@ def bn_backward(x, gy, mean, rstd, w, has_w, need_x, c0, c1, gx, sums):  # pragm
                 gx[i, ch, j] = (gy[i, ch, j] - m1 - h * m2) * sc
 
 
+# Batch norm of a 2-D x (N, C) (BatchNorm1d on a batch of feature rows): the loops above would
+# walk each channel down a column (stride C, no vector loads). These make the same operations
+# row by row instead, the C channels of a row in one vectorised loop: each channel's float64
+# sums still add its N values in row order, which is the order `_channel_sums` / `_grad_sums`
+# take for (N, C, 1) (an inner loop of one value leaves nothing to reassociate), so mean, rstd,
+# y and the gradients are bitwise those of bn_forward / bn_backward on x.reshape(N, C, 1).
+
+
+@njit(**_OPTS)
+def bn2d_forward(x, w, b, has_w, has_b, eps, y, mean, rstd, var):  # pragma: no cover
+    """bn_forward for x (N, C): mean, rstd (x's dtype), var (float64, biased), y."""
+    n, c = x.shape
+    s = np.zeros(c, np.float64)
+    for i in range(n):
+        for ch in range(c):
+            s[ch] += np.float64(x[i, ch])
+    for ch in range(c):
+        s[ch] = s[ch] / n  # the mean in float64 (`_channel_sums`' m)
+    q = np.zeros(c, np.float64)
+    for i in range(n):
+        for ch in range(c):
+            d = np.float64(x[i, ch]) - s[ch]
+            q[ch] += d * d
+    for ch in range(c):
+        v = q[ch] / n
+        var[ch] = v
+        mean[ch] = s[ch]
+        rstd[ch] = 1.0 / math.sqrt(v + eps)
+    for i in range(n):
+        for ch in range(c):
+            h = (x[i, ch] - mean[ch]) * rstd[ch]
+            if has_w:
+                h = h * w[ch]
+            if has_b:
+                h = h + b[ch]
+            y[i, ch] = h
+
+
+@njit(**_OPTS)
+def bn2d_backward(x, gy, mean, rstd, w, has_w, need_x, gx, sums):  # pragma: no cover
+    """bn_backward for x (N, C): sums (4, C) = sum(gy), sum(gy xhat) and their means; with
+    need_x, gx = (gy - mean(gy) - xhat mean(gy xhat)) * rstd [* w]."""
+    n, c = x.shape
+    s1 = np.zeros(c, np.float64)
+    s2 = np.zeros(c, np.float64)
+    for i in range(n):
+        for ch in range(c):
+            g = gy[i, ch]
+            h = (x[i, ch] - mean[ch]) * rstd[ch]
+            s1[ch] += np.float64(g)
+            s2[ch] += np.float64(g) * np.float64(h)
+    for ch in range(c):
+        sums[0, ch] = s1[ch]
+        sums[1, ch] = s2[ch]
+        sums[2, ch] = s1[ch] / n
+        sums[3, ch] = s2[ch] / n
+    if not need_x:
+        return
+    for i in range(n):
+        for ch in range(c):
+            h = (x[i, ch] - mean[ch]) * rstd[ch]
+            sc = rstd[ch] * w[ch] if has_w else rstd[ch]
+            gx[i, ch] = (gy[i, ch] - sums[2, ch] - h * sums[3, ch]) * sc
+
+
 @njit(**_OPTS)
 def maxpool_forward(x, kh, kw, sh, sw, n0, n1, y, idx):  # pragma: no cover - compiled
     """Images n0 .. n1 - 1: y = the window maximum (first maximum, or last NaN), idx = its

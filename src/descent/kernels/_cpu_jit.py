@@ -17,6 +17,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 _FAST = {"contract", "arcp", "nsz", "afn", "reassoc"}
@@ -62,6 +63,27 @@ def _fma32(typingctx, a, b, c):
         return builder.fma(*args)
 
     return types.float32(a, b, c), codegen
+
+
+@intrinsic
+def _maxnum32(typingctx, a, b):
+    """max(a, b) of two float32 as LLVM's llvm.maxnum.f32: a NaN operand gives the other one
+    (so a NaN never wins, as in `v if v > m else m`), and a max reduction of it vectorises
+    without fast-math flags (the compare-and-select form stayed scalar here, even with 'nnan':
+    max of a (64, 512) float32 array's rows 36.7 -> 2.7 us, one core of the Intel host).
+    Between -0.0 and +0.0 either may come back; every caller subtracts the maximum from the
+    values, where the sign of a zero maximum changes no result."""
+    if not all(isinstance(v, types.Float) and v.bitwidth == 32 for v in (a, b)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        f32 = ir.FloatType()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(f32, [f32, f32]), "llvm.maxnum.f32"
+        )
+        return builder.call(fn, args)
+
+    return types.float32(a, b), codegen
 
 
 _f = np.float32
@@ -310,15 +332,16 @@ def _rope_rows(x, cos, sin, y):
 # Softmax over the last axis of a (R, S) row view, float32, with attention's causal mask: row r
 # is query r % n_q and sees keys 0..r % n_q only (the masked columns are never exponentiated).
 #
-# The row maxima come first, for all rows, from a loop compiled with 'nnan' as well: without it
-# LLVM cannot vectorise a max reduction (NaN ordering), and the scalar max took a quarter of the
-# kernel (79 of 300 us on the baby-gpt step's (3072, 64) causal scores, AVX-512 core). A NaN in a
-# row may give any maximum there, but its own exponential is NaN, so the row's sum and every
-# output of that row are NaN whatever the maximum (PyTorch's result); +inf likewise (inf - inf).
+# The row maxima come first, for all rows, from a loop of llvm.maxnum (`_maxnum32`), which LLVM
+# vectorises: a compare-and-select max stays scalar (NaN ordering), even compiled with 'nnan'
+# (how it was until session 28: the (64, 512) softmax's forward 46 -> 20 us with maxnum, one
+# core of the Intel host; earlier a quarter of the baby-gpt step's causal kernel). A NaN in a
+# row is skipped by the maximum, but its own exponential is NaN, so the row's sum and every
+# output of that row are NaN (PyTorch's result); +inf likewise (inf - inf).
 # max_j(scale * x_j) is exact: rounding is monotone, so no value changes (tested bitwise).
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST | {"nnan"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 def _row_max32(x, scale, n_q, causal, out):
     """out[r] = max over row r's visible columns of scale * x[r, :] (-inf for an empty row)."""
     n_rows, n_cols = x.shape
@@ -326,8 +349,7 @@ def _row_max32(x, scale, n_q, causal, out):
         lim = min(n_cols, r % n_q + 1) if causal else n_cols
         m = -_INF
         for j in range(lim):
-            z = scale * x[r, j]
-            m = z if z > m else m
+            m = _maxnum32(m, scale * x[r, j])
         out[r] = m
 
 
@@ -501,31 +523,30 @@ def erfc64(x, out):
 _CE_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FAST - {"reassoc"})
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum64(e, n):
+    """sum(e[:n]) of float32 values, accumulated in float64. Its own function so that only
+    this loop has 'reassoc': LLVM then splits it into vector lanes of partial sums (4 chains
+    by hand before session 28: 64 rows of 512 classes' sums ~3x slower). The order of the
+    additions is the compiled loop's (fixed for a machine's vector width); in float64 it moves
+    the float32 log-sum-exp of a row by at most one rounding, rarely at all."""
+    s = 0.0
+    for j in range(n):
+        s += np.float64(e[j])
+    return s
+
+
 @njit(**_CE_OPTS)
 def ce_fwd32(x, tgt, loss, stats, ignore_index, smoothing):
     n_rows, n_cls = x.shape
     e = np.empty(n_cls, np.float32)  # a row's exponentials: that loop has no reduction, so
-    for r in range(n_rows):  # it vectorises; the sums below run in float64, in order
+    for r in range(n_rows):  # it vectorises; the sums run in float64 (`_sum64`)
         m = -_INF
         for j in range(n_cls):
-            v = x[r, j]
-            m = v if v > m else m
+            m = _maxnum32(m, x[r, j])  # vectorised (a NaN is skipped: its exp makes the sum NaN)
         for j in range(n_cls):
             e[j] = _exp32(x[r, j] - m)
-        # Four float64 partial sums (columns j mod 4), then added in a fixed order: the same
-        # result on every machine, four times the throughput of one dependent chain.
-        s0 = s1 = s2 = s3 = 0.0
-        j = 0
-        while j + 4 <= n_cls:
-            s0 += np.float64(e[j])
-            s1 += np.float64(e[j + 1])
-            s2 += np.float64(e[j + 2])
-            s3 += np.float64(e[j + 3])
-            j += 4
-        while j < n_cls:
-            s0 += np.float64(e[j])
-            j += 1
-        ls = np.float32(math.log((s0 + s1) + (s2 + s3)))
+        ls = np.float32(math.log(_sum64(e, n_cls)))  # (float64, vectorised: `_sum64`)
         stats[r, 0] = m
         stats[r, 1] = ls
         t = tgt[r]
@@ -533,10 +554,9 @@ def ce_fwd32(x, tgt, loss, stats, ignore_index, smoothing):
         if t != ignore_index:
             val = (_ONE - smoothing) * (ls - (x[r, t] - m))
             if smoothing != _ZERO:
-                sz = 0.0
                 for j in range(n_cls):
-                    sz += np.float64(x[r, j] - m)
-                val += smoothing * (ls - np.float32(sz / n_cls))
+                    e[j] = x[r, j] - m  # (e is free again: ls is taken)
+                val += smoothing * (ls - np.float32(_sum64(e, n_cls) / n_cls))
         loss[r] = val
 
 

@@ -313,7 +313,9 @@ def softmax_backward(y, gy, *, scale: float = 1.0, log: bool = False, out=None):
         if out is gy and gy.shape == y.shape and gy.dtype == y.dtype and gy.flags.c_contiguous:
             _k().softmax_bwd32_inplace(y2, gy.reshape(y2.shape), np.float32(scale), bool(log))
             return gy
-        g2 = _rows(np.broadcast_to(gy, y.shape).astype(y.dtype, copy=False))
+        if gy.shape != y.shape or gy.dtype != y.dtype:  # (np.broadcast_to: ~5 us of Python)
+            gy = np.broadcast_to(gy, y.shape).astype(y.dtype, copy=False)
+        g2 = _rows(gy)
         # allocated in y's shape and filled through a (R, S) view, so the result owns its
         # memory: the engine copies a leaf's gradient that is a view (backend.owns_data)
         direct = out is not None and out.flags.c_contiguous
