@@ -948,6 +948,42 @@ CASES = {
     # DeltaNet's delta rule: recurrent vs chunkwise WY form (row-by-row forward substitution on
     # clones), solve_triangular, gated decay, a layer trained under AdamW
     "deltanet_chunkwise": ((1e-5, 1e-6), None),
+    # LTC cells by a fused semi-implicit ODE solver, CfC (default / no_gate / minimal) over
+    # irregular timespans, masked MSE, ReduceLROnPlateau, d h / d timespans
+    "cfc_liquid": ((1e-5, 1e-6), None),
+    # DeepAR: scaled lagged inputs, Gaussian and negative binomial heads (lgamma vs
+    # distributions.NegativeBinomial), ancestral sampling, torch.quantile rho-risk
+    "deepar_forecast": ((1e-5, 1e-6), None),
+    # IQL (expectile value loss, twin Q with a lerp_ target, AWR actor), TD3+BC, CQL's
+    # logsumexp penalty
+    "offline_rl_iql": ((1e-5, 1e-6), None),
+    # float64 LinUCB with Sherman-Morrison inverses, linear Thompson sampling by cholesky,
+    # epsilon-greedy, a neural-linear bandit (measured: bitwise equal)
+    "linear_bandits": ((1e-9, 1e-12), None),
+    # interval bound propagation through Conv2d / Linear / ReLU, a specification matrix by
+    # gather, CROWN-IBP-style schedules, verified vs PGD vs clean accuracy
+    "ibp_certified": ((1e-5, 1e-6), None),
+    # Gilmer's MPNN: NNConv edge networks by bmm + index_add_, a shared GRU, Set2Set with a
+    # segment softmax by scatter_reduce(amax), batched disjoint graphs
+    "mpnn_set2set": ((1e-5, 1e-6), None),
+    # DeepSEA / Basset: one-hot DNA by str.translate + one_hot, reverse complements by flip,
+    # pos_weight BCE, gradient x input, in-silico mutagenesis by index assignment, AUROC
+    "deepsea_genomics": ((1e-5, 1e-6), None),
+    # end-to-end memory networks: position encoding, adjacent tying, temporal encodings,
+    # masked memories, linear start, MultiStepLR
+    "memn2n_babi": ((1e-5, 1e-6), None),
+    # SVGD: scores and the RBF kernel's repulsion by autograd.grad, particles' .grad set for
+    # Adagrad; a mixture target and Bayesian logistic regression
+    "svgd_bnn": ((1e-5, 1e-6), None),
+    # NeuralSort / SoftSort (soft and straight-through hard), log-space Gumbel-Sinkhorn, a
+    # scorer trained through NeuralSort, Spearman by argsort of argsort
+    "neuralsort_softsort": ((1e-5, 1e-6), None),
+    # an RBM by CD-1 and persistent CD-3 (sign(p - u) sampling from NumPy uniforms), free
+    # energies, exact log Z over all hidden states, a pseudo-log-likelihood
+    "rbm_cd": ((1e-5, 1e-6), None),
+    # NCSN on 2-D data: denoising, sliced and exact score matching (create_graph), an EMA dict,
+    # annealed Langevin sampling, the learned vs true mixture score
+    "ncsn_score": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
