@@ -357,3 +357,92 @@ def test_batch_norm_1d_rows_partial_grads_non_contiguous_and_float64():
 
     assert ds.autograd.gradcheck(f, (xg, wg, bg))
     assert ds.autograd.gradgradcheck(f, (xg, wg, bg))
+
+
+# -- padded overlapping max-pool windows' backward ------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "geom", [(3, 3, 2, 2, 1, 1), (3, 3, 1, 1, 1, 1), (2, 3, 1, 2, 1, 0), (3, 2, 2, 1, 0, 1)]
+)
+def test_maxpool_backward_offsets_is_the_numpy_statements_bitwise(geom, dtype):
+    """maxpool_backward_offsets against ops/conv.py's former NumPy loop over the offsets
+    (gx[sl] += gy * (idx == k)), with ties, NaN / inf / -0.0 gradients."""
+    from descent.ops.conv import _offsets
+
+    kh, kw, sh, sw, ph, pw = geom
+    rng = np.random.default_rng(kh * 10 + kw)
+    n, c, h, w = 2, 3, 7, 6
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    idx = rng.integers(0, kh * kw, (n, c, ho, wo)).astype(np.int8)
+    gy = rng.standard_normal((n, c, ho, wo)).astype(dtype)
+    gy[0, 0, 0, 0] = np.nan
+    gy[0, 1, 1, 1] = np.inf
+    gy[1, 2, 0, 1] = -0.0
+    gy[1, 0, -1, -1] = -np.inf
+    ref = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype)
+    with np.errstate(invalid="ignore"):  # (inf * 0)
+        for i, j, sl in _offsets((kh, kw, sh, sw, 1, 1, ph, pw), ho, wo):
+            ref[sl] += gy * (idx == i * kw + j)
+    got = np.zeros_like(ref)
+    _bnpool().maxpool_backward_offsets(gy, idx, kh, kw, sh, sw, dtype(1), dtype(0), got)
+    assert got.tobytes() == ref.tobytes()
+    # a non-contiguous gy (the engine may hand one in)
+    got2 = np.zeros_like(ref)
+    gyt = np.ascontiguousarray(gy.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+    _bnpool().maxpool_backward_offsets(gyt, idx, kh, kw, sh, sw, dtype(1), dtype(0), got2)
+    assert got2.tobytes() == ref.tobytes()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=3, stride=1, padding=1),
+        dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 1)),
+    ],
+)
+def test_padded_max_pool2d_matches_torch(kw):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    x[0, 0, 2:5, 2:5] = 1.5  # ties across overlapping windows
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd, yt = F.max_pool2d(xd, **kw), torch.nn.functional.max_pool2d(xt, **kw)
+    gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(yd.detach().numpy(), yt.detach().numpy())
+    # (a pixel that wins several windows adds their gradients by offset, PyTorch by window:
+    # float32 rounding of a sum of up to 9 values)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-6, atol=2e-6)
+    x64 = ds.tensor(rng.standard_normal((1, 2, 6, 5)), requires_grad=True)
+    assert ds.autograd.gradcheck(lambda a: F.max_pool2d(a, **kw), (x64,))
+
+
+def test_cross_entropy_target_range_check():
+    """The NumPy range check takes min/max first: every out-of-range class still raises,
+    ignore_index (in or out of the classes) does not; uint8 targets too."""
+    x = ds.tensor(np.zeros((3, 4), np.float32))
+    for t in ([0, 4, 1], [0, -1, 1], [-7, 0, 0]):
+        with pytest.raises(IndexError, match="out of range for 4 classes"):
+            F.cross_entropy(x, ds.tensor(np.array(t)))
+    for t, ii in (([0, -7, 3], -7), ([0, 9, 3], 9), ([2, 2, 2], 2)):
+        ld = F.cross_entropy(x, ds.tensor(np.array(t)), ignore_index=ii)
+        lt = torch.nn.functional.cross_entropy(torch.zeros(3, 4), torch.tensor(t), ignore_index=ii)
+        np.testing.assert_allclose(ld.item(), lt.item(), equal_nan=True)
+    with pytest.raises(IndexError, match="target 200 is out of range"):
+        F.cross_entropy(x, ds.tensor(np.array([0, 200, 1], np.uint8)))
+    ld = F.cross_entropy(x, ds.tensor(np.array([0, 3, 1], np.uint8)))
+    np.testing.assert_allclose(ld.item(), np.log(4), rtol=1e-6)
+
+
+def test_cross_entropy_mean_scale_and_all_ignored():
+    """The NumPy mean's branch: the gradient's scale 1/n, and nan with zero gradients when
+    every row is ignored (the errstate path), as PyTorch."""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    for t in ([0, 1, 2, 1, 0], [0, -100, 2, -100, -100], [-100] * 5):
+        ld, lt, gd, gt = _ce_both(x, np.array(t))
+        np.testing.assert_allclose(ld, lt, rtol=2e-6, equal_nan=True)
+        np.testing.assert_allclose(gd, gt, rtol=2e-5, atol=1e-7)

@@ -260,3 +260,24 @@ def maxpool_backward(gy, idx, kh, kw, sh, sw, n0, n1, gx):  # pragma: no cover -
             o = (p * ho + oy) * wo
             for ox in range(wo):
                 x1[row + ox * sw + off[i1[o + ox]]] += g1[o + ox]
+
+
+@njit(**_OPTS)
+def maxpool_backward_offsets(gy, idx, kh, kw, sh, sw, one, zero, gx):  # pragma: no cover
+    """Padded overlapping windows: for each window offset k = i * kw + j in order, gx's
+    strided view at that offset += gy * (idx == k), over every output (gx zeroed by the
+    caller, padded). These are the NumPy statements `gx[sl] += gy * (idx == k)` of
+    ops/conv.py's MaxPool2d, one element at a time in the same order (a pixel that wins
+    several windows sums their gradients by offset; a non-winner gets + gy * 0, so a NaN or
+    inf in gy spreads as it does there): the same bits, without 3 * kh * kw NumPy calls.
+    `one` and `zero` have gy's dtype (the bool mask as NumPy casts it)."""
+    n, c, ho, wo = gy.shape
+    for b in range(n):
+        for ch in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    k = i * kw + j
+                    for oy in range(ho):
+                        for ox in range(wo):
+                            m = one if idx[b, ch, oy, ox] == k else zero
+                            gx[b, ch, oy * sh + i, ox * sw + j] += gy[b, ch, oy, ox] * m

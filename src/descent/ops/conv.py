@@ -699,10 +699,11 @@ class MaxPool2d(Function):
         n, c, h, w = self.in_shapes[0]
         if (ph or pw) and (kh > sh or kw > sw):
             # Padded overlapping windows: the numpy path's adds, offset by offset (a pixel
-            # that wins several windows sums their gradients in that order: the same bits).
+            # that wins several windows sums their gradients in that order: the same bits),
+            # `gx[sl] += gy * (idx == k)` for each offset k, in one kernel call
             gx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-            for i, j, sl in _offsets(self.geom, idx.shape[2], idx.shape[3]):
-                gx[sl] += gy * (idx == i * kw + j)
+            one, zero = gy.dtype.type(1), gy.dtype.type(0)
+            k.maxpool_backward_offsets(gy, idx, kh, kw, sh, sw, one, zero, gx)
             return gx[:, :, ph : ph + h, pw : pw + w]
         gx = np.empty((n, c, h + 2 * ph, w + 2 * pw), gy.dtype)
         g = np.ascontiguousarray(gy)

@@ -187,7 +187,7 @@ def cross_entropy(
         tgt = t._data.reshape(-1)
         # Checked here: the fused op indexes with the targets, where an out-of-range class
         # would raise an IndexError naming no loss (NumPy) or read a wrong row (CuPy wraps).
-        bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
+        bad = None
 
         def error():
             return IndexError(
@@ -196,9 +196,14 @@ def cross_entropy(
             )
 
         if backend.is_cupy_array(tgt):  # deferred: no host synchronisation per step
+            bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
             backend.defer_check(bad.any(), error)
-        elif bad.any():
-            raise error()
+        elif tgt.size and (tgt.min() < 0 or tgt.max() >= n_cls):
+            # (NumPy: two reductions, the mask only when some target is outside the classes,
+            # an ignore_index or a wrong one: ~3 us less per call)
+            bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
+            if bad.any():
+                raise error()
         dt = x._data.dtype
         if not label_smoothing and (dt == HALF or (spatial and is_reduced(dt))):
             # float16 (and bfloat16 with spatial dims; without, its dispatch does the same):
