@@ -88,6 +88,18 @@ INTENDED: list[tuple[str, str, str, str, str]] = [
      "the float32 sum of +-3e38 and -inf: PyTorch's float32 partial sums overflow to inf "
      "(inf + -inf = nan), descent's accumulate in float64 (-inf); the order of a sum is "
      "unspecified, and plain sum agrees with nansum in each library"),
+    ("sum", "value", "", "inf) vs np.float32(nan)",
+     "as nansum's: a float32 sum over several dims of +-3e38 and inf, PyTorch's float32 partial "
+     "sums overflow and meet the inf of the other sign (nan), descent's accumulate in float64 "
+     "(session 28)"),
+    ("nanmean", "value", "", "inf) vs np.float32(nan)",
+     "as nansum's: the float32 mean of +-3e38 and inf, PyTorch's float32 partial sums overflow "
+     "to inf and meet -inf (nan), descent's accumulate in float64 (inf; session 28)"),
+    ("matmul", "exception", "only descent raises DescentError", "to have the same dtype",
+     "PyTorch's batched product (both operands 3-d, or 2-d @ 3-d+) of two dtypes returns early "
+     "when the result is empty or the inner size is 0, before its dtype check (the second "
+     "operand's dtype); descent refuses two dtypes at any size, as PyTorch's non-empty product "
+     "(session 28)"),
     ("/ > erfc", "grad", "", "",
      "x / x at a tiny x (1e-30): the two gradients, gy / x and -gy (x / x) / x (1e30-sized), "
      "cancel; erfc's derivative at 1 differs in the last bit (descent -0x1.a911f0p-2, "

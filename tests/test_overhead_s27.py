@@ -33,7 +33,7 @@ def _avg3(fused, x, kw, gy, monkeypatch):
     xt = ds.tensor(x, requires_grad=True)
     y = F.avg_pool3d(xt, **kw)
     node = y.grad_fn if x.ndim == 5 else y.grad_fn.next_functions[0][0]
-    assert (type(node).__name__ == "AvgPool3d") == fused
+    assert (node.op_class.__name__ == "AvgPool3d") == fused
     (g,) = ds.autograd.grad(y, [xt], ds.tensor(gy), retain_graph=True)  # on the arrays
     gyt = ds.tensor(gy, requires_grad=True)
     (gg,) = ds.autograd.grad(y, [xt], gyt, create_graph=True)  # on Tensors, recorded
@@ -67,7 +67,7 @@ def test_avg_pool3d_fused_node_agrees_with_torch(kw):
     x = rng.standard_normal((2, 3, 5, 4, 6)).astype(np.float32)
     xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yd, yt = F.avg_pool3d(xd, **kw), torch.nn.functional.avg_pool3d(xt, **kw)
-    assert type(yd.grad_fn).__name__ == "AvgPool3d"
+    assert yd.grad_fn.op_class.__name__ == "AvgPool3d"
     assert yd.grad_fn.name() == yt.grad_fn.name() == "AvgPool3DBackward0"
     gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
     yd.backward(ds.tensor(gy))
@@ -85,7 +85,7 @@ def test_avg_pool3d_fused_node_agrees_with_torch(kw):
 def test_avg_pool3d_fused_node_finite_differences(kw):
     x = ds.tensor(np.random.default_rng(2).standard_normal((1, 2, 4, 3, 4)), requires_grad=True)
     f = lambda t: F.avg_pool3d(t, **kw)  # noqa: E731
-    assert type(f(x).grad_fn).__name__ == "AvgPool3d"
+    assert f(x).grad_fn.op_class.__name__ == "AvgPool3d"
     assert torch_free_gradcheck(f, x)
 
 
@@ -99,7 +99,7 @@ def test_adaptive_avg_pool3d_even_sizes_is_one_node_and_agrees_with_torch():
     xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yd = F.adaptive_avg_pool3d(xd, (2, 3, 2))
     yt = torch.nn.functional.adaptive_avg_pool3d(xt, (2, 3, 2))
-    assert type(yd.grad_fn).__name__ == "AvgPool3d"
+    assert yd.grad_fn.op_class.__name__ == "AvgPool3d"
     yd.sum().backward()
     yt.sum().backward()
     np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-6, atol=1e-6)
@@ -142,7 +142,7 @@ def _bce(fused, x, y, reduction, gy, monkeypatch):
     monkeypatch.setattr(BCEWithLogits, "dtypes", BCEWithLogits.dtypes if fused else ())
     xt = ds.tensor(x, requires_grad=True)
     loss = F.binary_cross_entropy_with_logits(xt, ds.tensor(y), reduction=reduction)
-    assert (type(loss.grad_fn).__name__ == "BCEWithLogits") == fused
+    assert (loss.grad_fn.op_class.__name__ == "BCEWithLogits") == fused
     (g,) = ds.autograd.grad(loss, [xt], ds.tensor(gy), retain_graph=True)
     gyt = ds.tensor(gy, requires_grad=True)
     (gg,) = ds.autograd.grad(loss, [xt], gyt, create_graph=True)
@@ -201,7 +201,7 @@ def test_bce_with_logits_fused_node_finite_differences(reduction):
     x = ds.tensor(rng.standard_normal((3, 4)) * 3, requires_grad=True)
     y = ds.tensor(rng.random((3, 4)))
     f = lambda t: F.binary_cross_entropy_with_logits(t, y, reduction=reduction)  # noqa: E731
-    assert type(f(x).grad_fn).__name__ == "BCEWithLogits"
+    assert f(x).grad_fn.op_class.__name__ == "BCEWithLogits"
     assert torch_free_gradcheck(f, x)
 
 
@@ -213,7 +213,7 @@ def test_bce_with_logits_target_gradient_and_half_keep_the_composite():
     xt, yt = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
     ld = F.binary_cross_entropy_with_logits(xd, yd)
     lt = torch.nn.functional.binary_cross_entropy_with_logits(xt, yt)
-    assert type(ld.grad_fn).__name__ != "BCEWithLogits"
+    assert ld.grad_fn.op_class.__name__ != "BCEWithLogits"
     ld.backward()
     lt.backward()
     np.testing.assert_allclose(yd.grad.numpy(), yt.grad.numpy(), rtol=1e-5, atol=1e-7)
@@ -254,7 +254,7 @@ def _maxpool(fused, fn, x, gy, monkeypatch):
     xt = ds.tensor(x, requires_grad=True)
     y = fn(F, xt)
     node = y.grad_fn if y.grad_fn.name() != "SelectBackward0" else y.grad_fn.next_functions[0][0]
-    assert (type(node).__name__ == "PoolGather") == fused
+    assert (node.op_class.__name__ == "PoolGather") == fused
     (g,) = ds.autograd.grad(y, [xt], ds.tensor(gy), retain_graph=True)
     gyt = ds.tensor(gy, requires_grad=True)
     (gg,) = ds.autograd.grad(y, [xt], gyt, create_graph=True)
@@ -301,7 +301,7 @@ def test_max_pool_gather_node_finite_differences():
     x = np.random.default_rng(2).permutation(60).reshape(1, 3, 4, 5) / 7.0
     x = ds.tensor(x, requires_grad=True)
     f = lambda t: F.adaptive_max_pool2d(t, (3, 2))  # noqa: E731
-    assert type(f(x).grad_fn).__name__ == "PoolGather"
+    assert f(x).grad_fn.op_class.__name__ == "PoolGather"
     assert torch_free_gradcheck(f, x)
 
 

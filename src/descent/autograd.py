@@ -344,12 +344,22 @@ class Function:
     # Whether nodes of this op keep anything for backward: the release step tests this one
     # class attribute instead of three.
     _saves = False
+    #: The op this node is a record of: the node's class, or, once `Tensor.grad_fn` or
+    #: `next_functions` gave the node a subclass named as PyTorch names it (`SumBackward0`,
+    #: grad_fn.torch_class), that subclass's base. descent's own code asks `node.op_class`,
+    #: never `type(node)`, which op made a node.
+    op_class: type
+    #: True for nodes that keep their class when read through `grad_fn` (descent's own
+    #: bookkeeping nodes that code elsewhere tells apart by `type(...) is`).
+    keeps_class = False
     next_functions = property(lambda self: _next_functions(self, Function))  # grad_fn.py
     register_hook = lambda self, hook: _gf.register_hook(self, hook, _HookHandle)  # noqa: E731
     register_prehook = lambda self, hook: _gf.register_prehook(self, hook, _HookHandle)  # noqa: E731
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "op_class" not in cls.__dict__:  # (a renamed subclass names its op class itself)
+            cls.op_class = cls
         clash = set(cls.__dict__.get("__slots__", ())) & set(Function.__slots__)
         if clash:
             raise TypeError(f"{cls.__name__}: op parameters {sorted(clash)} clash with Node fields")
@@ -530,7 +540,7 @@ class Function:
     def name(self) -> str:
         """The op's class name plus "Backward" (descent's name, in its messages): a str, also
         callable: `name()` gives PyTorch's name for the node ("MulBackward0", grad_fn.py)."""
-        return _NodeName(type(self).__name__ + "Backward", self)
+        return _NodeName(self.op_class.__name__ + "Backward", self)
 
     # PyTorch's saved-value attributes (torchviz's show_saved reads them), as properties: a
     # class-level __getattr__ would keep CPython from specializing every node attribute read.
@@ -564,6 +574,9 @@ class Function:
 
     def backward(self, gy, ops):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+Function.op_class = Function
 
 
 def _parent(t):

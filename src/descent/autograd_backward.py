@@ -239,7 +239,7 @@ def _run_backward(
             else:
                 ops = array_namespace(backend.get_array_module(gy))
             if (
-                type(node) is getitem
+                node.op_class is getitem  # (the op, also when grad_fn renamed the node)
                 and z is None
                 and node.hooks is None
                 and (type(gy) is ndarray or type(gy) is _Reshaped)
@@ -258,7 +258,7 @@ def _run_backward(
                         if type(prev) is _Slices:
                             prev.add(node.idx, span, gy)
                             continue
-            elif (type(node) is reshape and z is None and node.hooks is None
+            elif (node.op_class is reshape and z is None and node.hooks is None
                   and type(gy) is ndarray and not gy.flags.c_contiguous):  # fmt: skip
                 # A slice's view(...) (attention's heads): the reshape back would copy gy; the
                 # slice's node gets gy and the shape instead (`_Reshaped`), and `_Slices`

@@ -12,6 +12,10 @@ through two names that programs written for it read:
   an `AccumulateGrad` for a leaf that requires grad (its `.variable` is the leaf), or None for an
   input that gets no gradient. It is computed when asked for, from `node.parents`: recording a
   node costs nothing more.
+* `type(grad_fn).__name__` is PyTorch's name too ("SumBackward0": torchviz labels its drawing
+  with it). A node handed to the user (`Tensor.grad_fn`, `next_functions`) gets, at that
+  moment, a subclass of its op class named as PyTorch names the node (`torch_class`); it adds
+  nothing but the name, and `node.op_class` still says which op made it.
 
 This module sits below the engine and imports nothing from descent.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import weakref
 
-from .grad_fn_names import SCALAR_INPUT, torch_name
+from .grad_fn_names import SCALAR_INPUT, mark_name, torch_name
 
 # The nodes that stand for one output of a multi-output custom Function: descent records them as
 # slices of the function's packed output (autograd_torch.ctx_apply), PyTorch shows the
@@ -44,6 +48,73 @@ class NodeName(str):
             return str.__str__(self)
         owner = OUTPUT_OF.get(node) if OUTPUT_OF else None
         return torch_name(node) if owner is None else owner.name()
+
+
+# (op class, PyTorch's name) -> the renamed subclass (at most one per name an op class shows)
+_RENAMED: dict = {}
+# Nodes that keep their class: the ops a descent.compile recording holds, whose program tells
+# ops apart by their class (compiler/recorder.py pins them)
+_PINNED: weakref.WeakSet = weakref.WeakSet()
+
+
+def pin_class(node) -> None:
+    """Keep `node`'s class as it is when the user reads it (`torch_class` leaves it)."""
+    _PINNED.add(node)
+
+
+def torch_class(node):
+    """`node`, its class made the subclass of its op class named as PyTorch's node is named
+    (`Sum` -> `SumBackward0`, a `GetItem` -> `SelectBackward0` or `SliceBackward0`), so that
+    `type(t.grad_fn).__name__` reads as in PyTorch. Done once per node, when the user first
+    reads it; the name never changes after the op has recorded the node."""
+    cls = type(node)
+    op = cls.op_class
+    if cls is not op or op.keeps_class or (_PINNED and node in _PINNED):
+        return node
+    name = node.name().rpartition("::")[2]  # torch::autograd::CopySlices -> CopySlices
+    if name == cls.__name__ or not name.isidentifier():
+        return node
+    sub = _RENAMED.get((op, name))
+    if sub is None:
+        sub = type(op)(name, (op,), {"__slots__": (), "op_class": op, "__module__": op.__module__,
+                                     "__doc__": op.__doc__})  # fmt: skip
+        _RENAMED[(op, name)] = sub
+    try:
+        node.__class__ = sub
+    except TypeError:  # a layout the swap refuses (none of descent's ops): the name stays
+        pass
+    return node
+
+
+# Nodes whose PyTorch inputs are not their own parents: copy_'s node (descent adds a zero link
+# of the old value to a clone of the source; PyTorch's CopyBackwards points at both directly)
+_EDGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def mark_edges(node, parents: tuple) -> None:
+    """Make `node.next_functions` list `parents` (nodes, leaves or None) instead of its own."""
+    _EDGES[node] = parents
+
+
+def show_as(out, name: str, inputs: tuple):
+    """Show `out`'s node, the last node of an op descent composes from others (addmm is an add
+    of a product, hardtanh a where), as PyTorch's one node for the op: named `name`, with
+    `next_functions` over the op's `inputs` (Tensors; None where PyTorch lists an input without
+    a gradient). Only what the user reads changes (name(), repr, the class name, the walk);
+    backward runs through descent's nodes. Returns `out`; nothing is marked when the op
+    recorded no node of its own (its result is an input, or nothing requires grad)."""
+    node = getattr(out, "_node", None)
+    if node is None:
+        return out
+    parents = []
+    for t in inputs:
+        tn = getattr(t, "_node", None)
+        if tn is node:  # the result is (a node of) an input: not this op's own node
+            return out
+        parents.append(tn if tn is not None else t if getattr(t, "_rg", False) else None)
+    mark_name(node, name)
+    _EDGES[node] = tuple(parents)
+    return out
 
 
 def node_repr(node) -> str:
@@ -95,6 +166,9 @@ def accumulate_grad(leaf) -> AccumulateGrad:
     return acc
 
 
+_CONVS = frozenset({"Conv2d", "ConvNd", "ConvTransposeNd"})
+
+
 def next_functions(node, node_class) -> tuple:
     """PyTorch's `next_functions` for `node`: per input `(node, 0)`, `(AccumulateGrad(leaf), 0)`
     or `(None, 0)`; `node_class` is the engine's Function (passed in: this module sits below
@@ -103,24 +177,29 @@ def next_functions(node, node_class) -> tuple:
     if OUTPUT_OF:
         node = OUTPUT_OF.get(node, node)
     parents = node.parents
-    key = type(node).__name__
-    if key == "Where" and len(parents) == 3:
+    key = node.op_class.__name__
+    if _EDGES and node in _EDGES:
+        parents = _EDGES[node]
+        key = ""  # (the op's own rules below do not apply)
+    elif key == "Where" and len(parents) == 3:
         parents = parents[1:]
     elif key == "Linear" and len(parents) == 3:  # PyTorch's addmm(bias, x, w.t()) order
         parents = (parents[2], parents[0], parents[1])
     elif key == "LayerNorm" and len(parents) < 3:  # (input, weight, bias): None when absent
         parents = tuple(parents) + (None,) * (3 - len(parents))
-    elif key == "BatchNorm" and len(parents) < 3:  # the same, from the node's flags
+    elif key in ("BatchNorm", "GroupNorm") and len(parents) < 3:  # the same, from the flags
         rest = iter(parents[1:])
         parents = (parents[0], next(rest) if getattr(node, "has_w", False) else None,
                    next(rest) if getattr(node, "has_b", False) else None)  # fmt: skip
-    elif key == "Conv2d" and len(parents) == 2:  # (input, weight, bias): no bias -> None
+    elif key in _CONVS and len(parents) == 2:  # (input, weight, bias): no bias -> None
         parents = (*parents, None)
     elif key == "MaskedFill" and len(parents) == 2:  # the mask is not listed (a number's fill)
         parents = parents[:1]
     out = tuple(
-        (p if p is None or isinstance(p, node_class) else accumulate_grad(p), 0) for p in parents
-    )
+        (None if p is None else torch_class(p) if isinstance(p, node_class) else accumulate_grad(p),
+         0)
+        for p in parents
+    )  # fmt: skip
     return out + ((None, 0),) if key in SCALAR_INPUT else out
 
 

@@ -71,6 +71,9 @@ _FIXED = {
     "LayerNorm": "NativeLayerNormBackward0",
     "BatchNorm": "NativeBatchNormBackward0",
     "Conv2d": "ConvolutionBackward0",
+    "ConvNd": "ConvolutionBackward0",  # conv1d / conv3d (and integer inputs)
+    "ConvTransposeNd": "ConvolutionBackward0",  # PyTorch's convolution(transposed=True)
+    "GroupNorm": "NativeGroupNormBackward0",
     "MaxPool2d": "MaxPool2DWithIndicesBackward0",
     "AvgPool2d": "AvgPool2DBackward0",
     "AvgPool3d": "AvgPool3DBackward0",
@@ -268,7 +271,7 @@ def torch_name(node) -> str:
         marked = _MARKED.get(node)
         if marked is not None:
             return marked
-    key = type(node).__name__
+    key = node.op_class.__name__  # (the op's class, also after grad_fn.torch_class renamed it)
     fixed = _FIXED.get(key)
     if fixed is not None:
         return fixed

@@ -167,7 +167,7 @@ class PythonProtocol:
             if dt != default and dt.kind != "b" and dt != np.int64 and dt != complex_of(default):
                 extras.append(f"dtype=descent.{dt.name}")
         if self._node is not None:
-            extras.append(f"grad_fn=<{self._node.name()}>")
+            extras.append(f"grad_fn=<{self._node.name().rpartition('::')[2]}>")  # CopySlices
         elif self._rg:
             extras.append("requires_grad=True")
         return add_suffixes("tensor(" + body, extras, len("tensor("))
@@ -181,7 +181,7 @@ class PythonProtocol:
         if self._data.dtype != get_default_dtype():
             extras.append(f"dtype=descent.{self._data.dtype.name}")
         if self._node is not None:
-            extras.append(f"grad_fn=<{self._node.name()}>")
+            extras.append(f"grad_fn=<{self._node.name().rpartition('::')[2]}>")  # CopySlices
         elif self._rg:
             extras.append("requires_grad=True")
         return "tensor(..., " + ", ".join(extras) + ")"

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import amp, backend
 from .errors import DescentError, DimensionError, DtypeError
+from .grad_fn import show_as as _show_as
 from .hooks import composite
 from .ops._common import (
     check_alpha,
@@ -251,8 +252,9 @@ def addcmul(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     if args:  # addcmul(input, value, tensor1, tensor2), deprecated
         value, (tensor1, tensor2) = legacy_scalar_first("addcmul", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcmul", input, tensor1, tensor2, value)
-    tensor1, tensor2 = _in_result_dtype(input, tensor1, tensor2)
-    return _add(input, tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2)
+    t1, t2 = _in_result_dtype(input, tensor1, tensor2)
+    out = _add(input, t1 * t2 * value if value != 1 else t1 * t2)
+    return _show_as(out, "AddcmulBackward0", (input, tensor1, tensor2))  # (PyTorch's one node)
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
@@ -261,8 +263,9 @@ def addcdiv(input: Tensor, tensor1, tensor2=None, *args, value=1) -> Tensor:
     if args:  # addcdiv(input, value, tensor1, tensor2), deprecated
         value, (tensor1, tensor2) = legacy_scalar_first("addcdiv", tensor1, (tensor2, *args), 2)
     value = _pointwise_value("addcdiv", input, tensor1, tensor2, value)
-    tensor1, tensor2 = _in_result_dtype(input, tensor1, tensor2)
-    return _add(input, tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2)
+    t1, t2 = _in_result_dtype(input, tensor1, tensor2)
+    out = _add(input, t1 / t2 * value if value != 1 else t1 / t2)
+    return _show_as(out, "AddcdivBackward0", (input, tensor1, tensor2))
 
 
 @beta_alpha_first(method=False)  # torch.baddbmm(beta, input, [alpha,] b1, b2), deprecated
@@ -286,9 +289,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
         beta, alpha = integer_coefficients("baddbmm", prod, beta, alpha)
     if alpha != 1:
         prod = prod * alpha
-    if beta == 0:
-        return prod
-    return _add(input if beta == 1 else input * beta, prod)
+    out = prod if beta == 0 else _add(input if beta == 1 else input * beta, prod)
+    return _show_as(out, "BaddbmmBackward0", (input, batch1, batch2))
 
 
 def broadcast_shapes(*shapes) -> tuple:
@@ -484,12 +486,13 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
 
 def deg2rad(input: Tensor) -> Tensor:
     refuse_kinds("deg2rad", input, "c", "deg2rad is not supported for complex tensors")
-    return scale(input, math.pi / 180.0)  # mul.Scalar: nothing freed (arithmetic.Scale)
+    out = scale(input, math.pi / 180.0)  # mul.Scalar: nothing freed (arithmetic.Scale)
+    return _show_as(out, "Deg2RadBackward0", (input,))
 
 
 def rad2deg(input: Tensor) -> Tensor:
     refuse_kinds("rad2deg", input, "c", "rad2deg is not supported for complex tensors")
-    return scale(input, 180.0 / math.pi)
+    return _show_as(scale(input, 180.0 / math.pi), "Rad2DegBackward0", (input,))
 
 
 def searchsorted(sorted_sequence: Tensor, input, *, right: bool = False, side=None,

@@ -54,6 +54,7 @@ from ..autograd import Function
 from ..autograd import _bump_family as bump_family
 from ..backend import is_cupy_array
 from ..creation_random import Draw, _Input
+from ..grad_fn import pin_class
 from ..nn.module import Module
 from ..ops import view_write
 from ..ops.out_arg import _family, redo_resized_assign
@@ -406,6 +407,8 @@ class Recorder:
             self.rec.guards = (*self.rec.guards, op.count)
         o = self._new_slot(Slot("out"), out._data)
         fw = Forward(op, ins, o, binds, out._node is op)
+        if fw.node:  # the program tells its ops apart by class: grad_fn must not rename them
+            pin_class(op)
         self.rec.program.append(fw)
         # (compiler/free_guards.py, dynamic_sizes.py; weak: a result kept alive would keep the
         # tensors its node saved, which `finish` would then take as live)

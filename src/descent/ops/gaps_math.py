@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
+from ..grad_fn import show_as
 from ..tensor import Tensor, get_default_dtype
 from ..tensor_methods import beta_alpha_first
 from ._common import as_tensor, check_devices, refuse_kinds, result_type, return_type
@@ -352,9 +353,9 @@ def vdot(input, other) -> Tensor:
             f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] "
             "to have the same number of elements, but got different"
         )
-    if a._data.dtype.kind == "c":  # conj(a) . b for complex vectors
-        return product(conj(a), b, "vdot")
-    return product(a, b, "vdot")  # (not on PyTorch's autocast list: keeps its dtype there)
+    # (not on PyTorch's autocast list: keeps its dtype there); conj(a) . b for complex vectors
+    out = product(conj(a) if a._data.dtype.kind == "c" else a, b, "vdot")
+    return show_as(out, "VdotBackward0", (a, b))
 
 
 def _shape(v) -> tuple:
@@ -393,7 +394,8 @@ def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
     prod = product(mat, vec, "mv")  # (addmv is not on PyTorch's autocast list)
     if prod._data.dtype.kind in "iub":
         beta, alpha = integer_coefficients("addmv", prod, beta, alpha)
-    return _scaled_sum(input, prod, beta, alpha)
+    # PyTorch's one node over (input, mat, vec)
+    return show_as(_scaled_sum(input, prod, beta, alpha), "AddmvBackward0", (input, mat, vec))
 
 
 @beta_alpha_first(method=False)
@@ -413,7 +415,7 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1) -> Tensor:
     prod = outer(vec1, vec2)
     if prod._data.dtype.kind in "iub":
         return _integer_addr(input, prod, beta, alpha)
-    return _scaled_sum(input, prod, beta, alpha)
+    return show_as(_scaled_sum(input, prod, beta, alpha), "AddrBackward0", (input, vec1, vec2))
 
 
 def _integer_addr(input, prod: Tensor, beta, alpha) -> Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .. import amp
 from ..errors import DescentError
+from ..grad_fn import show_as
 from ..tensor import Tensor
 from ._common import as_tensor
 from .activation import float_kernel_input
@@ -23,7 +24,7 @@ def hardshrink(input, lambd: float = 0.5) -> Tensor:
     stays nan (it fails both comparisons).
     """
     x = float_kernel_input(input, "hardshrink", empty_ok=False)  # PyTorch: no int kernel
-    return where((x >= -lambd) & (x <= lambd), 0.0, x)
+    return show_as(where((x >= -lambd) & (x <= lambd), 0.0, x), "HardshrinkBackward0", (x,))
 
 
 def prelu(input, weight) -> Tensor:

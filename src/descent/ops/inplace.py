@@ -31,6 +31,8 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
+from ..grad_fn import mark_edges
+from ..grad_fn_names import mark_name
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
@@ -536,6 +538,10 @@ def copy_(t: Tensor, src) -> Tensor:
         # (from itself: no internal-overlap check, PyTorch's is_same returns first; a write
         # into an expanded view then raises in backward, as there: view_write's OverlapWrite)
         out = _zero_link(t) + clone(cast(b, t.dtype))
+        # PyTorch's node for this is CopyBackwards, whose inputs are t's old node and src's
+        # (its next_functions; descent's zero link and clone between are not shown)
+        mark_name(out._node, "torch::autograd::CopyBackwards")
+        mark_edges(out._node, (_autograd._parent(t), _autograd._parent(src)))
         # the last of PyTorch's visits decides
         if not same and t._data.base is not None and internal_overlap(t._data):
             out = overlap_recorded(t, out, lambda: src._data, (src,))

@@ -10,6 +10,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
+from ..grad_fn import show_as
 from ..hooks import composite
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
@@ -211,7 +212,8 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None) -> Tensor:
     if out is not None:
         result = addmm(input, mat1, mat2, beta=beta, alpha=alpha)
         return write_out(result, out, "addmm", same_dtype=True)
-    return _addmm(input, mat1, mat2, beta, alpha)
+    # PyTorch's one node over (input, mat1, mat2)
+    return show_as(_addmm(input, mat1, mat2, beta, alpha), "AddmmBackward0", (input, mat1, mat2))
 
 
 @composite("aten.addmm")  # one op for descent.utils.flop_counter

@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
+from ..grad_fn import show_as
 from ..tensor import Tensor
 from ..tensor import as_dtype as _as_dtype
 from ._common import (
@@ -307,7 +308,9 @@ def _cum_extreme(x, dim, is_min, result, name):
     # (ops/untracked.py), and take_along_axis takes its array as a parameter a replay rebinds
     idx = computed(_running_index_of, (x,), (ax, is_min))
     # The values are a gather: the gradient flows to the element each output copies.
-    return result(take_along_axis(x, idx, ax), idx)
+    values = show_as(take_along_axis(x, idx, ax), "CumminBackward0" if is_min else
+                     "CummaxBackward0", (x,))  # fmt: skip
+    return result(values, idx)
 
 
 def cummax(x, dim=None, *, axis=None):

@@ -18,6 +18,7 @@ from ..autograd import Function
 from ..autograd import _mark_unrecorded_view as mark_unrecorded_view
 from ..autograd import _mark_view as mark_view
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
+from ..grad_fn import show_as
 from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
@@ -123,6 +124,7 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     out._data = view
     if out._node is not None:  # a recorded view: in-place ops write through (view_write.py)
         mark_view(out, src)
+        show_as(out, "DiagonalBackward0", (src,))  # (PyTorch's one view node)
     else:
         mark_unrecorded_view(out, src)
     return out
@@ -166,7 +168,7 @@ def trace(x) -> Tensor:
             f"trace: expects a 2-D tensor (a matrix), got shape {tuple(x.shape)}; use "
             f"diagonal(x, dim1=-2, dim2=-1).sum(-1) for a batch of matrices"
         )
-    return diagonal(x).sum()
+    return show_as(diagonal(x).sum(), "TraceBackward0", (x,))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..autograd import _ZERO_GRAD as ZERO_GRAD
 from ..autograd import Function
 from ..dtypes import get_default_dtype
 from ..errors import DescentError, DtypeError
+from ..grad_fn import show_as
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, as_dtype
 from ._common import (
@@ -327,14 +328,14 @@ def fmax(input, other) -> Tensor:
     """Elementwise maximum ignoring nan (nan only where both are nan); the gradient goes to the
     chosen operand, `input` on ties (torch.fmax)."""
     a, b = _promoted(input, other)
-    return where((a >= b) | isnan(b), a, b)
+    return show_as(where((a >= b) | isnan(b), a, b), "FmaxBackward0", (input, other))
 
 
 def fmin(input, other) -> Tensor:
     """Elementwise minimum ignoring nan; the gradient goes to the chosen operand, `input` on
     ties (torch.fmin)."""
     a, b = _promoted(input, other)
-    return where((a <= b) | isnan(b), a, b)
+    return show_as(where((a <= b) | isnan(b), a, b), "FminBackward0", (input, other))
 
 
 class Sgn(Function):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..errors import DescentError, DtypeError
+from ..grad_fn import show_as
 from ..opmath import HALF
 from ..tensor import Tensor
 from ..tensor_methods import beta_alpha_first
@@ -195,8 +196,10 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
         prod = mul(prod, alpha)
     if beta == 0:
         # input ignored (nan included) but connected: PyTorch's zero gradient for it.
-        return where(True, prod, input)
-    return add(input if beta == 1 else mul(input, beta), prod)
+        out = where(True, prod, input)
+    else:
+        out = add(input if beta == 1 else mul(input, beta), prod)
+    return show_as(out, "AddbmmBackward0", (input, batch1, batch2))  # (PyTorch's one node)
 
 
 def renorm(input, p, dim: int, maxnorm) -> Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
+from ..grad_fn import show_as
 from ..opmath import FLOAT, HALF
 from ..tensor import Tensor
 from ._common import as_tensor, axis_arg, user_stacklevel
@@ -189,7 +190,9 @@ def var_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=No
     """(var, mean) over `dim` (torch.var_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
     d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return _variance(x, d, correction, keep, None, None, None, "var_mean"), mean(x, d, keep)
+    v = _variance(x, d, correction, keep, None, None, None, "var_mean")
+    # PyTorch's one node gives both; descent's var node shows its name (mean's is its own)
+    return show_as(v, "VarMeanBackward0", (x,)), mean(x, d, keep)
 
 
 def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None,
@@ -197,5 +200,5 @@ def std_mean(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=No
     """(std, mean) over `dim` (torch.std_mean); both differentiable."""
     keep = keepdim if keepdims is None else keepdims
     d, correction = _var_args(axis_arg(axis, dim), correction, unbiased)
-    return (_variance(x, d, correction, keep, None, None, None, "std_mean", root=True),
-            mean(x, d, keep))  # fmt: skip
+    s = _variance(x, d, correction, keep, None, None, None, "std_mean", root=True)
+    return show_as(s, "StdMeanBackward0", (x,)), mean(x, d, keep)

@@ -361,6 +361,7 @@ class StaleView(Function):
     `_stale_live` counts the live ones; `_stale_check`), and so does a backward reaching it."""
 
     __slots__ = ("message",)
+    keeps_class = True  # (told apart by `type(node) is StaleView` here and in ops/inplace)
 
     def forward(self, x):
         return x

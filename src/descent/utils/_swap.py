@@ -62,7 +62,7 @@ _PRODUCTS = ("Mul", "MatMul", "Einsum")
 
 def _torch_saves(node, i: int) -> bool:
     """Whether PyTorch's node would hold the input at position i (so refuse to swap it)."""
-    name = type(node).__name__
+    name = node.op_class.__name__
     parents = node.parents
     if name in _PRODUCTS or name == "Linear":
         # Linear (addmm): (input, weight, bias), the bias needs neither. (A convolution's

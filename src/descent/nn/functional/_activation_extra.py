@@ -19,6 +19,7 @@ from ... import backend
 from ...creation import rand
 from ...creation_random import draws_through_ops
 from ...errors import DescentError, DtypeError
+from ...grad_fn import show_as
 from ...ops import activation as _act
 from ...ops import shape as _shape
 from ...ops import softmax as _sm
@@ -95,14 +96,16 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
             f"{x.dtype} tensor of shape {tuple(x.shape)}, limits [{min_val}, {max_val}]), as "
             "in PyTorch; convert with .int() or .float() first, or use limits >= 0"
         )
-    return _clip_strict(x, min_val, max_val)
+    # descent's where over clips, shown as PyTorch's one node
+    return show_as(_clip_strict(x, min_val, max_val), "HardtanhBackward0", (x,))
 
 
 def relu6(input, inplace: bool = False) -> Tensor:
     """hardtanh(x, 0, 6): derivative 0 at x = 0 and at x = 6 (PyTorch)."""
     if inplace:
         return apply_inplace(input, relu6, "relu6_")
-    return _clip_strict(as_tensor(input), 0.0, 6.0, "relu6")
+    x = as_tensor(input)
+    return show_as(_clip_strict(x, 0.0, 6.0, "relu6"), "HardtanhBackward0", (x,))
 
 
 def hardsigmoid(input, inplace: bool = False) -> Tensor:
@@ -110,7 +113,7 @@ def hardsigmoid(input, inplace: bool = False) -> Tensor:
     inside)."""
     if inplace:  # outside rounds_once: its bfloat16 path would work on an upcast copy
         return apply_inplace(input, _hardsigmoid, "hardsigmoid_")
-    return _hardsigmoid(input)
+    return show_as(_hardsigmoid(input), "HardsigmoidBackward0", (input,))
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
@@ -130,7 +133,7 @@ def selu(input, inplace: bool = False) -> Tensor:
     """scale * (x if x > 0 else alpha (e^x - 1)) with SELU's fixed alpha and scale."""
     if inplace:
         return apply_inplace(input, _selu, "selu_")
-    return _selu(input)
+    return show_as(_selu(input), "EluBackward0", (input,))  # (PyTorch's selu is an elu)
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
@@ -144,7 +147,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         raise ValueError("celu: alpha must not be 0 (it divides the input)")
     if inplace:
         return apply_inplace(input, lambda t: _celu(t, alpha), "celu_")
-    return _celu(input, alpha)
+    return show_as(_celu(input, alpha), "CeluBackward0", (input,))
 
 
 @rounds_once  # one kernel in PyTorch: bfloat16 rounds the result once
@@ -197,7 +200,7 @@ def glu(input, dim: int = -1) -> Tensor:
         )
     # an empty halving dim: both halves are x itself (split would take a 0-size section)
     a, b = (x, x) if n == 0 else _shape.split(x, n // 2, axis=dim)
-    return a * _act.sigmoid(b)
+    return show_as(a * _act.sigmoid(b), "GluBackward0", (x,))
 
 
 def tanhshrink(input) -> Tensor:
@@ -216,7 +219,8 @@ def softshrink(input, lambd: float = 0.5) -> Tensor:
     # (its scalar tail gives x * 0 = -0 for a negative x); a nan takes the outer pieces (value
     # nan, gradient gy), as PyTorch's (self >= -lambd && self <= lambd) ? 0 : grad.
     zero = (x >= -lambd) & (x <= lambd)
-    return where(zero, 0.0, where(x > lambd, x - lambd, x + lambd))
+    return show_as(where(zero, 0.0, where(x > lambd, x - lambd, x + lambd)),
+                   "SoftshrinkBackward0", (x,))  # fmt: skip
 
 
 def threshold(input, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -240,7 +244,8 @@ def threshold(input, threshold: float, value: float, inplace: bool = False) -> T
                     f"(got {v!r} for a tensor of shape {tuple(x.shape)})"
                 )
         threshold, value = int(threshold), int(value)
-    return where(x <= threshold, value, x)  # nan stays nan, as PyTorch
+    # nan stays nan, as PyTorch
+    return show_as(where(x <= threshold, value, x), "ThresholdBackward0", (x,))
 
 
 @draws_through_ops  # (descent.compile replays its draw: the noise goes through ops only)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ... import amp
 from ...errors import DescentError
+from ...grad_fn import show_as
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
 from ...ops.conv import Conv2d, prefer_conv_nd
@@ -103,4 +104,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     # (N, C, L) -> (N, C, 1, L) with a (O, C/g, 1, k) kernel: one code path for both ops.
     y = conv2d(_shape.unsqueeze(x, 2), _shape.unsqueeze(w, 2), bias, (1, s), p, (1, d), groups)
     y = _shape.squeeze(y, 2)
-    return y[0] if unbatched else y
+    if unbatched:
+        return y[0]
+    # conv2d of a height-1 image, shown as PyTorch's one convolution node
+    return show_as(y, "ConvolutionBackward0", (x, w, bias))

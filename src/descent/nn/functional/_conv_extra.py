@@ -21,6 +21,7 @@ import numpy as np
 
 from ... import amp
 from ...errors import DescentError, DtypeError
+from ...grad_fn import show_as
 from ...hooks import composite
 from ...opmath import HALF, is_reduced
 from ...ops import shape as _shape
@@ -125,6 +126,7 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
         b = None if bias is None else as_tensor(bias)
         return in_float32(_conv_nd, x, w, b, stride, padding, dilation, groups, nd, op)
     x, unbatched = _batched(x, nd, op)
+    x_in = x  # (before a 'same' padding: PyTorch's node takes the input itself)
     if w.ndim != nd + 2:
         raise DescentError(f"{op}: weight must be (O, C/groups, {nd} kernel sizes), got "
                            f"{tuple(w.shape)}: expected {w.ndim}-dimensional input for "
@@ -153,6 +155,8 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
             for t in reversed(tot):
                 widths += [t // 2, t - t // 2]
             x = pad(x, tuple(widths))
+            if any(t % 2 for t in tot):  # PyTorch pads too (by the odd cells) before its node
+                x_in = x
             p = (0,) * nd
         else:
             raise DescentError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', "
@@ -176,7 +180,7 @@ def _conv_nd(x, w, bias, stride, padding, dilation, groups: int, nd: int, op: st
                          composite=_Composite(_conv_products, geom, out, groups))  # fmt: skip
     else:
         y = _conv_products(x, w, bias, geom, out, groups)
-    return y[0] if unbatched else y
+    return y[0] if unbatched else show_as(y, "ConvolutionBackward0", (x_in, w, bias))
 
 
 class _Composite:
