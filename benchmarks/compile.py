@@ -19,6 +19,11 @@ separately. The load average is printed before and after: on a shared machine th
 NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
 
 JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
+Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), the GPT
+workload adds "descent eager (mkl)", "descent compiled (mkl)" and "matmul floor (mkl)" (the
+floor's products through descent.blas.matmul on MKL), interleaved with the rest: each switches
+descent.backends.set_blas to MKL for its block (the untimed first call pays for the switch;
+NumPy's OpenBLAS is held at one thread meanwhile) and back to OpenBLAS after the round.
 torch.compile on the CPU needs a C++ compiler (g++) for its generated kernels.
 
 Run: python benchmarks/compile.py [--repeats 20] [--only gpt,mlp,lenet] [--no-torch-compile]
@@ -160,7 +165,8 @@ def gpt_workload():
         return jax_models.gpt_step(models(), cfg, pool, lr, betas, wd, clip=1.0)
 
     floor, _ = matmul_floor(cfg, B)
-    return "baby-gpt step (AdamW + clip)", d, t, j, floor
+    mkl_floor, _ = matmul_floor(cfg, B, descent_blas=True)
+    return "baby-gpt step (AdamW + clip)", d, t, j, floor, mkl_floor
 
 
 def mlp_workload():
@@ -233,8 +239,36 @@ def lenet_workload():
 WORKLOADS = {"gpt": gpt_workload, "mlp": mlp_workload, "lenet": lenet_workload}
 
 
-def run_workload(name, d, t, j, floor, args) -> None:
+def on_mkl(f):
+    """f run with descent's products on MKL (descent.backends.set_blas), switched on only when
+    the previous call left OpenBLAS on."""
+
+    def run():
+        if descent.backends.blas() != "mkl":
+            descent.backends.set_blas("mkl")
+        return f()
+
+    run.compiled = getattr(f, "compiled", None)
+    return run
+
+
+def on_openblas(f):
+    def run():
+        if descent.backends.blas() != "openblas":
+            descent.backends.set_blas("openblas")
+        return f()
+
+    run.compiled = getattr(f, "compiled", None)
+    return run
+
+
+def run_workload(name, d, t, j, floor, args, mkl_floor=None) -> None:
     fns = {"descent eager": d(False), "descent compiled": d(True), "torch eager": t(False)}
+    mkl = mkl_floor is not None and descent.backends.is_mkl_available()
+    if mkl:
+        fns = {k: on_openblas(f) for k, f in fns.items()}
+        fns["descent eager (mkl)"] = on_mkl(d(False))
+        fns["descent compiled (mkl)"] = on_mkl(d(True))
     if args.torch_compile:
         fns["torch.compile"] = t(True)
     if jax_models is not None:
@@ -247,7 +281,9 @@ def run_workload(name, d, t, j, floor, args) -> None:
         if not np.allclose(ref, losses, rtol=2e-4, atol=1e-5):
             raise SystemExit(f"{name}: {k} losses {losses} disagree with descent eager's {ref}")
     if floor is not None:
-        fns["matmul floor"] = floor
+        fns["matmul floor"] = on_openblas(floor) if mkl else floor
+    if mkl:
+        fns["matmul floor (mkl)"] = on_mkl(mkl_floor)
     med = _common.time_interleaved(fns, args.repeats, args.warmup, args.block, cpu=True)
     base = med["torch eager"][0]
     how = f"blocks of {args.block}, first of each untimed" if args.block > 1 else "single calls"
@@ -258,10 +294,14 @@ def run_workload(name, d, t, j, floor, args) -> None:
         print(f"{k:<20}{wall * 1e3:>10.2f}{wall / base:>15.2f}{cores:>10.2f}  {first}")
     if jax_models is None:
         print(f"{'jax jit':<20}{'(not installed: ' + JAX_WHY + ')':>10}")
-    c = fns["descent compiled"].compiled
     plans = {None: "still timing", 0: "one thread", 1: "every core", 2: "halves"}
-    chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
-    print(f"# descent.compile stats: {c.stats}; kernel threads: {chosen}")
+    for key in ("descent compiled", "descent compiled (mkl)"):
+        if key in fns:
+            c = fns[key].compiled
+            chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
+            print(f"# {key}: descent.compile stats: {c.stats}; kernel threads: {chosen}")
+    if mkl:
+        descent.backends.set_blas("openblas")
 
 
 def main() -> None:
@@ -283,7 +323,8 @@ def main() -> None:
     _common.print_machine(blas, threads)
     print(f"# before: {_loadavg()}. NOT a quiet-machine result when the load exceeds ~0.5.")
     for key in args.only.split(","):
-        run_workload(*WORKLOADS[key](), args)
+        w = WORKLOADS[key]()  # (name, d, t, j, floor) and for the GPT step its MKL floor
+        run_workload(*w[:5], args, *w[5:])
     print(f"\n# after: {_loadavg()}")
 
 

@@ -41,8 +41,9 @@ def torch_twin(model: GPT) -> TorchGPT:
     return tmodel
 
 
-def matmul_floor(cfg: GPTConfig, B: int):
-    """A function doing all matrix products of one training step, alone in NumPy.
+def matmul_floor(cfg: GPTConfig, B: int, descent_blas: bool = False):
+    """A function doing all matrix products of one training step, alone in NumPy (with
+    `descent_blas`, through descent.blas.matmul: the BLAS descent.backends.set_blas chose).
 
     Returns (function, number of products). Shapes: N = B*T rows; each Linear (in -> out) costs
     one product forward (N,in)@(in,out) and two backward (dx (N,out)@(out,in), dW (out,N)@(N,in));
@@ -75,9 +76,15 @@ def matmul_floor(cfg: GPTConfig, B: int):
         job((G, T, T), (G, T, D))  # gq = gs k
         job((G, T, T), (G, T, D))  # gk = gs^T q
 
+    mm = np.matmul
+    if descent_blas:
+        from descent import blas
+
+        mm = blas.matmul
+
     def run():
         for a, b, out in jobs:
-            np.matmul(a, b, out=out)
+            mm(a, b, out=out)
 
     return run, len(jobs)
 

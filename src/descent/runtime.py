@@ -84,6 +84,9 @@ def set_num_threads(n: int) -> None:
         )
     else:
         _state["blas_limiter"] = tpc.threadpool_limits(limits=n, user_api="blas")
+    from . import blas  # noqa: PLC0415 - MKL's threads follow; OpenBLAS stays at one beside it
+
+    blas.threads_changed(n)
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a core dependency

@@ -6,9 +6,9 @@ None for free text such as a path), its default and a one-line meaning; docs/set
 renders the same table for readers, and a test keeps the two equal.
 
 When each is read:
-  * the process settings (`KERNELS`, `FUSED`, `FUSED_STRICT`, `MALLOC_TUNE`) once, when descent
-    is imported: a bad value stops the import with an error that names the variable and its
-    allowed values, instead of failing inside the first softmax much later;
+  * the process settings (`KERNELS`, `FUSED`, `FUSED_STRICT`, `MALLOC_TUNE`, `BLAS`) once,
+    when descent is imported: a bad value stops the import with an error that names the
+    variable and its allowed values, instead of failing inside the first softmax much later;
   * the paths (`DESCENT_DATA`, `DESCENT_CACHE`) each time a corpus is looked up, through
     `data_path()` and `cache_path()`, so a script (or a test) may set them after the import;
   * the test-suite and benchmark settings by those programs, through `get(name)`.
@@ -81,6 +81,19 @@ SETTINGS: dict[str, Setting] = {
                 "0": "never: `tune_malloc()` does nothing, even in the CLI",
             },
             "auto",
+        ),
+        Setting(
+            "DESCENT_BLAS",
+            "which BLAS runs descent's float32/float64 matrix products (read at import; "
+            "`descent.backends.set_blas` switches later)",
+            {
+                "openblas": "NumPy's OpenBLAS",
+                "mkl": "Intel MKL from the `mkl` extra (pip install 'descent[mkl]'); an error "
+                "at import when it is missing",
+                "auto": "MKL where the `mkl` extra is installed and the CPU is an Intel one "
+                "with AVX-512, else OpenBLAS",
+            },
+            "openblas",
         ),
         Setting(
             "DESCENT_DATA",
@@ -198,6 +211,7 @@ if KERNELS == "numba" and importlib.util.find_spec("numba") is None:
 FUSED: bool = get("DESCENT_FUSED") == "1"
 FUSED_STRICT: bool = get("DESCENT_FUSED_STRICT") == "1"
 MALLOC_TUNE: str = get("DESCENT_MALLOC_TUNE")  # 'auto' | '1' | '0'
+BLAS: str = get("DESCENT_BLAS")  # 'openblas' | 'mkl' | 'auto' (applied by descent.blas)
 _warn_unknown()
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from .. import autograd as _autograd
 from .. import autograd_graph as _graph
 from .. import backend, hooks
+from .. import blas as _blas
 from .. import creation_random as _random
 from ..autograd import _bump_family
 from ..autograd import _is_grad_enabled as is_grad_enabled
@@ -184,7 +185,10 @@ class CompiledFunction:
         # requires_grad, whether it gets one at all (a layer frozen between calls: before
         # 2026-12-05 the replay kept computing and applying the frozen parameter's update).
         grads = tuple((t.grad is None, t._rg) for t in watched["leaves"])
-        key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads)
+        # The BLAS too (descent.backends.set_blas): a switch records anew, so that the program's
+        # layout probes (linear_t, nt_product) are made on the BLAS that runs it.
+        key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads,
+               _blas.blas())  # fmt: skip
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)

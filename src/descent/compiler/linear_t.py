@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import blas
 from . import fusion
 
 _f32, _f64 = np.dtype(np.float32), np.dtype(np.float64)
@@ -217,7 +218,7 @@ class Site:
             else:
                 xt = pool.get((self.k, m), self.dtype)
                 self.transpose(x2, xt)
-        yt = np.matmul(w, xt, out=pool.get((n, m), self.dtype))
+        yt = blas.matmul(w, xt, out=pool.get((n, m), self.dtype))
         xt = None
         y = pool.get((m, n), self.dtype)
         if self.has_b:
@@ -231,6 +232,8 @@ def plan(x, w, b, relu: bool, pool):
     """A `Site` for this Linear (relu: its ReLU computed too), or None where the transposed
     path does not apply or does not give eager's bits."""
     if pool is None or type(x) is not np.ndarray or type(w) is not np.ndarray:
+        return None
+    if blas.blas() != "openblas":  # MKL runs x @ W.T as fast as W @ xT: eager's product
         return None
     dt = w.dtype
     if dt not in (_f32, _f64) or x.dtype != dt or w.ndim != 2 or x.ndim < 1:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd, backend, hooks
+from .. import blas as _blas
 from ..array_backward import array_namespace
 from ..creation_random import Draw as _Draw
 from ..creation_random import Generator as _Generator
@@ -442,7 +443,7 @@ class Program:
             timing = site.copy_ok is None and settled
         t0 = _perf_counter() if timing else 0.0
         x2 = x.reshape((-1, w.shape[1]))
-        y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
+        y = _blas.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
         k(y.reshape(-1), b, n)
         if timing:
             site.timed(False, _perf_counter() - t0)
@@ -1088,11 +1089,11 @@ def _linear_grads(node, gy, x, w):
     gy2 = gy if gy.ndim == 2 else gy.reshape((-1, gy.shape[-1]))  # (M, out)
     gx = gw = None
     if parents[0] is not None:
-        gx = gy2 @ w
+        gx = _blas.matmul(gy2, w)
         if gy.ndim != 2:
             gx = gx.reshape(x.shape)
     if parents[1] is not None:
-        gw = gy2.T @ (x if x.ndim == 2 else x.reshape((-1, x.shape[-1])))  # (out, in)
+        gw = _blas.matmul(gy2.T, x if x.ndim == 2 else x.reshape((-1, x.shape[-1])))  # (out, in)
     if not node.has_b:
         return (gx, gw)
     return (gx, gw, gy2.sum(axis=0) if parents[2] is not None else None)

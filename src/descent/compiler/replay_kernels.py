@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import blas
 from ..ops import nt_product
 from . import fusion
 from .threads import Tuned, run_halves, split
@@ -159,12 +160,12 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
                   n_q, s.size)  # fmt: skip
     op.probs = s
     if axes is None:
-        return s @ v
+        return blas.matmul(s, v)
     shape = s.shape[:-1] + v.shape[-1:]
     buf = pool.get(tuple(shape[a] for a in axes), s.dtype)  # (B, T, nh, hs) for (0, 2, 1, 3)
     # The same product into other strides (the last one still the item size, so BLAS writes
     # it with a leading dimension): the same values (tests/test_compile_gpt_s14.py).
-    return np.matmul(s, v, out=buf.transpose(np.argsort(axes)))
+    return blas.matmul(s, v, out=buf.transpose(np.argsort(axes)))
 
 
 # -- attention in two halves of the batch (session 21, helper-148) -----------------------------
@@ -213,12 +214,12 @@ def _sdpa_forward_halves(op, q, k, v, axes, pool):
         sh = s[i0:i1]
         if nn:
             nt_product.transpose_last2(k[i0:i1], kt[i0:i1])
-            np.matmul(q[i0:i1], kt[i0:i1], out=sh)
+            blas.matmul(q[i0:i1], kt[i0:i1], out=sh)
         else:
-            np.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
+            blas.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
         if sh.size:
             sm(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
-        np.matmul(sh, v[i0:i1], out=out[i0:i1])
+        blas.matmul(sh, v[i0:i1], out=out[i0:i1])
 
     b = q.shape[0]
     run_halves(((0, b // 2), (b // 2, b)), part)
@@ -238,14 +239,14 @@ def _sdpa_backward_halves(node, go, outs, pool, q, k, v, p) -> None:
         g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
         if nn:
             nt_product.transpose_last2(v[i0:i1], vt[i0:i1])
-            np.matmul(g, vt[i0:i1], out=gh)
+            blas.matmul(g, vt[i0:i1], out=gh)
         else:
-            np.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
+            blas.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
         if ph.size:
             sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)
-        np.matmul(ph.swapaxes(-1, -2), g, out=ov[i0:i1])
-        np.matmul(gh, k[i0:i1], out=oq[i0:i1])
-        np.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=ok[i0:i1])
+        blas.matmul(ph.swapaxes(-1, -2), g, out=ov[i0:i1])
+        blas.matmul(gh, k[i0:i1], out=oq[i0:i1])
+        blas.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=ok[i0:i1])
 
     b = q.shape[0]
     run_halves(((0, b // 2), (b // 2, b)), part)
@@ -263,10 +264,10 @@ def matmul_nt(a, b, pool):
     else NT."""
     shape = a.shape[:-1] + b.shape[-2:-1]
     if not nt_product.usable(a, b):
-        return np.matmul(a, b.swapaxes(-1, -2), out=pool.get(shape, a.dtype))
+        return blas.matmul(a, b.swapaxes(-1, -2), out=pool.get(shape, a.dtype))
     bt = pool.get(b.shape[:-2] + (b.shape[-1], b.shape[-2]), b.dtype)
     nt_product.transpose_last2(b, bt)
-    return np.matmul(a, bt, out=pool.get(shape, a.dtype))
+    return blas.matmul(a, bt, out=pool.get(shape, a.dtype))
 
 
 # -- attention's layouts: products written where the heads' reshapes need them ----------------
@@ -395,9 +396,9 @@ def _sdpa_backward_nn(node, go, outs, pool) -> bool:
                                      np.float32(node.scale), False)  # fmt: skip
     # gv after the softmax's pass over P (eager takes it first; independent products, so the
     # same values): P, saved since the forward, is then read from the cache instead of memory
-    np.matmul(p.swapaxes(-1, -2), go, out=ov)  # gv = P^T go
-    np.matmul(gp, k, out=oq)  # gq = gs k (scale inside gs)
-    np.matmul(gp.swapaxes(-1, -2), q, out=ok)  # gk = gs^T q
+    blas.matmul(p.swapaxes(-1, -2), go, out=ov)  # gv = P^T go
+    blas.matmul(gp, k, out=oq)  # gq = gs k (scale inside gs)
+    blas.matmul(gp.swapaxes(-1, -2), q, out=ok)  # gk = gs^T q
     return True
 
 
@@ -520,7 +521,7 @@ def linear_forward_plan(op, arrays, pool):
 
     def forward(op, x, w, *b):
         x2 = x.reshape((-1, k))
-        y = np.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
+        y = blas.matmul(x2, w.T, out=pool.get((x2.shape[0], n), x2.dtype))
         if has_b:
             y += b[0]  # eager's in-place bias add on its product
         return y.reshape(x.shape[:-1] + (n,))

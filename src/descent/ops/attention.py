@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, blas
 from ..autograd import Function
 from ..tensor import Tensor
 from .nt_product import matmul_nt
@@ -103,7 +103,7 @@ class ScaledDotProductAttention(Function):
                 s /= sums
         self.probs = s
         p = s if self.drop is None else s * self.drop
-        return p @ v  # (..., L, Ev)
+        return blas.matmul(p, v) if xp is np else p @ v  # (..., L, Ev)
 
     def backward(self, go, ops, out=None):
         """The gradients of q, k, v (and the bias). `out`: arrays path only, three arrays of
@@ -139,16 +139,17 @@ class ScaledDotProductAttention(Function):
                 gp *= p.dtype.type(self.scale)  # gs * scale
             if need_b and gb is None:  # the fused kernel gave gs * scale
                 gb = gp * p.dtype.type(1.0 / self.scale)
+        mm = blas.matmul if xp is np else xp.matmul  # NumPy's: on the BLAS set_blas chose
         if need_v:
             # gv = P'^T go after the softmax backward, which has just read P: P's second read
             # then hits the cache (the replay's order since session 16; independent products,
             # so the same values)
-            gv = xp.matmul(xp.swapaxes(pd, -1, -2), go, out=ov)  # (..., S, Ev)
+            gv = mm(xp.swapaxes(pd, -1, -2), go, out=ov)  # (..., S, Ev)
         if need_q or need_k or need_b:
             if need_q:
-                gq = xp.matmul(gp, k, out=oq)  # (..., L, E)
+                gq = mm(gp, k, out=oq)  # (..., L, E)
             if need_k:
-                gk = xp.matmul(xp.swapaxes(gp, -1, -2), q, out=ok)  # (..., S, E)
+                gk = mm(xp.swapaxes(gp, -1, -2), q, out=ok)  # (..., S, E)
         if bias:
             return gq, gk, gv, gb
         return gq, gk, gv

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import blas
 from ..autograd import Function
 from ..opmath import HALF, in_float32
 from ._common import conj_if_complex
@@ -25,6 +26,14 @@ def _fold(a):
     for d in a.shape[:-1]:
         m *= d
     return a.reshape((m, 0))
+
+
+def _mm(a, b):
+    """a @ b: NumPy arrays on the BLAS chosen by descent.backends.set_blas (descent/blas.py),
+    CuPy arrays and Tensors (create_graph) by their own @."""
+    if type(a) is np.ndarray:
+        return blas.matmul(a, b)
+    return a @ b
 
 
 class Linear(Function):
@@ -46,7 +55,7 @@ class Linear(Function):
             # (the product rounded, then the bias added: 1.35x PyTorch's error from float64)
             return in_float32(self.forward, x, w, *b)
         x2 = _fold(x)  # (M, in), a view for contiguous x
-        y = x2 @ w.T  # (M, out); BLAS reads the transposed view without a copy
+        y = _mm(x2, w.T)  # (M, out); BLAS reads the transposed view without a copy
         if self.has_b:
             y += b[0]  # in place on a fresh product: no second (M, out) array
         return y.reshape(x.shape[:-1] + (w.shape[0],))
@@ -71,9 +80,9 @@ class Linear(Function):
         gx = gw = gb = None
         # An input that needs no gradient (parents[i] is None) costs no matrix product.
         if self.parents[0] is not None:
-            gx = (gy2 @ w).reshape(tuple(x.shape))
+            gx = _mm(gy2, w).reshape(tuple(x.shape))
         if self.parents[1] is not None:
-            gw = gy2.swapaxes(-1, -2) @ _fold(x)  # (out, in)
+            gw = _mm(gy2.swapaxes(-1, -2), _fold(x))  # (out, in)
         if self.has_b and self.parents[2] is not None:
             gb = gy2.sum(axis=0)
         return (gx, gw, gb) if self.has_b else (gx, gw)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import blas
+
 _F32 = np.dtype(np.float32)
 _NN_SAME: dict = {}  # (a's shape, b's shape, dtype) -> NN on b^T gives a @ b^T's bits
 _TRANSPOSE4: list = []
@@ -39,9 +41,10 @@ def nn_same(a, b) -> bool:
 
 def usable(a, b) -> bool:
     """float32 NumPy operands of the same batch shape whose NN form gives the NT bits."""
+    # (MKL reads the transposed operand as fast: the NT product itself, no copy)
     return (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == _F32
-            and b.dtype == _F32 and a.ndim == b.ndim >= 2 and a.shape[:-2] == b.shape[:-2]
-            and nn_same(a, b))  # fmt: skip
+            and b.dtype == _F32 and blas._ACTIVE[0] is None and a.ndim == b.ndim >= 2
+            and a.shape[:-2] == b.shape[:-2] and nn_same(a, b))  # fmt: skip
 
 
 def transpose_last2(b, out) -> None:
@@ -56,7 +59,7 @@ def matmul_nt(a, b, out=None):
     """a @ b^T: the NN product on a transposed copy of b where `usable`, else NumPy's NT.
     `out`, if given, receives the product (any strides NumPy's matmul takes)."""
     if not usable(a, b):
-        return np.matmul(a, b.swapaxes(-1, -2), out=out)
+        return blas.matmul(a, b.swapaxes(-1, -2), out=out)
     bt = np.empty(b.shape[:-2] + (b.shape[-1], b.shape[-2]), b.dtype)
     transpose_last2(b, bt)
     return np.matmul(a, bt, out=out)

@@ -1,0 +1,383 @@
+"""descent's opt-in MKL backend for its matrix products (descent/blas.py, the `mkl` extra):
+`descent.blas.matmul` against NumPy (OpenBLAS) in float64 and PyTorch for every layout, batched,
+empty and non-contiguous operands and `out=`; the switch (set_blas / blas / DESCENT_BLAS), its
+error when MKL is missing, OpenBLAS held at one thread beside MKL and restored after; and
+descent.compile's replay giving eager's bits on the GPT step under MKL.
+
+The `mkl` wheel is in the test extra (x86-64 only: Intel ships no other), so these run in
+`make test`; only a platform without the wheel skips them."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from descent import blas
+
+pytestmark = pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="Intel's mkl wheel exists for x86-64 only",
+)
+
+_TOL = {np.float32: dict(rtol=1e-5, atol=1e-4), np.float64: dict(rtol=1e-12, atol=1e-11)}
+
+
+@pytest.fixture
+def mkl():
+    """MKL on for the test (OpenBLAS again after it), the calls that reached MKL counted."""
+    assert blas.blas() == "openblas"
+    blas.set_blas("mkl")
+    calls = []
+    real = blas._caller
+    callers = blas._MKL["callers"]
+    reals = dict(callers)  # the compiled callers (kept across tests: ~0.4 s each to compile)
+
+    def counting(dt, ndim):
+        key = (dt.char, ndim)
+        if key not in reals:
+            callers.pop(key, None)
+            reals[key] = real(dt, ndim)
+        fn = reals[key]
+
+        def call(a, b, c):
+            r = fn(a, b, c)
+            calls.append((a.shape, b.shape, r))
+            return r
+
+        callers[key] = call  # matmul's own lookup finds it next time
+        return call
+
+    callers.clear()
+    blas._caller = counting
+    try:
+        yield calls
+    finally:
+        blas._caller = real
+        callers.clear()
+        callers.update(reals)
+        blas.set_blas("openblas")
+
+
+def _operand(rng, shape, dt, transposed, batch=()):
+    """An array of batch + shape whose last two axes are stored transposed if asked."""
+    if transposed:
+        x = rng.standard_normal(batch + shape[::-1]).astype(dt)
+        return x.swapaxes(-1, -2)
+    return rng.standard_normal(batch + shape).astype(dt)
+
+
+def _check(a, b, got, dt):
+    """got against NumPy in float64 and against PyTorch in the operands' dtype."""
+    import torch
+
+    ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    assert got.shape == ref.shape and got.dtype == dt
+    np.testing.assert_allclose(got, ref, **_TOL[dt])
+    t = torch.matmul(
+        torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))
+    )
+    np.testing.assert_allclose(got, t.numpy(), **_TOL[dt])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("mkn", [(5, 7, 3), (64, 32, 96), (1, 9, 1), (1, 1, 1), (33, 1, 17)])
+def test_2d_products_every_layout_on_mkl(mkl, dt, ta, tb, mkn):
+    m, k, n = mkn
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a = _operand(rng, (m, k), dt, ta)
+    b = _operand(rng, (k, n), dt, tb)
+    _check(a, b, blas.matmul(a, b), dt)
+    assert mkl and all(r == 0 for *_, r in mkl)  # one MKL call, no fallback
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("batch", [(3,), (2, 4), (1, 5)])
+def test_batched_products_are_one_mkl_call(mkl, dt, ta, tb, batch):
+    rng = np.random.default_rng(len(batch))
+    a = _operand(rng, (16, 8), dt, ta, batch)
+    b = _operand(rng, (8, 12), dt, tb, batch)
+    _check(a, b, blas.matmul(a, b), dt)
+    assert len(mkl) == 1 and mkl[0][2] == 0
+
+
+def test_head_split_layouts_and_strided_out(mkl):
+    """Attention's (B, T, nh, hs) -> (B, nh, T, hs) views: batch axes that do not collapse to
+    one stride (one call per leading index), and an out laid out as (B, T, nh, hs)."""
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((2, 6, 3, 4)).astype(np.float32).transpose(0, 2, 1, 3)
+    k = rng.standard_normal((2, 6, 3, 4)).astype(np.float32).transpose(0, 2, 1, 3)
+    s = blas.matmul(q, k.swapaxes(-1, -2))
+    _check(q, k.swapaxes(-1, -2), s, np.float32)
+    buf = np.empty((2, 6, 3, 4), np.float32)
+    out = buf.transpose(0, 2, 1, 3)
+    r = blas.matmul(s, q, out=out)
+    assert r is out
+    _check(s, q, out, np.float32)
+    # the strided out gets the bits of the fresh product (the same MKL call, then copied)
+    np.testing.assert_array_equal(out.view(np.int32), blas.matmul(s, q).view(np.int32))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_empty_and_zero_k(mkl, dt):
+    for sa, sb in [((0, 3), (3, 4)), ((2, 3), (3, 0)), ((2, 0), (0, 4)), ((5, 0, 3), (5, 3, 2)),
+                   ((3, 2, 0), (3, 0, 4))]:  # fmt: skip
+        a, b = np.ones(sa, dt), np.ones(sb, dt)
+        got = blas.matmul(a, b)
+        ref = np.matmul(a, b)
+        assert got.shape == ref.shape and got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)  # zeros where K is 0
+        out = np.full(ref.shape, 7, dt)
+        assert blas.matmul(a, b, out=out) is out
+        np.testing.assert_array_equal(out, ref)
+
+
+def test_out_contiguous_transposed_and_overlapping(mkl):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((8, 8)).astype(np.float32)
+    b = rng.standard_normal((8, 8)).astype(np.float32)
+    ref = blas.matmul(a, b)
+    out = np.empty((8, 8), np.float32)
+    assert blas.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, ref)
+    out_t = np.empty((8, 8), np.float32).T  # columns of unit stride: computed aside, copied
+    assert blas.matmul(a, b, out=out_t) is out_t
+    np.testing.assert_array_equal(out_t, ref)
+    a2 = a.copy()
+    assert blas.matmul(a2, b, out=a2) is a2  # out is an operand: NumPy's meaning (no aliasing)
+    np.testing.assert_array_equal(a2, ref)
+    with pytest.raises(ValueError):
+        blas.matmul(a, b, out=np.empty((8, 7), np.float32))  # NumPy's error for a wrong out
+
+
+def test_fallbacks_give_numpys_results(mkl):
+    """No unit stride, broadcasting, 1-D, mixed dtypes, integers, float16: NumPy's product."""
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((6, 10)).astype(np.float32)
+    b = rng.standard_normal((10, 12)).astype(np.float32)
+    cases = [
+        (a[:, ::2], b[::2, ::2]),  # neither axis unit-stride
+        (rng.standard_normal((3, 6, 10)).astype(np.float32), b),  # broadcast batch
+        (a, b[:, 0]),  # matrix @ vector
+        (a, b.astype(np.float64)),  # mixed dtypes
+        (a.astype(np.int64), b.astype(np.int64)),
+        (a.astype(np.float16), b.astype(np.float16)),
+    ]
+    for x, y in cases:
+        got = blas.matmul(x, y)
+        ref = np.matmul(x, y)
+        assert got.dtype == ref.dtype and got.shape == ref.shape
+        np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64), rtol=1e-3,
+                                   atol=1e-3)  # fmt: skip
+    np.testing.assert_array_equal(blas.matmul(a[:, ::2], b[::2, ::2]), a[:, ::2] @ b[::2, ::2])
+
+
+def test_switch_threads_and_back():
+    import threadpoolctl
+
+    import descent
+
+    here = os.path.dirname(np.__file__)  # NumPy's OpenBLAS: numpy.libs/ (wheels) or numpy/
+
+    def counts():
+        info = threadpoolctl.threadpool_info()
+        out = {i["internal_api"]: i["num_threads"] for i in info if i["internal_api"] == "mkl"}
+        ours = [i for i in info if i["filepath"].startswith((here + ".libs", here + os.sep))]
+        out["openblas"] = ours[0]["num_threads"]
+        return out
+
+    before = counts()["openblas"]
+    descent.backends.set_blas("mkl")
+    try:
+        assert descent.backends.blas() == "mkl"
+        assert counts()["openblas"] == 1  # held while MKL does the products
+        assert blas.mkl_threads() == descent.get_num_threads()
+        descent.set_num_threads(1)
+        assert blas.mkl_threads() == 1 and counts()["openblas"] == 1
+        descent.set_num_threads(before)
+        assert blas.mkl_threads() == before and counts()["openblas"] == 1
+        a = np.ones((4, 4), np.float32)
+        np.testing.assert_array_equal(blas.matmul(a, a), a @ a)
+    finally:
+        descent.backends.set_blas("openblas")
+    assert descent.backends.blas() == "openblas" and blas._ACTIVE[0] is None
+    assert counts()["openblas"] == before  # restored
+    descent.backends.set_blas("mkl")
+    descent.backends.set_blas("openblas")
+    assert counts()["openblas"] == before
+    with pytest.raises(ValueError, match="'openblas', 'mkl' or 'auto'"):
+        descent.backends.set_blas("accelerate")
+
+
+def test_auto_follows_the_cpu(monkeypatch):
+    monkeypatch.setattr(blas, "_intel_avx512", lambda: False)
+    blas.set_blas("auto")
+    assert blas.blas() == "openblas"
+    monkeypatch.setattr(blas, "_intel_avx512", lambda: True)
+    try:
+        blas.set_blas("auto")
+        assert blas.blas() == "mkl"
+    finally:
+        blas.set_blas("openblas")
+
+
+def test_missing_mkl_names_the_fix(monkeypatch):
+    monkeypatch.setattr(blas, "_MKL", {})
+    monkeypatch.setattr(blas, "_candidates", lambda: [])
+    assert not blas.is_mkl_available()
+    with pytest.raises(blas.BlasError, match=r"pip install 'descent\[mkl\]'"):
+        blas.set_blas("mkl")
+    assert blas.blas() == "openblas" and blas._ACTIVE[0] is None
+    blas.set_blas("auto")  # no MKL: OpenBLAS, no error
+    assert blas.blas() == "openblas"
+
+
+def _run(code: str, **env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full,
+                          timeout=300)  # fmt: skip
+
+
+def test_setting_at_import_and_numba_layer():
+    """DESCENT_BLAS=mkl switches at import; numba's threading layer stays `omp` beside MKL's
+    GNU layer (the tbb wheel must not move it); a bad value stops the import."""
+    code = (
+        "import numba, numpy as np, descent\n"
+        "@numba.njit(parallel=True)\n"
+        "def f(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(x.size):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "f(np.ones(100))\n"
+        "a = np.ones((64, 64), np.float32)\n"
+        "from descent import blas\n"
+        "blas.matmul(a, a)\n"
+        "print(descent.backends.blas(), numba.threading_layer())\n"
+    )
+    r = _run(code, DESCENT_BLAS="mkl")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["mkl", "omp"]
+    r = _run("import descent; print(descent.backends.blas())")
+    assert r.returncode == 0 and r.stdout.split() == ["openblas"], r.stderr
+    r = _run("import descent", DESCENT_BLAS="fast")
+    assert r.returncode != 0 and "DESCENT_BLAS='fast'" in r.stderr
+
+
+def test_linear_and_attention_eager_run_on_mkl(mkl):
+    """nn.Linear and scaled_dot_product_attention, forward and backward, make their products
+    through MKL (counted), with PyTorch's results."""
+    import torch
+
+    import descent
+    import descent.nn.functional as F
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    w = rng.standard_normal((6, 8)).astype(np.float32)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)).astype(np.float32) for _ in range(3))
+    dx, dw = descent.tensor(x, requires_grad=True), descent.tensor(w, requires_grad=True)
+    y = F.linear(dx, dw)
+    dq, dk, dv = (descent.tensor(a, requires_grad=True) for a in (q, k, v))
+    o = F.scaled_dot_product_attention(dq, dk, dv, is_causal=True)
+    (y.sum() + o.sum()).backward()
+    assert len(mkl) >= 3 + 5  # Linear's three products, attention's five
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    ty = torch.nn.functional.linear(tx, tw)
+    to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=True)
+    (ty.sum() + to.sum()).backward()
+    for d, t in [(y, ty), (o, to), (dx.grad, tx.grad), (dw.grad, tw.grad), (dq.grad, tq.grad),
+                 (dk.grad, tk.grad), (dv.grad, tv.grad)]:  # fmt: skip
+        np.testing.assert_allclose(d.numpy(), t.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def _gpt_train(compiled: bool, steps: int = 4, dtype=None):
+    import descent
+    from descent.models import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+    descent.manual_seed(0)
+    m = GPT(cfg)
+    if dtype is not None:
+        m = m.to(dtype)
+    opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        _, loss = m(x, y)
+        loss.backward()
+        descent.optim.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    f = descent.compile(step) if compiled else step
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(steps):
+        x, y = (descent.tensor(rng.integers(0, cfg.vocab_size, (4, 16))) for _ in range(2))
+        out.append(f(x, y)._data.copy())
+        out += [p.grad._data.copy() for p in m.parameters()]
+    return out + [p._data.copy() for p in m.parameters()], f
+
+
+def _bitwise(a_list, b_list):
+    assert len(a_list) == len(b_list)
+    for a, b in zip(a_list, b_list):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [None, "float64"])
+def test_gpt_step_compiled_is_eager_bitwise_on_mkl(mkl, dtype):
+    import descent
+
+    dt = None if dtype is None else getattr(descent, dtype)
+    eager, _ = _gpt_train(False, dtype=dt)
+    n_eager = len(mkl)
+    compiled, f = _gpt_train(True, dtype=dt)
+    _bitwise(eager, compiled)
+    assert n_eager > 0 and len(mkl) >= 2 * n_eager  # the replays' products went to MKL too
+    assert len(f.programs()) == 1
+
+
+def test_switching_blas_records_a_compiled_step_again():
+    """A compiled step recorded on OpenBLAS records anew on MKL (its layout probes are the
+    recording BLAS's) and back; each gives its own BLAS's eager bits."""
+    eager_ob, _ = _gpt_train(False, steps=2)
+    import descent
+    from descent.models import GPT, GPTConfig
+
+    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.0)
+    descent.manual_seed(1)
+    m = GPT(cfg)
+
+    def fwd(x):
+        return m(x)[0]
+
+    f = descent.compile(fwd)
+    x = descent.tensor(np.random.default_rng(2).integers(0, 40, (4, 16)))
+    with descent.no_grad():
+        ref_ob = [fwd(x)._data.copy() for _ in range(3)]
+        got_ob = [f(x)._data.copy() for _ in range(3)]
+        descent.backends.set_blas("mkl")
+        try:
+            ref_mkl = [fwd(x)._data.copy() for _ in range(3)]
+            got_mkl = [f(x)._data.copy() for _ in range(3)]
+        finally:
+            descent.backends.set_blas("openblas")
+        got_ob2 = [f(x)._data.copy() for _ in range(2)]
+    _bitwise(ref_ob, got_ob)
+    _bitwise(ref_mkl, got_mkl)
+    _bitwise(ref_ob[:2], got_ob2)
+    assert len(f.programs()) == 2
+    assert eager_ob  # the OpenBLAS run before the switch trained as usual
