@@ -446,3 +446,75 @@ def test_cross_entropy_mean_scale_and_all_ignored():
         ld, lt, gd, gt = _ce_both(x, np.array(t))
         np.testing.assert_allclose(ld, lt, rtol=2e-6, equal_nan=True)
         np.testing.assert_allclose(gd, gt, rtol=2e-5, atol=1e-7)
+
+
+# -- SelectedValues' (N, C) path (max / min / kthvalue / median / mode over a dim) ------------
+
+
+def _selected(x, fn, dim, keep, gy, fast, monkeypatch):
+    from descent.ops import indexing
+
+    if not fast:
+        monkeypatch.setattr(indexing, "_one_per_row", lambda *a: False)
+    xd = ds.tensor(x, requires_grad=True)
+    out = fn(xd, dim, keep)
+    out.backward(ds.tensor(gy.reshape(tuple(out.shape))))
+    monkeypatch.undo()
+    return out.detach().numpy(), xd.grad.numpy()
+
+
+_SELECTORS = {
+    "max": lambda x, d, k: x.max(d, keepdim=k)[0],
+    "min": lambda x, d, k: x.min(d, keepdim=k).values,
+    "kthvalue": lambda x, d, k: x.kthvalue(2, d, keepdim=k)[0],
+    "median": lambda x, d, k: x.median(d, keepdim=k)[0],
+    "mode": lambda x, d, k: x.mode(d, keepdim=k)[0],
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SELECTORS))
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_selected_values_rows_bitwise_the_take_along_axis_path(name, dim, keep, dtype, monkeypatch):
+    rng = np.random.default_rng(15)
+    x = rng.integers(-3, 4, (6, 5)).astype(dtype)  # ties
+    x[1, 2] = np.nan
+    x[4, 0] = -np.inf
+    n_out = 5 if dim == 0 else 6
+    gy = rng.standard_normal(n_out).astype(dtype)
+    gy[0] = -0.0
+    gy[1] = np.nan
+    fn = _SELECTORS[name]
+    new = _selected(x, fn, dim, keep, gy, True, monkeypatch)
+    old = _selected(x, fn, dim, keep, gy, False, monkeypatch)
+    for a, b in zip(new, old, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        assert a.flags.c_contiguous == b.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_max_dim_rows_match_torch_and_finite_differences(dim):
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((8, 16)).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    vd, id_ = xd.max(dim)
+    vt, it = xt.max(dim)
+    np.testing.assert_array_equal(vd.detach().numpy(), vt.detach().numpy())
+    np.testing.assert_array_equal(id_.numpy(), it.numpy())
+    assert vd.grad_fn.name() == vt.grad_fn.name()
+    gy = rng.standard_normal(tuple(vt.shape)).astype(np.float32)
+    vd.backward(ds.tensor(gy))
+    vt.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+    x64 = ds.tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    assert ds.autograd.gradcheck(lambda a: a.max(dim)[0], (x64,))
+    assert ds.autograd.gradgradcheck(lambda a: a.min(dim, keepdim=True)[0], (x64,))
+    # a (N, C) view that is not contiguous, and an empty batch
+    xb, xtb = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (xb.T.max(dim)[0] * 2).sum().backward()
+    (xtb.T.max(dim)[0] * 2).sum().backward()
+    np.testing.assert_array_equal(xb.grad.numpy(), xtb.grad.numpy())
+    e = ds.zeros((0, 3), requires_grad=True)
+    (e.max(1)[0]).sum().backward()
+    assert e.grad.shape == (0, 3)

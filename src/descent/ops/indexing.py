@@ -411,6 +411,15 @@ def _check_index_put_dtype(x: Tensor, index, value: Tensor) -> None:
 _MASK_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))  # (uint8: PyTorch's legacy masks)
 
 
+def _one_mask(index) -> bool:
+    """Whether the index is one bool mask (a tensor, or a list of bools): PyTorch's setitem
+    then fills (masked_fill_)."""
+    one = index[0] if type(index) is tuple and len(index) == 1 else index
+    if isinstance(one, Tensor):
+        return one._data.dtype == np.bool_
+    return type(one) is list and bool(one) and all(type(b) is bool for b in one)
+
+
 def setitem(x: Tensor, index, value) -> None:
     """x[index] = value. Recorded (differentiable in x and value) when either needs grad."""
     if index is False:  # PyTorch's setitem returns at once: nothing selected, the value unread
@@ -420,6 +429,11 @@ def setitem(x: Tensor, index, value) -> None:
     if isinstance(value, Tensor):
         if value._data.dtype != x._data.dtype:
             _check_index_put_dtype(x, index, value)
+            if (value._data.dtype.kind == "c" and x._data.dtype.kind != "c"
+                    and value._data.size == 1 and _one_mask(index)):  # fmt: skip
+                # PyTorch's masked_fill_ reads the value's number with its checked conversion:
+                # a nonzero imaginary part raises (NumPy's cast dropped it with a warning)
+                fill_int(complex(value._data.reshape(-1)[0]), x._data.dtype)
     elif type(value) is int and not -(2**63) <= value < 2**63:
         # PyTorch's setitem unpacks a Python int as a C long long, whatever x's dtype
         raise ValueError(
@@ -852,13 +866,45 @@ class SelectedValues(Function):
     saves_params = True  # PyTorch saves the indices (a second backward raises there)
 
     def forward(self, x):
+        if _one_per_row(x, self.idx, self.axis):
+            # NumPy (N, C), one index per row or column: the fancy-index gather of the same
+            # values, without take_along_axis's index building (~5 us of a small max(x, dim))
+            rows = np.arange(x.shape[1 - self.axis])
+            y = x[rows, self.idx[:, 0]] if self.axis == 1 else x[self.idx[0], rows]
+            return y.reshape(self.idx.shape) if self.keep else y
         y = backend.get_array_module(x).take_along_axis(x, self.idx, axis=self.axis)
         return y if self.keep else y.squeeze(self.axis)
 
     def backward(self, gy, ops):
         if not self.keep:
             gy = gy.reshape(self.idx.shape)
+        if not ops.is_graph and _one_per_row(gy, self.idx, self.axis):
+            # The scatter-add into zeros adds each value once, to 0.0: a put of gy + 0.0 is
+            # the same bits (-0.0 becomes +0.0 there too), in one fancy-index assignment
+            gx = np.zeros(self.in_shapes[0], gy.dtype)
+            rows = np.arange(gx.shape[1 - self.axis])
+            if self.axis == 1:
+                gx[rows, self.idx[:, 0]] = gy[:, 0] + 0.0
+            else:
+                gx[self.idx[0], rows] = gy[0] + 0.0
+            return gx
         return ops.along_axis_grad(gy, self.in_shapes[0], self.idx, self.axis)
+
+
+_ONE_PER_ROW_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _one_per_row(a, idx, axis) -> bool:
+    """SelectedValues' 2-D NumPy path: a float32/float64 (N, C) array (x, or gy in keepdim's
+    shape) and an integer index with one entry per row (axis 1) or per column (axis 0): the
+    gather and the put read and write what take_along_axis and the scatter-add would (a
+    negative entry wraps, an out-of-range one raises IndexError, in both). Half precision
+    accumulates in float32 there: not here."""
+    if type(a) is not np.ndarray or a.ndim != 2 or a.dtype not in _ONE_PER_ROW_DTYPES:
+        return False
+    if type(idx) is not np.ndarray or idx.ndim != 2 or idx.dtype.kind not in "iu":
+        return False
+    return idx.shape[axis] == 1 and idx.shape[1 - axis] == a.shape[1 - axis] and a.size > 0
 
 
 class AlongAxisGrad(Function):
