@@ -318,8 +318,12 @@ def batch_norm(input, weight, bias, running_mean, running_var, training, momentu
     """torch.batch_norm: every argument required, weight and bias BEFORE the running statistics
     (torch.nn.functional.batch_norm takes the statistics first). Training updates the running
     statistics in place, as F.batch_norm."""
-    return _F().batch_norm(input, running_mean, running_var, weight, bias, bool(training),
-                           momentum, eps)  # fmt: skip
+    from .nn.functional._normalization import batch_norm_unchecked  # noqa: PLC0415
+
+    # (the kernel: F.batch_norm's Python checks of eps and of one value per channel are not
+    # torch.batch_norm's)
+    return batch_norm_unchecked(input, running_mean, running_var, weight, bias, bool(training),
+                                momentum, eps)  # fmt: skip
 
 
 def instance_norm(input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps,

@@ -386,8 +386,11 @@ def native_batch_norm(input, weight, bias, running_mean, running_var, training, 
     1 / sqrt(biased var + eps) when training; empty (0,) tensors in eval (torch's CPU kernel).
     Training updates the running statistics in place."""
     x = as_tensor(input)
-    out = _F().batch_norm(x, running_mean, running_var, weight, bias, bool(training), momentum,
-                          eps)  # fmt: skip
+    from .nn.functional._normalization import batch_norm_unchecked  # noqa: PLC0415
+
+    # (the kernel: F.batch_norm's Python checks are not native_batch_norm's)
+    out = batch_norm_unchecked(x, running_mean, running_var, weight, bias, bool(training),
+                               momentum, eps)  # fmt: skip
     with no_grad():
         if not training:
             empty = x.new_zeros((0,))

@@ -190,7 +190,12 @@ class Elu(Function):
 
     def _vjp(self, gy, x, ops):
         """The backward formula (arrays, or Tensors under create_graph)."""
-        return ops.where(x > 0, gy, gy * (ops.exp(ops.minimum(x, 0)) * self.alpha))
+        if ops.is_graph:  # PyTorch's elu_double_backward masks with x < 0: the second
+            # derivative at x = 0 is 0 (minimum's tie rule gave alpha / 2); x * 0 keeps a nan
+            neg = ops.where(x < 0, x, x * 0)
+        else:
+            neg = ops.minimum(x, 0)
+        return ops.where(x > 0, gy, gy * (ops.exp(neg) * self.alpha))
 
 
 class Gelu(Function):
@@ -326,7 +331,11 @@ class Softplus(Function):
         # Above the threshold the op is the identity (PyTorch's linear region), so the gradient
         # is 1.
         bx = x if self.beta == 1 else x * self.beta
-        return ops.where(bx > self.threshold, gy, gy * ops.sigmoid(bx))
+        s = ops.sigmoid(bx)
+        if ops.is_graph:  # PyTorch's softplus_double_backward masks with beta x < threshold:
+            # at beta x == threshold the first derivative is sigmoid's, the second 0
+            s = ops.where(bx < self.threshold, s, s.detach())
+        return ops.where(bx > self.threshold, gy, gy * s)
 
 
 class LogSigmoid(Function):

@@ -422,6 +422,12 @@ def _sinc_vjp(gy, x, ops):
     sq = x * x * math.pi
     zero = sq == 0
     d = (px * ops.cos(px) - ops.sin(px)) / ops.where(zero, 1, sq)
+    if ops.is_graph:
+        # Under create_graph the branch at 0 is -(pi^2 / 3) x gy: 0 there (a finite gy), and
+        # its derivative is sinc''(0) = -pi^2 / 3 (the constant 0 gave 0; PyTorch's double
+        # backward of its where gives nan)
+        finite = ops.where(gy - gy == 0, gy, 0)  # (inf - inf and nan - nan are nan)
+        return ops.where(zero, x * (-(math.pi**2) / 3) * finite + 0.0, gy * d)
     return ops.where(zero, 0, gy * d)  # 0 there even for an inf or nan gy, as PyTorch
 
 

@@ -153,7 +153,10 @@ class Var(Function):
         keeps 2 / (n - correction) (a 0-d var with correction=2 has a nan gradient there,
         -0.0 by the formula: found by fuzz_extra_dtypes half, seed 18124001)."""
         mean = x.mean(axis=None, keepdims=True)
-        return ops.where(x == mean, math.nan, math.inf)
+        # in x's dtype: the Python numbers made it float64, a float32 gradient's second order
+        # came out float64 (session 28's grad2 fuzz)
+        dt = x._data.dtype if ops.is_graph else x.dtype
+        return ops.cast(ops.where(x == mean, math.nan, math.inf), dt)
 
     def _low_backward(self, gy, x, low, ops):
         """float16/bfloat16 arrays (bfloat16's as float32): PyTorch's var_backward and

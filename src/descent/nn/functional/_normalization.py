@@ -171,6 +171,25 @@ def _complex_rms_norm(x: Tensor, normalized_shape, weight, eps) -> Tensor:
     return y if weight is None else y * as_tensor(weight)
 
 
+def _check_batch_norm_args(input, training: bool, eps: float) -> None:
+    """torch.nn.functional.batch_norm's own checks (Python, before its kernel): one value per
+    channel cannot be normalised in training, and eps must be positive there (>= 0 else)."""
+    shape = tuple(getattr(input, "shape", ()))
+    if training and shape:
+        n = shape[0]
+        for size in shape[2:]:
+            n *= size
+        if n == 1:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got input size "
+                f"{shape} (batch_norm: use a batch of 2 or more, or eval mode)"
+            )
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+
+
 def batch_norm(
     input,
     running_mean,
@@ -188,6 +207,16 @@ def batch_norm(
     training=False uses the running statistics.
     """
     _refuse_none_momentum("batch_norm", momentum)
+    _check_batch_norm_args(input, training, eps)
+    return batch_norm_unchecked(input, running_mean, running_var, weight, bias, training,
+                                momentum, eps)  # fmt: skip
+
+
+def batch_norm_unchecked(input, running_mean, running_var, weight=None, bias=None,
+                         training: bool = False, momentum: float = 0.1,
+                         eps: float = 1e-5) -> Tensor:  # fmt: skip
+    """batch_norm without torch.nn.functional's Python checks (one value per channel, eps):
+    the kernel torch.batch_norm, native_batch_norm and instance_norm reach in PyTorch."""
     x = autocast_f32(float_tensor(input, "batch_norm"), cpu=False)
     if is_reduced(x._data.dtype) and not backend.is_cupy_array(x._data):
         # In float32, rounded once, as PyTorch's CPU kernel (opmath): the float16 statistics
@@ -204,7 +233,8 @@ def batch_norm(
         def f32(x, w, b):
             if same:
                 return _batch_norm_op(x, running_mean, running_var, w, b, momentum, eps, low)
-            return batch_norm(x, running_mean, running_var, w, b, training, momentum, eps)
+            return batch_norm_unchecked(x, running_mean, running_var, w, b, training,
+                                        momentum, eps)  # fmt: skip
 
         return in_float32(f32, x, _opt_tensor(weight), _opt_tensor(bias))
     _same_dtype("batch_norm", x, weight, bias)
@@ -311,6 +341,14 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
             f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0)"
         )
     c = x.shape[1]
+    # torch.nn.functional.group_norm's _verify_batch_size over [N C / G, G, *spatial]: one
+    # value per group cannot be normalised (a ValueError, before the divisibility check)
+    size = [x.shape[0] * c // num_groups, num_groups, *x.shape[2:]]
+    if math.prod([size[0], *size[2:]]) == 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {size} "
+            f"(group_norm of {tuple(x.shape)} with {num_groups} groups: one value per group)"
+        )
     if c % num_groups:
         raise DescentError(
             f"group_norm: expected number of channels in input {tuple(x.shape)} to be divisible "
@@ -415,7 +453,7 @@ def instance_norm(
     if x.ndim < 2:
         raise ValueError(f"instance_norm: expected (N, C, *) input, got shape {tuple(x.shape)}")
     if not use_input_stats:
-        return batch_norm(x, running_mean, running_var, weight, bias, False, 0.0, eps)
+        return batch_norm_unchecked(x, running_mean, running_var, weight, bias, False, 0.0, eps)
     spatial = int(np.prod(x.shape[2:]))
     if spatial <= 1:
         raise ValueError(
@@ -431,8 +469,8 @@ def instance_norm(
         n, c = x.shape[0], x.shape[1]
         w = None if weight is None else as_tensor(weight).expand(n, c).reshape(n * c)
         b = None if bias is None else as_tensor(bias).expand(n, c).reshape(n * c)
-        y = batch_norm(x.reshape((1, n * c) + tuple(x.shape[2:])), None, None, w, b, True,
-                       momentum, eps)  # fmt: skip
+        y = batch_norm_unchecked(x.reshape((1, n * c) + tuple(x.shape[2:])), None, None, w, b,
+                                 True, momentum, eps)  # fmt: skip
         return y.reshape(x.shape)
     y = group_norm(x, x.shape[1], weight, bias, eps)
     m = 0.0 if momentum is None else float(momentum)

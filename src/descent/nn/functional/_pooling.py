@@ -386,6 +386,18 @@ def _window_matrix(n: int, out: int, dtype) -> np.ndarray:
     return a
 
 
+def _window_means(x: Tensor, dim: int, out: int) -> Tensor:
+    """Cell i along `dim` averages PyTorch's window [floor(i n/out), ceil((i+1) n/out)): one
+    mean per cell (for an input with inf or nan, where the window matrices' products give
+    0 * inf = nan in the cells without it)."""
+    n = x.shape[dim]
+    cells = []
+    for i in range(out):
+        lo, hi = (i * n) // out, -((-(i + 1) * n) // out)
+        cells.append(x.narrow(dim, lo, hi - lo).mean(axis=dim))
+    return _shape.stack(cells, axis=dim)
+
+
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed (oh, ow): windows [floor(i H/oh), ceil((i+1) H/oh)) as
     PyTorch. One avg_pool2d when the sizes divide evenly, else a mean per output cell."""
@@ -403,7 +415,8 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
         y = avg_pool2d(x, (h // oh, w // ow))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool2d, x, (oh, ow))  # once (ops/half.py; float16: 1.1x)
-    elif type(x._data) is np.ndarray:
+    elif type(x._data) is np.ndarray and np.isfinite(x._data).all():
+        # (Not with an inf or nan: the products' 0 * inf made nan in the cells without it.)
         # The pooling is separable and linear: y = A_h x A_w^T with A (out, in) holding
         # 1/len on each (possibly overlapping) window. Two matrix products, forward and
         # backward, where a mean per output cell made oh*ow ops each way (7x7 cells of 32x32
@@ -425,9 +438,24 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     return y[0] if unbatched else y
 
 
+def check_size_1d(output_size, op: str) -> None:
+    """The 1-d adaptive poolings take an int (or one int in a sequence): PyTorch's argument
+    parser refuses None, which the 2-d and 3-d ones read as 'keep this dimension'."""
+    if output_size is None:
+        raise TypeError(
+            f"{op}(): argument 'output_size' (position 2) must be tuple of ints, not NoneType"
+        )
+    if isinstance(output_size, (tuple, list)) and any(o is None for o in output_size):
+        raise TypeError(
+            f"{op}(): argument 'output_size' (position 2) must be tuple of ints, but found "
+            "element of type NoneType (the 1-d pooling has no size to keep)"
+        )
+
+
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
     """Average pooling of (N, C, L) or (C, L) to a fixed length: adaptive_avg_pool2d over a
     height-1 image (PyTorch's windows [floor(i L/o), ceil((i+1) L/o)))."""
+    check_size_1d(output_size, "adaptive_avg_pool1d")
     x = float_tensor(input, "adaptive_avg_pool1d")
     if x.ndim not in (2, 3):
         raise ValueError(

@@ -36,11 +36,13 @@ from ._pooling import (
     _avg_input,
     _ceil_extra,
     _window_matrix,
+    _window_means,
     adaptive_out,
     avg_pool1d,
     avg_pool2d,
     cached_geom,
     check_pool_input,
+    check_size_1d,
     check_window,
     empty_pool,
     integer_average,
@@ -258,6 +260,13 @@ def avg_pool3d(
     geom, extra = _geom(x, 3, kernel_size, stride, padding, 1, ceil_mode, op)
     k, s, d, p = geom
     n, c, *sizes = x.shape
+    if any(sz < kk for sz, kk in zip(sizes, k, strict=True)):
+        # ATen's pool3d_shape_check with check_input_size (avg_pool3d only): the input
+        # itself, padding aside, must hold the kernel
+        raise DescentError(
+            f"{op}: input image (T: {sizes[0]} H: {sizes[1]} W: {sizes[2]}) smaller than kernel "
+            f"size (kT: {k[0]} kH: {k[1]} kW: {k[2]}), as in PyTorch (padding does not count)"
+        )
     if any(extra):  # ceil_mode's trailing cells: zeros, never counted in a divisor
         widths = []
         for e in reversed(extra):
@@ -455,6 +464,7 @@ def _adaptive_table(sizes: tuple, out: tuple):
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):
     """Max pooling of (N, C, L) to a fixed length (PyTorch's adaptive windows)."""
+    check_size_1d(output_size, "adaptive_max_pool1d")
     return _adaptive_max_nd(input, output_size, return_indices, 1, "adaptive_max_pool1d")
 
 
@@ -489,6 +499,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool3d, x, out)  # once (as adaptive_avg_pool2d)
+    elif not bool(backend.get_array_module(x._data).isfinite(x._data).all()):
+        # an inf or nan: one mean per cell and dimension (0 * inf in the products made nan)
+        y = _window_means(_window_means(_window_means(x, 2, out[0]), 3, out[1]), 4, out[2])
     else:
         # Separable and linear: one product with each dimension's window matrix A (out, in),
         # where a mean per output cell made od*oh*ow ops each way. (The matrices are saved by

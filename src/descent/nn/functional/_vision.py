@@ -59,21 +59,18 @@ def _source_scale(n_in: int, n_out: int, align_corners: bool, scale) -> float:
     return 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
 
 
-def _linear_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray:
-    """M (n_out, n_in): row i holds the weights of output i's taps (float64)."""
+def _linear_taps(n_in, n_out, align_corners, scale, cubic: bool) -> list:
+    """[(index (n_out,), weight (n_out,) float64)] per tap of each output position: 2 for the
+    linear modes, 4 for bicubic (clamped at the borders), as ATen's kernels read them."""
     step = _source_scale(n_in, n_out, align_corners, scale)
     dst = np.arange(n_out, dtype=np.float64)
     src = step * dst if align_corners else step * (dst + 0.5) - 0.5
-    m = np.zeros((n_out, n_in))
-    rows = np.arange(n_out)
     if not cubic:
         src = np.maximum(src, 0.0)  # linear modes clamp a negative source to 0 (cubic does not)
         i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
         lam = src - i0
         i1 = np.minimum(i0 + 1, n_in - 1)
-        np.add.at(m, (rows, i0), 1.0 - lam)
-        np.add.at(m, (rows, i1), lam)
-        return m
+        return [(i0, 1.0 - lam), (i1, lam)]
     i0 = np.floor(src).astype(np.int64)
     t = src - i0
     a = _CUBIC_A
@@ -85,9 +82,32 @@ def _linear_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray
         return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
 
     weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
-    for off, w in zip((-1, 0, 1, 2), weights, strict=True):
-        np.add.at(m, (rows, np.clip(i0 + off, 0, n_in - 1)), w)  # clamped taps add up
+    return [(np.clip(i0 + off, 0, n_in - 1), w)
+            for off, w in zip((-1, 0, 1, 2), weights, strict=True)]  # fmt: skip
+
+
+def _linear_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray:
+    """M (n_out, n_in): row i holds the weights of output i's taps (float64; clamped taps
+    add up)."""
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    for idx, w in _linear_taps(n_in, n_out, align_corners, scale, cubic):
+        np.add.at(m, (rows, idx), w)
     return m
+
+
+def _tap_sum(y: Tensor, axis: int, taps: list) -> Tensor:
+    """sum over taps of y[..., idx, ...] * weight along `axis`: each output reads its own taps
+    only (for an input with inf or nan, where the matrix product's 0 * inf made nan in every
+    output of the row, as PyTorch's kernels do not)."""
+    xp = backend.get_array_module(y._data)
+    tail = (1,) * (y.ndim - axis - 1)
+    out = None
+    for idx, w in taps:
+        term = take_index(y, (slice(None),) * axis + (xp.asarray(idx),))
+        term = term * Tensor._wrap(xp.asarray(w.astype(y._data.dtype).reshape(-1, *tail)))
+        out = term if out is None else out + term
+    return out
 
 
 def _antialias_matrix(n_in, n_out, align_corners, scale, cubic: bool) -> np.ndarray:
@@ -236,6 +256,10 @@ def interpolate(
             idx = _nearest_index(n_in, n_out, scales[i], mode == "nearest-exact")
             # (PyTorch's upsample_nearest node saves no index: take_index frees none)
             y = take_index(y, (slice(None),) * axis + (xp.asarray(idx),))
+            continue
+        if not antialias and not bool(xp.isfinite(y._data).all()):
+            taps = _linear_taps(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
+            y = _tap_sum(y, axis, taps)
             continue
         matrix = _antialias_matrix if antialias else _linear_matrix
         m = matrix(n_in, n_out, bool(align_corners), scales[i], mode == "bicubic")
