@@ -17,7 +17,10 @@ the same order. What depends on the call's arrays (contiguity, a kernel that dec
 that is not a NumPy array, a twin left by the previous Linear) is checked as the interpreter
 checks it, and whatever the generator does not specialise (an undecided plan, bound
 parameters, a Linear+ReLU pair, a Write, a Call) is one call of the interpreter's own method
-for that instruction: a fast path that calls the slow path's pieces. The interpreter stays
+for that instruction: a fast path that calls the slow path's pieces. One thing the generator
+adds (session 28): a ufunc writes its result into an operand that dies at its step where nothing
+else holds it (`program._dead_operand`) instead of a pool buffer; the same ufunc on the same
+operands, so the same values. The interpreter stays
 (`Program.codegen = False`, or `program.CODEGEN[0] = False` for programs made after it) as the
 reference and for A/B timings.
 """
@@ -79,13 +82,15 @@ def build(prog, debug: bool = False):
         _fusion_run=P.fusion.run,
         _get=prog.pool.get,
         _DONE=P._DONE_BY_LINEAR,
+        _INTO_DEAD=P._INTO_DEAD,
+        _dead=P._dead_operand,
     )
     src.add(0, "def replay(prog, env, pool):")
     for k, (ins, drops, extra) in enumerate(prog.steps):
         src.add(1, f"# step {k}: {_label(ins)}")
         kind = type(ins)
         if kind is Forward:
-            _forward(src, P, prog, ins, extra)
+            _forward(src, P, prog, ins, extra, drops)
         elif kind is Backward:
             _backward(src, P, prog, ins)
         elif kind is FusedChain:
@@ -132,8 +137,9 @@ def _view(src: _Source, ins: View) -> None:
     src.add(1, "b = None")
 
 
-def _forward(src: _Source, P, prog, ins: Forward, extra) -> None:
-    """`Program._forward` for one instruction, its first replay's decisions folded in."""
+def _forward(src: _Source, P, prog, ins: Forward, extra, drops=()) -> None:
+    """`Program._forward` for one instruction, its first replay's decisions folded in; a
+    ufunc writes into an operand whose slot dies here where nothing else holds it (below)."""
     I, X = src.const(ins, "ins"), src.const(extra, "x")
     pair, plan = extra[2], extra[1]
     delegate = f"prog._forward({I}, {X}, env, pool)"
@@ -175,8 +181,26 @@ def _forward(src: _Source, P, prog, ins: Forward, extra) -> None:
             cond = " and ".join(f"type({n}) is _ndarray and {n}.flags.c_contiguous"
                                 for n in names)  # fmt: skip
             src.add(ind, f"if {cond}:")
-            src.add(ind + 1, f"o = {U}({operands}, out=_get({shape!r}, "
-                             f"{src.const(dt, 'dt')}))")  # fmt: skip
+            D = src.const(dt, "dt")
+            # Session 28 (helper-206): into an operand that dies at this step (its slot
+            # dropped here, read by no later instruction) when nothing else holds it
+            # (program._dead_operand), with the result's shape and dtype. The same ufunc on
+            # the same operands, so the same bits; one memory stream
+            # fewer than a pool buffer (no write-allocate read), and the product's output it
+            # usually is was just written by both cores: 768 x 128 residual add after a
+            # two-thread product 33 -> 16 us (docs/compile.md, session 28).
+            # (not for an op that saves its inputs for its backward: its boxes are filled
+            # after the ufunc, so getrefcount cannot see them; Mul's dropout mask, helper-206)
+            dead = [n for n, sl in zip(names, ins.ins)
+                    if sl in drops and list(ins.ins).count(sl) == 1 and extra[0] is None]
+            kw = "if"
+            for n in reversed(dead):  # (the last operand first: a product's output, mostly)
+                src.add(ind + 1, f"{kw} _INTO_DEAD[0] and _dead({n}, {shape!r}, {D}, pool):")
+                src.add(ind + 2, f"o = {U}({operands}, out={n})")
+                kw = "elif"
+            if dead:
+                src.add(ind + 1, "else:")
+            src.add(ind + 1 + bool(dead), f"o = {U}({operands}, out=_get({shape!r}, {D}))")
     src.add(ind, "if o is None:")
     src.add(ind + 1, f"o = {OP}.forward({args})")
     src.add(ind + 1, "if type(o) is not _ndarray and isinstance(o, _generic):")
@@ -221,6 +245,7 @@ def _plain(src: _Source, P, prog, ins: Backward, plan, name: str) -> None:
     ops = P._np_ops()
     src.ns.update(_ops=ops, _sum_to=ops.sum_to, _add=P._add, _in_pool=P._in_pool,
                   _refcount=P._getrefcount, _np_add=np.add, _IN_PLACE=P._IN_PLACE,
+                  _INTO_FRESH=P._INTO_FRESH,
                   _linear_grads=P._linear_grads, _slice_gradient=P._slice_gradient,
                   _reshaped=P._reshaped_slice_gradient, _relu_backward=P._relu_backward,
                   _store_leaf_grads=P._store_leaf_grads, _rk=P.replay_kernels,
@@ -235,6 +260,7 @@ def _plain(src: _Source, P, prog, ins: Backward, plan, name: str) -> None:
         a(1, f"prev = grads[{t}]")
         a(1, f"grads[{t}] = g if prev is None else _add(prev, g, pool)")
     a(1, "in_place = _IN_PLACE[0]")
+    a(1, "into_fresh = in_place and _INTO_FRESH[0]")
     for node, kind, k, deliveries, saves, aux, may_skip in nodes:
         N = src.const(node, "node")
         a(1, f"# node {k}: {type(node).__name__}")
@@ -333,6 +359,13 @@ def _plain(src: _Source, P, prog, ins: Backward, plan, name: str) -> None:
             a(di, f"prev = grads[{t}]")
             a(di, "if prev is None:")
             a(di + 1, f"grads[{t}] = gx")
+            if kind == P._LN:  # (the interpreter's sum into a layer norm's fresh gradient)
+                a(di, "elif (into_fresh and type(gx) is _ndarray and type(prev) is _ndarray and "
+                      "_refcount(gx) <= 4 and prev.shape == gx.shape and prev.dtype == gx.dtype "
+                      "and gx.base is None and gx.flags.writeable and (_refcount(gx) == 3 or "
+                      "_in_pool(gx, pool))):")  # fmt: skip
+                a(di + 1, "_np_add(prev, gx, out=gx)")
+                a(di + 1, f"grads[{t}] = gx")
             # (the interpreter's in-place condition, `program._plain_backward`)
             a(di, "elif (in_place and type(prev) is _ndarray and _refcount(prev) <= 4 and "
                   "type(gx) is _ndarray and prev.shape == gx.shape and prev.dtype == gx.dtype "

@@ -672,6 +672,16 @@ _RELU, _CE, _LINEAR, _OTHER, _SLICE, _RESHAPE, _SDPA, _GELU, _LN, _TRANSPOSE = r
 _GRAD_PROP = None  # Tensor.grad (the property): `.grad` is stored directly only through it
 _Transpose = _ops_shape.Transpose
 _IN_PLACE = [True]  # gradient sums into an unshared first operand (False: benchmarks' A/B)
+# Session 28 (helper-206): a layer norm's input gradient is summed into the residual stream's
+# gradient `prev`, which the block's products have just read on both cores at two BLAS threads;
+# writing into `prev` then costs a cache-line transfer per line from the other core (the in-place
+# add of 768 x 128 float32 after two-thread products: 118 us, after one-thread ones 20). The
+# kernel's own output, just written on this core, takes the sum instead (19 us): np.add(prev, gx,
+# out=gx), the same addition (docs/compile.md, session 28). False: into prev (benchmarks' A/B).
+_INTO_FRESH = [True]
+# The generated replay's ufuncs write into an operand that dies at their step where nothing
+# else holds it (codegen._forward); the interpreter allocates. False: a pool buffer (A/B).
+_INTO_DEAD = [True]
 
 
 def _plain_plan(prog, ins: Backward):
@@ -761,6 +771,7 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
         grads[t] = g if prev is None else _add(prev, g, pool)
     retain = ins.retain_graph
     in_place = _IN_PLACE[0]
+    into_fresh = in_place and _INTO_FRESH[0]
     for node, kind, k, deliveries, saves, aux, may_skip in nodes:
         gy = grads[k]
         if gy is None:
@@ -829,6 +840,14 @@ def _plain_backward(plan, prog, ins: Backward, env, pool) -> None:
                 gx = sum_to(gx, shape)
             prev = grads[t]
             if prev is None:
+                grads[t] = gx
+            # Into a layer norm's fresh gradient (_INTO_FRESH) when nothing else can see it:
+            # held by `gxs`, `gx` and getrefcount's argument only, or also the pool's list.
+            elif (into_fresh and kind == _LN and type(gx) is _ndarray and type(prev) is _ndarray
+                    and _getrefcount(gx) <= 4 and prev.shape == gx.shape
+                    and prev.dtype == gx.dtype and gx.base is None and gx.flags.writeable
+                    and (_getrefcount(gx) == 3 or _in_pool(gx, pool))):  # fmt: skip
+                np.add(prev, gx, out=gx)
                 grads[t] = gx
             # Into prev itself when nothing else can see it: held by the list, `prev` and
             # getrefcount's argument only (a view, a saved input, env, another delivery of the
@@ -906,6 +925,8 @@ def _undo_plan(program):
     for k, ins in enumerate(program):
         if type(ins) is Forward and type(ins.op) in (Guarded, MaskRead):
             last = k
+    if last < 0:  # no guard: nothing stops a replay half-way (program[:-1] below would snapshot
+        return None  # every optimizer state and clipped gradient on each call: ~0.9 ms, GPT)
     writes: set = set()
     leaves: dict = {}
     gens: dict = {}
@@ -1071,6 +1092,25 @@ def _steps_restore(saved) -> None:
         for k, lst, items in lists:
             lst[:] = items
             setattr(obj, k, lst)
+
+
+def _dead_operand(a, shape, dtype, pool) -> bool:
+    """Whether the generated replay's ufunc may write its result into `a`, an operand whose
+    slot dies at its step: a C-contiguous writeable array of the result's shape and dtype held
+    only by env and the generated code's local (getrefcount: those, this parameter and its own
+    argument, 4; 5 for a pool buffer, whose list holds one more), or such a view of the whole
+    of a pool buffer that only the pool and the view hold (a Linear's reshaped output). A saved
+    input, another view, an op's saved output or the caller's tensor each add a reference."""
+    if (type(a) is not _ndarray or a.shape != shape or a.dtype != dtype
+            or not a.flags.c_contiguous or not a.flags.writeable):  # fmt: skip
+        return False
+    n = _getrefcount(a)
+    b = a.base
+    if b is None:
+        return n == 4 or (n == 5 and _in_pool(a, pool))
+    # (b: the pool's list, the view's base, this local and getrefcount's argument)
+    return (n == 4 and type(b) is _ndarray and b.base is None and b.size == a.size
+            and b.dtype == dtype and _getrefcount(b) == 4 and _in_pool(b, pool))  # fmt: skip
 
 
 def _in_pool(a, pool) -> bool:

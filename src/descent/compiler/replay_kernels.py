@@ -462,14 +462,17 @@ def ln_plan(op, arrays, pool):
         if gy.dtype != _f32 or not gy.flags.c_contiguous:
             gy = np.ascontiguousarray(gy, dtype=_f32)
         gy2 = gy.reshape(x2.shape)
-        gx = get(x2.shape) if need_x else None
+        # (a pool buffer in gy's shape, not a view of one: the gradient sum after it may then
+        # write into it, program._INTO_FRESH)
+        gx = get(gy.shape) if need_x else None
         gw = np.zeros(d, _f32) if need_wb else None
         gb = np.zeros(d, _f32) if need_wb else None
         w = ins[1].reshape(-1) if has_w else x2[0]
         jit.layer_norm_bwd32(x2, w, gy2, node.mean, node.rstd,
-                             x2 if gx is None else gx, x2[0] if gw is None else gw,
+                             x2 if gx is None else gx.reshape(x2.shape),
+                             x2[0] if gw is None else gw,
                              x2[0] if gb is None else gb, has_w, need_x, need_wb)  # fmt: skip
-        grads = (None if gx is None else gx.reshape(gy.shape),)
+        grads = (gx,)
         if has_w:
             grads += (gw.reshape(node.in_shapes[1]) if need_w else None,)
         if has_b:
