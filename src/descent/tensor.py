@@ -203,6 +203,17 @@ def _check_grad_dtype(arr, op: str = "requires_grad") -> None:
         )
 
 
+def _real_part(v: complex, ctype: str) -> float:
+    """float(t) / int(t) of a complex tensor: its real part, as PyTorch's checked conversion
+    (a nonzero imaginary part raises its overflow error; Python's float() refused any complex)."""
+    if v.imag != 0:
+        raise RuntimeError(
+            f"value cannot be converted to type {ctype} without overflow (a complex tensor "
+            f"with the value {v!r}: its imaginary part is not 0), as in PyTorch; take .real first"
+        )
+    return v.real
+
+
 class Tensor(
     PythonProtocol,
     MathMethods,
@@ -578,10 +589,12 @@ class Tensor(
         return bool(self._data)
 
     def __float__(self) -> float:
-        return float(self.item())
+        v = self.item()
+        return float(_real_part(v, "double") if type(v) is complex else v)
 
     def __int__(self) -> int:
-        return int(self.item())
+        v = self.item()
+        return int(_real_part(v, "int64_t") if type(v) is complex else v)
 
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:  # (a bool: PyTorch's

@@ -22,6 +22,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..dtypes import complex_of, scalar_type
+from ..errors import DtypeError
 from ..tensor import Tensor
 from ._common import as_tensor
 
@@ -280,7 +281,7 @@ def angle_complex(z: Tensor) -> Tensor:
 
 def _check_pair(op: str, a: Tensor, b: Tensor, names: tuple) -> None:
     da, db = a._data.dtype, b._data.dtype
-    if da.kind not in "fV" or db.kind not in "fV":
+    if da not in _HALF_FLOAT_DOUBLE or db not in _HALF_FLOAT_DOUBLE:  # (bfloat16 too, as there)
         raise RuntimeError(
             f"Expected both inputs to be Half, Float or Double tensors but got "
             f"{_scalar_type(da)} and {_scalar_type(db)} ({op})"
@@ -292,8 +293,15 @@ def _check_pair(op: str, a: Tensor, b: Tensor, names: tuple) -> None:
             "have one dtype)"
         )
     if da == np.float16:
+        if op == "polar":  # PyTorch has no half polar kernel either: its NotImplementedError
+            raise DtypeError(f'"polar_cpu" not implemented for \'Half\' (polar of float16 '
+                             f"inputs of shapes {tuple(a.shape)} and {tuple(b.shape)}); convert "
+                             "them with .float() first")  # fmt: skip
         raise RuntimeError(f"{op}: descent has no complex32; convert the half inputs with "
                            ".float() first")  # fmt: skip
+
+
+_HALF_FLOAT_DOUBLE = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Complex(Function):

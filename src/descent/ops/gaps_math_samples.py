@@ -33,11 +33,16 @@ HistogramddResult = return_type("histogramdd", ["hist", "bin_edges"])
 # Integration and differentiation of samples
 
 
-def _floating(v) -> Tensor:
-    """v as a Tensor of a floating or complex dtype (integer samples integrate in the default
-    float dtype, as PyTorch's)."""
+def _floating(v, x=None) -> Tensor:
+    """v as a Tensor of a floating or complex dtype: integer samples integrate in the default
+    float dtype, as PyTorch's, or in the dtype of floating sample points x (PyTorch promotes
+    them: int y at float16 x is float16)."""
     v = as_tensor(v)
-    return v if v.dtype.kind in "fVc" else cast(v, get_default_dtype())
+    if v.dtype.kind in "fVc":
+        return v
+    if isinstance(x, Tensor) and x._data.dtype.kind in "fV":
+        return cast(v, x._data.dtype)
+    return cast(v, get_default_dtype())
 
 
 def _intervals(op: str, y: Tensor, x, dx, dim: int):
@@ -80,7 +85,7 @@ def trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The trapezoidal rule along dim: sum over intervals of (y_i + y_{i+1}) / 2 * width,
     with the sample points x or a constant spacing dx (1 by default) (torch.trapezoid)."""
     _refuse_bool(y, "trapezoid")
-    y = _floating(y)
+    y = _floating(y, x)
     d, pair, width = _intervals("trapezoid", y, x, dx, dim)
     # PyTorch's composite scales by Scalars (MulBackward1, DivBackward1), which free nothing:
     # a second backward runs again (arithmetic.Scale)
@@ -93,7 +98,7 @@ trapz = trapezoid
 def cumulative_trapezoid(y, x=None, *, dx=None, dim: int = -1) -> Tensor:
     """The running trapezoidal integral along dim (one fewer element there)."""
     _refuse_bool(y, "cumulative_trapezoid")
-    y = _floating(y)
+    y = _floating(y, x)
     d, pair, width = _intervals("cumulative_trapezoid", y, x, dx, dim)
     return cumsum(scale_div(_times(pair, width), 2), d)
 
