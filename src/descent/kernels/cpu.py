@@ -370,6 +370,15 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
 
     The NumPy path's operations in its order with its float32 roundings (bitwise equal).
     """
+    if p.size:
+        _k().adam32(p, g, m, v, *adam_args(lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                           weight_decay=weight_decay, decoupled=decoupled,
+                                           maximize=maximize, step=step))  # fmt: skip
+
+
+def adam_args(*, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step) -> tuple:
+    """The arguments of `_cpu_jit.adam32` after (p, g, m, v) for these hyperparameters and step
+    (every scalar rounded to float32 first, as the NumPy path's)."""
     f = np.float32
     w = 1 - beta1  # lerp weight
     lerp_small = abs(w) < 0.5
@@ -377,12 +386,9 @@ def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, m
     step_size = lr / (1 - beta1**step)
     bc2 = (1 - beta2**step) ** 0.5
     alpha = -step_size
-    if p.size:
-        _k().adam32(
-            p, g, m, v, bool(maximize), wd_mode, f(1 - lr * weight_decay), f(weight_decay),
+    return (bool(maximize), wd_mode, f(1 - lr * weight_decay), f(weight_decay),
             weight_decay == 1, lerp_small, f(w if lerp_small else 1 - w), f(beta2),
-            f(1 - beta2), f(bc2), f(eps), f(alpha), alpha == 1,
-        )  # fmt: skip
+            f(1 - beta2), f(bc2), f(eps), f(alpha), alpha == 1)  # fmt: skip
 
 
 _optim = None

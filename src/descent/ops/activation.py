@@ -13,6 +13,7 @@ from ..errors import DescentError, DtypeError
 from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
+from . import halves
 from ._common import as_tensor, conj_if_complex, refuse_complex
 from .elementwise import cast
 from .nested_values import on_values
@@ -222,7 +223,9 @@ class Gelu(Function):
             # so backward is one multiply, the bits of the backward kernel (CPU float32 only).
             k = backend.fused("gelu_forward_d", x)
             if k is not None:
-                y, self.d = k(x)
+                # two halves at once at two BLAS threads (ops/halves.py; the same bits)
+                yd = halves.gelu_forward_d(x) if x.size >= halves.MIN_VALUES else None
+                y, self.d = yd if yd is not None else k(x)
                 return y
         if self.approximate == "tanh":
             u = (x + 0.044715 * x * x * x) * _SQRT_2_OVER_PI

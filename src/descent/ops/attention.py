@@ -12,6 +12,7 @@ import numpy as np
 from .. import backend, blas
 from ..autograd import Function
 from ..tensor import Tensor
+from . import halves, nt_product
 from .nt_product import matmul_nt
 from .shape import swapaxes
 from .softmax import softmax
@@ -33,6 +34,26 @@ def causal_bias(xp, n_q: int, n_k: int, dtype):
             _causal_cache.clear()
         _causal_cache[key] = bias
     return bias
+
+
+def _cpu():
+    from ..kernels import cpu  # noqa: PLC0415 - the CPU kernels' wrappers (numba on first use)
+
+    return cpu
+
+
+def _output(q, p, v):
+    """An empty (B, H, L, Ev) output laid out as (B, L, H, Ev) when q is the heads of a
+    (B, L, H, E) array (nanoGPT's q.view(B, T, nh, hs).transpose(1, 2)), else None (a fresh
+    C-contiguous product). PyTorch's CPU attention lays its output out as the query's
+    (`empty_like(q)`), and the heads' join y.transpose(1, 2).reshape(B, T, C) is then a view,
+    not a copy. The same product written with another leading dimension: the same values."""
+    if type(q) is not np.ndarray or q.ndim != 4 or type(p) is not np.ndarray or p.dtype != v.dtype:
+        return None
+    st, sh = q.strides, q.shape
+    if min(sh) < 2 or not (st[0] >= st[2] * sh[2] and st[2] > st[1] > st[3] > 0):
+        return None
+    return np.empty((sh[0], p.shape[-2], sh[1], v.shape[-1]), p.dtype).transpose(0, 2, 1, 3)
 
 
 def _dead_rows(xp, row_max):
@@ -69,6 +90,8 @@ class ScaledDotProductAttention(Function):
         return s
 
     def forward(self, q, k, v, *bias):
+        if self._halves(q, k, v, bias):
+            return self._forward_halves(q, k, v)
         xp = backend.get_array_module(q)
         # (..., L, S), a fresh array: masked and exp'd in place; an NN product where that
         # gives the NT product's bits (nt_product)
@@ -103,7 +126,9 @@ class ScaledDotProductAttention(Function):
                 s /= sums
         self.probs = s
         p = s if self.drop is None else s * self.drop
-        return blas.matmul(p, v) if xp is np else p @ v  # (..., L, Ev)
+        if xp is not np:
+            return p @ v  # (..., L, Ev)
+        return blas.matmul(p, v, out=_output(q, p, v))  # laid out as q's heads (`_output`)
 
     def backward(self, go, ops, out=None):
         """The gradients of q, k, v (and the bias). `out`: arrays path only, three arrays of
@@ -116,6 +141,10 @@ class ScaledDotProductAttention(Function):
         xp = backend.get_array_module(go)
         p = self.probs
         need_q, need_k, need_v = (par is not None for par in self.parents[:3])
+        if (out is None and need_q and need_k and need_v and not bias
+                and self._halves(q, k, v, bias) and type(go) is np.ndarray
+                and go.shape == q.shape[:-1] + v.shape[-1:] and go.dtype == p.dtype):  # fmt: skip
+            return self._backward_halves(go, q, k, v)
         need_b = bool(bias) and self.parents[3] is not None
         oq, ok, ov = (None, None, None) if out is None else out
         pd = p if self.drop is None else p * self.drop
@@ -152,6 +181,68 @@ class ScaledDotProductAttention(Function):
                 gk = mm(xp.swapaxes(gp, -1, -2), q, out=ok)  # (..., S, E)
         if bias:
             return gq, gk, gv, gb
+        return gq, gk, gv
+
+    # -- two halves of the batch at once (ops/halves.py): the same per-matrix BLAS calls and
+    # softmax rows as the whole call, so the same bits ----------------------------------------
+
+    def _halves(self, q, k, v, bias) -> bool:
+        """Whether this call (no mask, bias or dropout; numba's softmax) runs in halves."""
+        if bias or self.mask is not None or self.drop is not None:
+            return False
+        if not halves.attention_ok(q, k, v):
+            return False
+        return backend.fused("softmax_forward", q) is _cpu().softmax_forward
+
+    def _forward_halves(self, q, k, v):
+        s = np.empty(q.shape[:-1] + k.shape[-2:-1], q.dtype)  # P, written in place
+        nn = nt_product.usable(q, k)  # the whole call's choice (`matmul_nt`)
+        kt = np.empty(k.shape[:-2] + (k.shape[-1], k.shape[-2]), k.dtype) if nn else None
+        out = _output(q, s, v)
+        if out is None:
+            out = np.empty(q.shape[:-1] + v.shape[-1:], q.dtype)
+        n_q = s.shape[-2] if self.causal else 1
+        sm, scale, causal = _cpu()._k().softmax_fwd32, np.float32(self.scale), bool(self.causal)
+
+        def part(i0, i1):
+            sh = s[i0:i1]
+            if nn:
+                nt_product.transpose_last2(k[i0:i1], kt[i0:i1])
+                np.matmul(q[i0:i1], kt[i0:i1], out=sh)
+            else:
+                np.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
+            if sh.size:
+                sm(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
+            np.matmul(sh, v[i0:i1], out=out[i0:i1])
+
+        b = q.shape[0]
+        halves.run(((0, b // 2), (b // 2, b)), part)
+        self.probs = s
+        return out
+
+    def _backward_halves(self, go, q, k, v):
+        p = self.probs
+        gq, gk, gv = (np.empty(a.shape, a.dtype) for a in (q, k, v))
+        gp = np.empty(go.shape[:-1] + v.shape[-2:-1], go.dtype)
+        nn = nt_product.usable(go, v)  # the whole call's choice (`matmul_nt`)
+        vt = np.empty(v.shape[:-2] + (v.shape[-1], v.shape[-2]), v.dtype) if nn else None
+        n, scale, sb = p.shape[-1], np.float32(self.scale), _cpu()._k().softmax_bwd32_inplace
+
+        def part(i0, i1):
+            g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
+            if nn:
+                nt_product.transpose_last2(v[i0:i1], vt[i0:i1])
+                np.matmul(g, vt[i0:i1], out=gh)
+            else:
+                np.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
+            if ph.size:
+                sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)  # gs * scale, in place
+            np.matmul(ph.swapaxes(-1, -2), g, out=gv[i0:i1])  # gv = P^T go
+            np.matmul(gh, k[i0:i1], out=gq[i0:i1])  # gq = gs k * scale
+            np.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=gk[i0:i1])  # gk = gs^T q * scale
+
+        b = q.shape[0]
+        halves.run(((0, b // 2), (b // 2, b)), part)
         return gq, gk, gv
 
     def _graph_backward(self, go, q, k, v, bias, ops):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
+from ..ops import halves
 from ..tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -105,6 +108,10 @@ class Adam(Optimizer):
             names["max_exp_avg_sq"] = 0.0
         return names
 
+    def _step_buffer(self, group, buf, state_init, scalar_init) -> None:
+        if not _step_from_grads(self, group, buf):
+            super()._step_buffer(group, buf, state_init, scalar_init)
+
     def _update(self, group: dict[str, Any], a: _Arrays, step: int) -> None:
         xp, p, g, tmp = a.xp, a.param, a.grad, a.tmp  # g is a private copy: overwrite it freely
         m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
@@ -160,6 +167,82 @@ class Adam(Optimizer):
         xp.divide(m, denom, out=tmp)
         _add_scaled(xp, p, -step_size, tmp, tmp)
         rnd(p)
+
+
+_F32 = np.dtype(np.float32)
+#: Buffers with fewer values take `_step_buffer`'s path (one kernel call over the flat copy of
+#: the gradients: cheaper than a call per parameter for small ones)
+FROM_GRADS_MIN = 1 << 16
+#: Buffers with at least this many values run as two runs of parameters at once at two BLAS
+#: threads (the second on descent.compile's split worker: ops/halves.py)
+HALVES_MIN = 1 << 18
+
+
+def _step_from_grads(opt, group, buf) -> bool:
+    """The common float32 Adam/AdamW step of one flat buffer without copying the gradients into
+    the flat gradient buffer first: `kernels.cpu.adam_update`'s loop (`_cpu_jit.adam32`) run on
+    each parameter's slice of the flat parameter and state buffers with the gradient where it
+    is. Elementwise, with the same float32 operations (no fast-math), so the same bits as the
+    one call over the copied gradients; the flat gradient buffer (the rule's private copy,
+    which nothing reads after the rule) is left as it was. At two BLAS threads a large buffer
+    runs as two runs of parameters at once. The step counts and the parameters' versions
+    advance as `Optimizer._step_buffer` advances them. False (nothing changed) for anything
+    else: amsgrad, a missing, sparse, non-float32 or non-contiguous gradient, a first step,
+    per-parameter step counts, a parameter listed twice, numba off; the caller then runs
+    `_step_buffer`. baby-gpt's AdamW step (803k values): docs/compile.md, session 28."""
+    a = buf.whole
+    p_flat = a.param
+    if (type(p_flat) is not np.ndarray or p_flat.dtype != _F32 or p_flat.size < FROM_GRADS_MIN
+            or group["amsgrad"] or not opt._counts_steps or getattr(opt, "_repeats", None)
+            or list(buf.scalars) != ["step"]):  # fmt: skip
+        return False
+    m, v = a.state.get("exp_avg"), a.state.get("exp_avg_sq")
+    if m is None or v is None or len(a.state) != 2:
+        return False
+    state = opt.state
+    gs = []
+    for p, view in zip(buf.params, buf.views):
+        g = p.grad
+        if g is None or not state.get(p):
+            return False
+        d = g._data
+        if (type(d) is not np.ndarray or d.dtype != _F32 or d.shape != view.shape
+                or not d.flags.c_contiguous or not view.flags.c_contiguous):  # fmt: skip
+            return False
+        gs.append(d.reshape(-1))
+    steps = buf.scalars["step"].tolist()
+    if steps.count(steps[0]) != len(steps):
+        return False
+    kernel = backend.fused("adam_update", p_flat, gs[0], m, v)
+    if kernel is None:  # numba not installed or switched off
+        return False
+    from ..kernels import _cpu_jit  # noqa: PLC0415 - loaded by backend.fused's kernels
+    from ..kernels.cpu import adam_args  # noqa: PLC0415
+
+    step = int(steps[0]) + 1
+    args = adam_args(lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
+                     eps=group["eps"], weight_decay=group["weight_decay"],
+                     decoupled=group.get("decoupled_weight_decay", opt._decoupled),
+                     maximize=group["maximize"], step=step)  # fmt: skip
+    adam32, bounds = _cpu_jit.adam32, buf.bounds
+
+    def run(j0, j1):
+        for j in range(j0, j1):
+            lo, hi = bounds[j]
+            adam32(p_flat[lo:hi], gs[j], m[lo:hi], v[lo:hi], *args)
+
+    n = len(gs)
+    if n >= 2 and p_flat.size >= HALVES_MIN and halves.allowed(p_flat.size):
+        cut = min(n - 1, max(1, int(np.searchsorted([b[0] for b in bounds], p_flat.size / 2))))
+        halves.run(((0, cut), (cut, n)), run)
+    else:
+        run(0, n)
+    a.scalars = {}
+    buf.scalars["step"] += 1
+    for p in buf.params:
+        p._version += 1  # in-place change: backward through old graphs errs
+    opt._all_had_state = True
+    return True
 
 
 def _no_round(x) -> None:
