@@ -169,6 +169,15 @@ CASES = [
     "F.conv_transpose1d(x[None], y.reshape(3, 2, 2))",
     "F.group_norm(x.reshape(1, 4, 3), 2)",
     "F.group_norm(x.reshape(1, 4, 3), 2, y[0], x[0])",
+    # pieces: one node shared by them in PyTorch, one per piece here (same name and edges)
+    "x.split(2, 1)[1]",
+    "x.split([1, 2])[0]",
+    "x.chunk(2, 1)[0]",
+    "x.unbind(1)[2]",
+    "torch.unsafe_split(x, 2)[1]",
+    "torch.unsafe_chunk(x, 3)[2]",
+    "x.index_select(1, torch.tensor([0, 2]))",
+    "torch.rsub(x, y)",
 ]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from .creation import _rng, tensor
 from .dtypes import as_dtype, get_default_dtype
+from .grad_fn import show_as
 from .ops._common import as_tensor, normalize_axis
 from .ops.arithmetic import scale
 from .tensor import Tensor
@@ -46,7 +47,9 @@ def rsub(input, other, *, alpha=1) -> Tensor:
     """other - alpha * input (torch.rsub)."""
     x = as_tensor(input)
     # alpha as PyTorch's RsubBackward0 keeps it: a number, nothing freed (arithmetic.Scale)
-    return other - (x if alpha == 1 else scale(x, alpha))
+    out = other - (x if alpha == 1 else scale(x, alpha))
+    # two tensors: PyTorch's one node over (input, other), descent's sub of other and x
+    return show_as(out, "RsubBackward0", (x, other)) if isinstance(other, Tensor) else out
 
 
 def binomial(count, prob, generator=None) -> Tensor:

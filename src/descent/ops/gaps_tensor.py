@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
+from ..grad_fn import show_as
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
@@ -497,6 +498,7 @@ def unbind(input, dim: int = 0) -> tuple:
     for k, piece in enumerate(out):  # see ops/shape.split
         if getattr(piece, "_view_base", None) is not None:
             piece._multi_output = ("unbind", k)
+        show_as(piece, "UnbindBackward0", (x,))  # (PyTorch's one node for the pieces)
     return out
 
 
@@ -521,19 +523,23 @@ def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
 
 def unsafe_split(input, split_size, dim: int = 0) -> tuple:
     """torch.unsafe_split: split (descent's pieces are safe views; nothing is unsafe here)."""
-    return split(as_tensor(input), split_size, dim)
+    x = as_tensor(input)
+    return tuple(show_as(p, "UnsafeSplitBackward0", (x,)) for p in split(x, split_size, dim))
 
 
 def unsafe_split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
     """torch.unsafe_split_with_sizes: split_with_sizes."""
-    return split_with_sizes(input, split_sizes, dim)
+    x = as_tensor(input)
+    return tuple(show_as(p, "UnsafeSplitWithSizesBackward0", (x,))
+                 for p in split_with_sizes(x, split_sizes, dim))  # fmt: skip
 
 
 def unsafe_chunk(input, chunks: int, dim: int = 0) -> tuple:
     """torch.unsafe_chunk: chunk."""
     from .shape import chunk
 
-    return chunk(as_tensor(input), chunks, dim)
+    x = as_tensor(input)
+    return tuple(show_as(p, "UnsafeSplitBackward0", (x,)) for p in chunk(x, chunks, dim))
 
 
 def sum_to_size(input, *size) -> Tensor:

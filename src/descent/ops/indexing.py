@@ -21,6 +21,7 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError, DimensionError, DtypeError, RangeError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
+from ..grad_fn import show_as
 from ..grad_fn_names import mark_name
 from ..grad_mode import _inference_seen, check_inference_saved, is_grad_enabled
 from ..opmath import HALF, in_float32
@@ -1097,7 +1098,8 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
                 f"index_select: index {int(index.reshape(-1)[0])} is out of range for a 0-d "
                 "input (the only index is 0)"
             )
-        return reshape(getitem(reshape(x, 1), index.reshape(-1)), ())
+        out = reshape(getitem(reshape(x, 1), index.reshape(-1)), ())
+        return show_as(out, "IndexSelectBackward0", (x,))  # (PyTorch's one node)
     if index.size and int(index.max()) >= x.shape[axis]:  # PyTorch's RuntimeError
         raise IndexOutOfBounds(
             f"index_select: index {int(index.max())} is out of range for dimension {axis} of "
@@ -1105,7 +1107,8 @@ def index_select(x, axis: int | None = None, index=None, *, dim=None) -> Tensor:
         )
     # A plain advanced index along one axis: GetItem's backward already accumulates repeats.
     # (A 0-d index selects a length-1 dimension, as PyTorch's.)
-    return getitem(x, (slice(None),) * axis + (index.reshape(-1),))
+    out = getitem(x, (slice(None),) * axis + (index.reshape(-1),))
+    return show_as(out, "IndexSelectBackward0", (x,))  # (PyTorch's one node)
 
 
 class ScatterAdd(Function):

@@ -13,6 +13,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DimensionError
+from ..grad_fn import show_as
 from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
@@ -625,6 +626,9 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
         if builtins_sum(sizes) != n:
             raise DescentError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
     # Pieces are slices of x (GetItem nodes): each gets its gradient scattered back into place.
+    # Each is shown as PyTorch's node for the pieces (one node there, shared by them)
+    name = "SplitBackward0" if isinstance(split_size_or_sections, int) else \
+        "SplitWithSizesBackward0"  # fmt: skip
     pre = (slice(None),) * axis
     out, start = [], 0
     for k, s in enumerate(sizes):
@@ -633,7 +637,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
             # PyTorch refuses a tracked in-place op on an output of a function returning several
             # views (ops/view_write.write reads this): (op name, output index)
             piece._multi_output = ("split", k)
-        out.append(piece)
+        out.append(show_as(piece, name, (x,)))
         start += s
     return tuple(out)
 
