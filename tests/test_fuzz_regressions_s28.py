@@ -241,3 +241,48 @@ def test_sinc_second_derivative_at_zero():
         return g, h
 
     _same(f32, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# cholesky of a matrix whose pivot is nan: LAPACK's potrf fails there (PyTorch's MKL raises;
+# OpenBLAS's blocked potrf, behind NumPy, returned nan factors)
+
+NAN_MATRICES = [
+    [[math.nan, 0.0], [0.0, 1.0]],
+    [[1.0, 0.0], [0.0, math.nan]],
+    [[1.0, math.nan], [math.nan, 1.0]],
+    [[1.0, math.nan], [0.5, 1.0]],  # nan in the triangle potrf('L') does not read
+    [[math.inf, 0.0], [0.0, 1.0]],  # inf is no failure
+    [[4.0, 2.0], [2.0, 3.0]],
+]
+
+
+def _chol_outcome(m, a, upper):
+    A = m.tensor(a, dtype=m.float64)
+    try:
+        r = ("L", m.linalg.cholesky(A, upper=upper).tolist())
+    except Exception as e:  # noqa: BLE001 - the class is compared by name
+        r = ("raises", type(e).__name__.lstrip("_"))
+    low, info = m.linalg.cholesky_ex(A, upper=upper)
+    return r, int(info), np.isnan(np.asarray(low.tolist())).tolist()
+
+
+@pytest.mark.parametrize("upper", [False, True])
+@pytest.mark.parametrize("a", NAN_MATRICES)
+def test_cholesky_nan_pivot_raises_as_torch(a, upper):
+    t, d = _chol_outcome(torch, a, upper), _chol_outcome(descent, a, upper)
+    assert d[0][0] == t[0][0] and d[1] == t[1] and d[2] == t[2], (d, t)
+    if t[0][0] == "raises":
+        assert d[0][1] == t[0][1] == "LinAlgError"
+    else:
+        np.testing.assert_allclose(d[0][1], t[0][1], rtol=1e-15)
+
+
+def test_cholesky_batch_with_a_nan_pivot():
+    b = [[[4.0, 2.0], [2.0, 3.0]], [[1.0, 0.0], [0.0, math.nan]]]
+    for m in (torch, descent):
+        with pytest.raises(m.linalg.LinAlgError):
+            m.linalg.cholesky(m.tensor(b, dtype=m.float64))
+    t = torch.linalg.cholesky_ex(torch.tensor(b, dtype=torch.float64)).info.tolist()
+    d = descent.linalg.cholesky_ex(descent.tensor(b, dtype=descent.float64)).info.tolist()
+    assert d == t == [0, 2]

@@ -25,7 +25,7 @@ from .linalg_lu import lu_factor_ex
 from .ops._common import as_tensor
 from .ops._common import return_type as _return_type
 from .ops.elementwise import where
-from .ops.linalg_decomp import LinAlgError, inv, prepare, solve
+from .ops.linalg_decomp import LinAlgError, cholesky_lapack, inv, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.untracked import computed
 from .tensor import Tensor
@@ -124,7 +124,7 @@ def _cholesky_info(a, upper, check_errors=False):
     batch = tuple(a.shape[:-2])
     info = np.zeros(batch, np.int32)
     try:
-        xp.linalg.cholesky(data)  # the common case: every matrix factorises
+        cholesky_lapack(data)  # the common case: every matrix factorises
     except np.linalg.LinAlgError:
         host = backend.as_numpy(data)
         for idx in np.ndindex(batch):
@@ -151,7 +151,7 @@ def _cholesky_partial(a, upper):
     xp = backend.get_array_module(a)
     data = _factor_input(a, upper)
     try:
-        xp.linalg.cholesky(data)
+        cholesky_lapack(data)
         return xp.zeros_like(a)
     except np.linalg.LinAlgError:
         pass

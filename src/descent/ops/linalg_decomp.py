@@ -500,6 +500,17 @@ def _broadcast_batch(a, batch) -> tuple:
 # cholesky
 
 
+def cholesky_lapack(a):
+    """xp.linalg.cholesky of a (batch of) matrix, refusing a nan pivot as LAPACK's potrf does
+    (`ajj <= 0 or isnan(ajj)`: PyTorch's MKL raises; OpenBLAS's blocked potrf, which NumPy
+    calls, lets the nan through and returns nan factors)."""
+    xp = backend.get_array_module(a)
+    low = xp.linalg.cholesky(a)
+    if low.size and bool(xp.isnan(xp.diagonal(low, axis1=-2, axis2=-1)).any()):
+        raise np.linalg.LinAlgError("Matrix is not positive definite (a nan pivot)")
+    return low
+
+
 class Cholesky(Function):
     """A = L L^H: gA = L^{-H} Phi(L^H gL) L^{-1}, made Hermitian (Phi: the lower triangle with
     the diagonal halved), as PyTorch's cholesky_backward (L^H = L^T for real A). With `upper`,
@@ -514,7 +525,7 @@ class Cholesky(Function):
         if self.upper:
             a = xp.conj(xp.swapaxes(a, -1, -2))
         low = lapack_call(
-            "linalg.cholesky", xp.linalg.cholesky, a,
+            "linalg.cholesky", cholesky_lapack, a,
             fix="The input is not positive-definite (leading minor not positive); Cholesky "
                 "needs a symmetric positive-definite matrix (add eps * I, or check its "
                 "symmetry).",
