@@ -3,8 +3,11 @@
 `type(t.grad_fn).__name__` is PyTorch's node name (torchviz labels its drawing with it; it
 was descent's op class, `Sum` for `SumBackward0`); copy_ is CopyBackwards over the old value
 and the source; ops descent composes from others (addmm, hardtanh, conv1d...) show PyTorch's
-one node over the op's inputs. Each case walks both graphs through `next_functions` and
-compares the class names, `name()` and the edges, against torch 2.13.
+one node over the op's inputs; an in-place op on a view makes the base CopySlices and the view
+AsStridedBackward0. Each case walks both graphs through `next_functions` and compares the
+class names, `name()` and the edges, against torch 2.13. The second part holds the leftovers of
+session 27's probe (helper-194's) fixed on descent's side (docs/pytorch.md, "Edges, session
+28").
 """
 
 from __future__ import annotations
@@ -133,6 +136,18 @@ CASES = [
     "a = x.clone()\na.mul_(2)\na",
     "a = x.clone()\na.add_(y)\na",
     "a = x.clone()\na.relu_()\na",
+    # in-place ops on views: the base is CopySlices, the view PyTorch's AsStrided of it
+    "a = x * 1\na[1:].copy_(y[1:])\na",
+    "a = x * 1\nb = a[1:]\nb.copy_(y[1:])\nb",
+    "a = x.clone()\na[0].mul_(2)\na",
+    "a = x.clone()\na[:, 1].add_(y[:, 1])\na",
+    "a = x.clone()\nv = a.t()\nv.mul_(y.t())\na",
+    "a = x.clone()\nv = a.view(2, 6)\nv.relu_()\nv",
+    "a = x.clone()\na.diagonal().zero_()\na",
+    "a = x * 1\na.zero_()\na",
+    "a = x * 1\na.fill_(2.0)\na",
+    "a = x * 1\na.fill_(y.sum())\na",
+    "a = x * 1\ntorch.zero_(a[1])\na",
     # ops descent composes, shown as PyTorch's one node
     "torch.addmm(x[0], y.t(), x)",
     "torch.addmm(x[0], y.t(), x, beta=0.5, alpha=2)",

@@ -117,6 +117,20 @@ def show_as(out, name: str, inputs: tuple):
     return out
 
 
+def show_copy_slices(node, old_base, op) -> None:
+    """Show `node` (a base's new value after an in-place op `op` on a view of it) as PyTorch's
+    CopySlices: its `next_functions` are the base's old node (`old_base`: a node, a leaf or
+    None), then `op`'s inputs after the view (mul_(2): the number's None)."""
+    rest: tuple = ()
+    if op is not None:
+        parents = _EDGES[op] if _EDGES and op in _EDGES else op.parents
+        rest = tuple(parents[1:])
+        if op.op_class.__name__ in SCALAR_INPUT and not (_EDGES and op in _EDGES):
+            rest += (None,)
+    mark_name(node, "torch::autograd::CopySlices")
+    _EDGES[node] = (old_base, *rest)
+
+
 def node_repr(node) -> str:
     """PyTorch's repr of a grad_fn: `<MulBackward0 object at 0x...>` (its class's name:
     `<CopySlices object ...>` where name() is "torch::autograd::CopySlices")."""

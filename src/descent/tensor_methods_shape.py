@@ -252,7 +252,7 @@ class InPlaceMethods:
         return _ops.fill_(self, value)
 
     def zero_(self):
-        return _ops.fill_(self, 0)
+        return _ops.zero_(self)
 
     def masked_fill_(self, mask, value):
         return _ops.masked_fill_(self, mask, value)

@@ -53,6 +53,7 @@ from .gaps_tensor_strided import (
 )
 from .indexing import ScatterCopy, SetItem, _index_tensor, getitem
 from .inplace import fill_
+from .inplace import zero_ as _inplace_zero
 from .reduce import sum as _sum
 from .selection import index_put_
 from .shape import broadcast_to, reshape, split, swapaxes, transpose
@@ -705,7 +706,7 @@ def fill(input, value) -> Tensor:
 
 def zero_(input) -> Tensor:
     """torch.zero_: input.zero_() (in place; returns input)."""
-    return fill_(as_tensor(input), 0)
+    return _inplace_zero(as_tensor(input))
 
 
 def is_set_to(x, other) -> bool:

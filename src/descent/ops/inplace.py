@@ -31,7 +31,7 @@ from ..autograd import _overwrote_saved_output as overwrote_saved_output
 from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
-from ..grad_fn import mark_edges
+from ..grad_fn import mark_edges, show_as
 from ..grad_fn_names import mark_name
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
@@ -590,6 +590,15 @@ def _zero_link(t: Tensor) -> Tensor:
 
 
 def fill_(t: Tensor, value) -> Tensor:
+    return _fill(t, value, "fill_")
+
+
+def zero_(t: Tensor) -> Tensor:
+    """t.zero_(): fill_ with 0 (PyTorch's node for it is ZeroBackward0)."""
+    return _fill(t, 0, "zero_")
+
+
+def _fill(t: Tensor, value, op: str) -> Tensor:
     _check_leaf_inplace(t, "fill_")
     if isinstance(value, Tensor) and value.ndim:
         raise DescentError(
@@ -608,11 +617,14 @@ def fill_(t: Tensor, value) -> Tensor:
     if _records(t, value):
         if isinstance(value, Tensor):  # a 0-d tensor value gets its gradient (summed)
             v = value if value._data.dtype == t._data.dtype else cast(value, t._data.dtype)
+            out = show_as(_zero_link(t) + v, "FillBackward3", (t, value))  # (PyTorch's node)
             # (a value that requires grad: PyTorch's copy into an expanded view refuses it)
-            return _rebind(t, _zero_link(t) + v, overlap_ok="copy" if value._rg else True)
+            return _rebind(t, out, overlap_ok="copy" if value._rg else True)
         arr = backend.get_array_module(t._data).empty_like(t._data)
         arr[...] = fill_int(value, t._data.dtype)  # the array path's conversion and errors
-        return _rebind(t, _zero_link(t) + Tensor._wrap(arr), overlap_ok=True)
+        out = show_as(_zero_link(t) + Tensor._wrap(arr),
+                      "ZeroBackward0" if op == "zero_" else "FillBackward2", (t,))  # fmt: skip
+        return _rebind(t, out, overlap_ok=True)
     v = value._data if isinstance(value, Tensor) else fill_int(value, t._data.dtype)
     try:
         t._data[...] = v

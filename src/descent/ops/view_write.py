@@ -71,6 +71,7 @@ from ..autograd import _view_source as view_source
 from ..autograd import (
     _ViewTag as ViewTag,
 )
+from ..grad_fn import show_as, show_copy_slices
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
 from .view_rules import writable_alias
@@ -271,6 +272,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
         fn()
 
     # 2. the base's new value, differentiable in the old base and in the view's new value
+    old_base = base._node if base._node is not None else (base if base._rg else None)
     new_flat = SetItem.apply(_flat(base._alias(), view.dtype), values, idx=(where,), basic=False)
     new_base = _unflat(new_flat, base)
     if overlapped and base._rg:  # PyTorch's backward of such a write raises when the old base
@@ -280,11 +282,16 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     overwrote_saved_output(base)  # (before the rebinding: it looks at the base's old node)
     barr[...] = new_base._data  # every view of the base sees the new values
     base._node, base._rg = new_base._node, new_base._rg
+    if base._node is not None:  # shown as PyTorch's CopySlices over the old base and the op's
+        # other inputs (descent's flat write and reshapes between are not shown)
+        show_copy_slices(base._node, old_base, result._node)
     # 3. t, and every other live recorded view of the base, read their positions of the new
     # base (their data: the updated views of the memory). The versions of the base and of all
     # its views go up: PyTorch's views share one version counter with their base.
     plain = not t._rg
     _refresh(t, base, flat)
+    if t._node is not None and base._node is not None:  # PyTorch's view of the new base
+        show_as(t, "AsStridedBackward0", (base,))
     _autograd._note_view_output(result, t)
     if plain and t._rg and type(sel) is tuple and not _writes_itself(sel, view.shape):
         # x[i] = v: PyTorch wrote through a view of t (x[...] = v: into t itself), so t is as
