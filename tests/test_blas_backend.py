@@ -122,8 +122,25 @@ def test_head_split_layouts_and_strided_out(mkl):
     r = blas.matmul(s, q, out=out)
     assert r is out
     _check(s, q, out, np.float32)
-    # the strided out gets the bits of the fresh product (the same MKL call, then copied)
+    # the strided out gets the fresh product's bits
     np.testing.assert_array_equal(out.view(np.int32), blas.matmul(s, q).view(np.int32))
+    # each product one MKL call (grouped over the heads' addresses), no fallback
+    assert len(mkl) == 3 and all(r == 0 for *_, r in mkl)
+
+
+def test_compiled_replays_split_their_loops_beside_mkl(monkeypatch):
+    """At two MKL threads on two cores descent.compile's one-thread plan still runs its long
+    loops in two halves (`threads.split`); its halves plan (attention's products in two halves
+    on OpenBLAS) stays off: OpenBLAS is held at one thread."""
+    from descent.compiler import threads
+
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setitem(threads.SPLIT, "on", True)
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # OpenBLAS held at one
+    monkeypatch.setattr(blas, "mkl_threads", lambda: 2)
+    assert threads.split_allowed()
+    monkeypatch.setattr(blas, "mkl_threads", lambda: 1)
+    assert not threads.split_allowed()
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

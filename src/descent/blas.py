@@ -11,9 +11,11 @@ replay of them) calls `matmul(a, b, out)` here. With OpenBLAS it is `np.matmul`.
 * 2-D operands whose matrices each have one unit-stride axis -> one `cblas_?gemm` call, the
   transposes read from the strides (no copy);
 * stacks of such matrices with the same batch shape (no broadcasting) -> one
-  `cblas_?gemm_batch_strided` call per run of equally spaced matrices;
-* anything else (1-D, broadcast batches, mixed dtypes, complex, float16, negative or odd strides,
-  sizes beyond 32-bit ints) -> `np.matmul` (OpenBLAS).
+  `cblas_?gemm_batch_strided` call where each operand's matrices are equally spaced, else one
+  grouped `cblas_?gemm_batch` call over their addresses (attention's heads, (B, T, nh, hs)
+  viewed as (B, nh, T, hs): the whole batch in one call);
+* anything else (1-D, broadcast batches, mixed dtypes, complex, float16, a matrix without a
+  unit-stride axis, sizes beyond 32-bit ints) -> `np.matmul` (OpenBLAS).
 
 Eager and `descent.compile`'s replay call the same function, so they keep giving the same bits
 under either BLAS. MKL is set up once, when first switched on:
@@ -23,7 +25,8 @@ under either BLAS. MKL is set up once, when first switched on:
 * its GNU OpenMP threading layer (libgomp, which numba's `omp` layer already uses: one OpenMP
   runtime in the process; the `tbb` wheel stays off numba's library path);
 * `MKL_CBWR` AUTO,STRICT: the same bits at one thread and at two (MKL's default lets large-K
-  products differ between thread counts);
+  products differ between thread counts); it cost ~2% of the baby-gpt step's products here
+  (docs/compile.md, session 28);
 * its thread count follows `descent.set_num_threads` (else descent's current count), and NumPy's
   OpenBLAS is held at one thread while MKL is on: an idle OpenBLAS worker spins on the other
   core for a while after each of its products and made MKL's two-thread products 1.6-1.9x
@@ -128,7 +131,7 @@ def _load() -> dict:
     lib.MKL_Set_Num_Threads.argtypes = [ctypes.c_int]
     lib.MKL_Get_Max_Threads.restype = ctypes.c_int
     i, p = ctypes.c_int, ctypes.c_void_p
-    gemm, batch = {}, {}
+    gemm, batch, ptrs = {}, {}, {}
     for dt, scalar, name in ((_F32, ctypes.c_float, "s"), (_F64, ctypes.c_double, "d")):
         g = getattr(lib, f"cblas_{name}gemm")
         g.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
@@ -136,8 +139,12 @@ def _load() -> dict:
         b = getattr(lib, f"cblas_{name}gemm_batch_strided")
         b.argtypes = [i, i, i, i, i, i, scalar, p, i, i, p, i, i, scalar, p, i, i, i]
         b.restype = None
-        gemm[dt], batch[dt] = g, b
-    _MKL.update(lib=lib, gemm=gemm, batch=batch, path=path, callers={})
+        # the grouped call over pointer arrays: one group, any spacing of the matrices
+        q = getattr(lib, f"cblas_{name}gemm_batch")
+        q.argtypes = [i] + [p] * 13 + [i, p]
+        q.restype = None
+        gemm[dt], batch[dt], ptrs[dt] = g, b, q
+    _MKL.update(lib=lib, gemm=gemm, batch=batch, ptrs=ptrs, path=path, callers={})
     return _MKL
 
 
@@ -302,24 +309,26 @@ def _peel(a, b, c, dt) -> None:
 
 
 def _caller(dt, ndim):
-    """A numba function that makes MKL's ?gemm (one matrix) or ?gemm_batch_strided call for
-    `ndim`-D arrays of `dt` (any layout), reading layouts and leading dimensions from the
-    strides; it returns 1 where they do not fit one call (no unit-stride axis in a matrix, batch
-    axes that do not collapse to one stride, negative strides, 32-bit overflow), having done
-    nothing. Compiled on first use (~0.4 s; not cacheable: it holds libmkl_rt's addresses).
-    Through numba the whole dispatch costs ~1 us, where a ctypes call that builds three
-    `ndarray.ctypes` addresses costs 5-10 us."""
+    """A numba function that makes MKL's ?gemm (one matrix), ?gemm_batch_strided (equally
+    spaced matrices) or ?gemm_batch (any other spacing) call for `ndim`-D arrays of `dt`,
+    reading layouts and leading dimensions from the strides; it returns 1 where they do not
+    fit (a matrix without a unit-stride axis, a C whose rows are not unit-stride, 32-bit
+    overflow), having done nothing. Compiled on first use (~0.4 s; not cacheable: it holds
+    libmkl_rt's addresses). Through numba the whole dispatch costs ~1 us, where a ctypes call
+    that builds three `ndarray.ctypes` addresses costs 5-10 us."""
     key = (dt.char, ndim)
     fn = _MKL["callers"].get(key)
     if fn is None:
         import numba  # noqa: PLC0415 - a core dependency; loaded with MKL only
 
-        fn = _MKL["callers"][key] = _compile(numba, _MKL["gemm"][dt], _MKL["batch"][dt], dt, ndim)
+        fns = _MKL["gemm"][dt], _MKL["batch"][dt], _MKL["ptrs"][dt]
+        fn = _MKL["callers"][key] = _compile(numba, *fns, dt, ndim)
     return fn
 
 
-def _compile(numba, gemm, batch, dt, ndim):
+def _compile(numba, gemm, batch, ptrs, dt, ndim):
     size = dt.itemsize
+    one = dt.type
     big = _INT_MAX
 
     @numba.njit(inline="always")
@@ -377,11 +386,37 @@ def _compile(numba, gemm, batch, dt, ndim):
         if count == 1:
             gemm(_ROW, ta, tb, m, n, k, 1.0, a.ctypes, lda, b.ctypes, ldb, 0.0, c.ctypes, ldc)
             return 0
-        sa, sb, sc = step(a), step(b), step(c)
-        if sa < 0 or sb < 0 or sc < m * ldc or count > big:  # MKL: C's matrices apart
+        if count > big:
             return 1
-        batch(_ROW, ta, tb, m, n, k, 1.0, a.ctypes, lda, sa, b.ctypes, ldb, sb, 0.0,
-              c.ctypes, ldc, sc, count)  # fmt: skip
+        sa, sb, sc = step(a), step(b), step(c)
+        if sa >= 0 and sb >= 0 and sc >= m * ldc:  # equally spaced (MKL: C's matrices apart)
+            batch(_ROW, ta, tb, m, n, k, 1.0, a.ctypes, lda, sa, b.ctypes, ldb, sb, 0.0,
+                  c.ctypes, ldc, sc, count)  # fmt: skip
+            return 0
+        # any other spacing (attention's heads as (B, T, nh, hs) viewed (B, nh, T, hs), an out
+        # in another layout): one grouped call over the matrices' addresses
+        pa = np.empty(count, np.intp)
+        pb = np.empty(count, np.intp)
+        pc = np.empty(count, np.intp)
+        a0, b0, c0 = a.ctypes.data, b.ctypes.data, c.ctypes.data
+        i = 0
+        for idx in np.ndindex(a.shape[:-2]):
+            oa = ob = oc = 0
+            for j in range(len(idx)):
+                oa += idx[j] * a.strides[j]
+                ob += idx[j] * b.strides[j]
+                oc += idx[j] * c.strides[j]
+            pa[i], pb[i], pc[i] = a0 + oa, b0 + ob, c0 + oc
+            i += 1
+        ints = np.empty(8, np.int32)  # transa, transb, m, n, k, lda, ldb, ldc
+        ints[0], ints[1], ints[2], ints[3], ints[4] = ta, tb, m, n, k
+        ints[5], ints[6], ints[7] = lda, ldb, ldc
+        group = np.full(1, count, np.int32)
+        alpha = np.ones(1, one)
+        beta = np.zeros(1, one)
+        ptrs(_ROW, ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes, ints[3:].ctypes,
+             ints[4:].ctypes, alpha.ctypes, pa.ctypes, ints[5:].ctypes, pb.ctypes,
+             ints[6:].ctypes, beta.ctypes, pc.ctypes, ints[7:].ctypes, 1, group.ctypes)  # fmt: skip
         return 0
 
     # a and b typed read-only (writable arrays convert to it; read-only ones need it)

@@ -237,8 +237,25 @@ TIME_HALVES = {"on": True}
 
 
 def split_allowed() -> bool:
-    """Whether `split` may use the worker now: SPLIT on, NumPy's BLAS at two threads."""
-    return SPLIT["on"] and _two_blas_threads()
+    """Whether `split` may use the worker now: SPLIT on, NumPy's BLAS (or MKL, when
+    descent.backends.set_blas chose it) at two threads on two usable cores."""
+    return SPLIT["on"] and (_two_blas_threads() or _two_mkl_threads())
+
+
+def _two_mkl_threads() -> bool:
+    """MKL does descent's products at two threads on two usable cores. (The halves plan stays
+    off then: `_two_blas_threads` asks NumPy's OpenBLAS, held at one thread, and MKL runs
+    attention's batch in one call.)"""
+    from .. import blas  # noqa: PLC0415
+
+    if blas.mkl_threads() != 2:
+        return False
+    try:
+        cores = frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = frozenset(range(os.cpu_count() or 1))
+    _AFFINITY[0] = cores
+    return len(cores) >= 2
 
 
 def _two_blas_threads() -> bool:
