@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import weakref
 
-from .grad_fn_names import SCALAR_INPUT, mark_name, torch_name
+from .grad_fn_names import _MARKED, SCALAR_INPUT, torch_name
 
 # The nodes that stand for one output of a multi-output custom Function: descent records them as
 # slices of the function's packed output (autograd_torch.ctx_apply), PyTorch shows the
@@ -86,14 +86,22 @@ def torch_class(node):
     return node
 
 
-# Nodes whose PyTorch inputs are not their own parents: copy_'s node (descent adds a zero link
-# of the old value to a clone of the source; PyTorch's CopyBackwards points at both directly)
-_EDGES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Nodes whose PyTorch inputs are not their own parents (copy_'s node: descent adds a zero link
+# of the old value to a clone of the source, PyTorch's CopyBackwards points at both directly)
+# are marked in grad_fn_names' table with (name, parents): one weak-dict entry per node, an op's
+# whole cost (a split of 3 pieces marks 3)
 
 
-def mark_edges(node, parents: tuple) -> None:
-    """Make `node.next_functions` list `parents` (nodes, leaves or None) instead of its own."""
-    _EDGES[node] = parents
+def mark_edges(node, name: str, parents: tuple) -> None:
+    """Name `node` `name` and make its `next_functions` list `parents` (nodes, leaves or None)
+    instead of its own."""
+    _MARKED[node] = (name, tuple(parents))
+
+
+def _shown_parents(node):
+    """The parents `mark_edges` / `show_as` gave `node`, or None."""
+    m = _MARKED.get(node) if _MARKED else None
+    return m[1] if type(m) is tuple else None
 
 
 def show_as(out, name: str, inputs: tuple):
@@ -112,8 +120,7 @@ def show_as(out, name: str, inputs: tuple):
         if tn is node:  # the result is (a node of) an input: not this op's own node
             return out
         parents.append(tn if tn is not None else t if getattr(t, "_rg", False) else None)
-    mark_name(node, name)
-    _EDGES[node] = tuple(parents)
+    _MARKED[node] = (name, tuple(parents))
     return out
 
 
@@ -123,12 +130,11 @@ def show_copy_slices(node, old_base, op) -> None:
     None), then `op`'s inputs after the view (mul_(2): the number's None)."""
     rest: tuple = ()
     if op is not None:
-        parents = _EDGES[op] if _EDGES and op in _EDGES else op.parents
-        rest = tuple(parents[1:])
-        if op.op_class.__name__ in SCALAR_INPUT and not (_EDGES and op in _EDGES):
+        shown = _shown_parents(op)
+        rest = tuple((op.parents if shown is None else shown)[1:])
+        if shown is None and op.op_class.__name__ in SCALAR_INPUT:
             rest += (None,)
-    mark_name(node, "torch::autograd::CopySlices")
-    _EDGES[node] = (old_base, *rest)
+    _MARKED[node] = ("torch::autograd::CopySlices", (old_base, *rest))
 
 
 def node_repr(node) -> str:
@@ -192,8 +198,9 @@ def next_functions(node, node_class) -> tuple:
         node = OUTPUT_OF.get(node, node)
     parents = node.parents
     key = node.op_class.__name__
-    if _EDGES and node in _EDGES:
-        parents = _EDGES[node]
+    shown = _shown_parents(node) if _MARKED else None
+    if shown is not None:
+        parents = shown
         key = ""  # (the op's own rules below do not apply)
     elif key == "Where" and len(parents) == 3:
         parents = parents[1:]

@@ -269,8 +269,8 @@ def torch_name(node) -> str:
         return "MaskedSelectBackward0"
     if _MARKED:
         marked = _MARKED.get(node)
-        if marked is not None:
-            return marked
+        if marked is not None:  # a name, or (name, the inputs shown: grad_fn.show_as)
+            return marked if type(marked) is str else marked[0]
     key = node.op_class.__name__  # (the op's class, also after grad_fn.torch_class renamed it)
     fixed = _FIXED.get(key)
     if fixed is not None:

@@ -32,7 +32,6 @@ from ..errors import DescentError
 from ..float8 import astype as float8_astype
 from ..float8 import is_float8
 from ..grad_fn import mark_edges, show_as
-from ..grad_fn_names import mark_name
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
@@ -540,8 +539,8 @@ def copy_(t: Tensor, src) -> Tensor:
         out = _zero_link(t) + clone(cast(b, t.dtype))
         # PyTorch's node for this is CopyBackwards, whose inputs are t's old node and src's
         # (its next_functions; descent's zero link and clone between are not shown)
-        mark_name(out._node, "torch::autograd::CopyBackwards")
-        mark_edges(out._node, (_autograd._parent(t), _autograd._parent(src)))
+        mark_edges(out._node, "torch::autograd::CopyBackwards",
+                   (_autograd._parent(t), _autograd._parent(src)))  # fmt: skip
         # the last of PyTorch's visits decides
         if not same and t._data.base is not None and internal_overlap(t._data):
             out = overlap_recorded(t, out, lambda: src._data, (src,))
