@@ -131,3 +131,31 @@ def test_function_backward_extra_gradients_must_be_none():
     x = descent.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="Bad.backward returned 2 gradients; forward took 1"):
         Bad.apply(x).sum().backward()
+
+
+# remove_parametrizations of a tensor parametrized by several originals (weight_norm's g and
+# v) computes the value in the caller's grad mode, as PyTorch: under no_grad (HiFi-GAN's
+# inference export) the weight comes back as a plain tensor, registered as a buffer; with grad
+# on, as a new Parameter. descent always made a Parameter (the generator counted 3241
+# parameters where PyTorch's has 77).
+@pytest.mark.parametrize("grad_mode", ["no_grad", "enable_grad"])
+@pytest.mark.parametrize("frozen", [False, True])
+def test_remove_weight_norm_parametrization_follows_grad_mode(grad_mode, frozen):
+    def run(lib):
+        lib.manual_seed(0)
+        conv = lib.nn.utils.parametrizations.weight_norm(lib.nn.Conv1d(2, 3, 3))
+        if frozen:
+            conv.requires_grad_(False)
+        with getattr(lib, grad_mode)():
+            lib.nn.utils.parametrize.remove_parametrizations(conv, "weight")
+        w = conv.weight
+        return (
+            [n for n, _ in conv.named_parameters()],
+            [n for n, _ in conv.named_buffers()],
+            type(w).__name__,
+            w.requires_grad,
+            w.grad_fn is None,
+            tuple(w.shape),
+        )
+
+    assert run(descent) == run(torch)

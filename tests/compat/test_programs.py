@@ -54,7 +54,12 @@ eval-mode encoder padding, optimizer and scheduler state round trips, double-bac
 Functions, CPU autocast beyond nn.Linear, complex nets, uint8 dtype arithmetic, module surgery,
 samplers and splits, NumPy interop, checkpointing with hooks, autograd.functional Newton steps;
 Python protocols and pickling, Whisper's hook kv cache, FT-Transformer, PyTorch-GAN's legacy
-lines, custom convolution layers under DataParallel, Show-Attend-Tell, metrics by hand).
+lines, custom convolution layers under DataParallel, Show-Attend-Tell, metrics by hand; a TCN,
+NCF, DeepONet, neural SDEs, Shake-Shake, grokking, DoRA, minGRU, DeltaNet, liquid / CfC cells,
+DeepAR, offline RL, bandits, interval bound propagation, an MPNN with Set2Set, genomics CNNs,
+memory networks, SVGD, differentiable sorting, RBMs, score matching, 2024 optimizers and LLM
+attention variants, YOLO losses, A2C on a torch CartPole, ChebNet / APPNP, HiFi-GAN, Koopman
+autoencoders).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -984,6 +989,28 @@ CASES = {
     # NCSN on 2-D data: denoising, sliced and exact score matching (create_graph), an EMA dict,
     # annealed Langevin sampling, the learned vs true mixture score
     "ncsn_score": ((1e-5, 1e-6), None),
+    # Optimizer subclasses from 2023-2024 papers: Sophia-G (a GNB Hessian EMA), Adan,
+    # schedule-free AdamW (train() / eval() lerp_), Prodigy, Shampoo (eigh roots); each
+    # resumed from its state_dict mid-run
+    "optim_2024": ((1e-5, 1e-6), None),
+    # Differential attention, DeepSeek's MLA with a latent cache decoded step by step, YaRN
+    # RoPE scaling, QK-norm, Gemma 2 soft-capping, value residuals
+    "llm_arch_2024": ((1e-5, 1e-6), None),
+    # YOLO targets by advanced-index assignment (best shape-IoU anchor, ignore threshold), v1
+    # and v3 losses, decoding by meshgrid, class-offset NMS
+    "yolo_loss": ((1e-5, 1e-6), None),
+    # A2C on a batched CartPole written in torch (torch.where resets), GAE, RMSprop
+    "a2c_cartpole": ((1e-5, 1e-6), None),
+    # ChebNet (scaled Laplacian by eigvalsh, Chebyshev recursion), APPNP vs its closed form by
+    # linalg.solve, SGC, label propagation, parameter groups
+    "chebnet_appnp": ((1e-5, 1e-6), None),
+    # HiFi-GAN: MRF ResBlocks and MPD / MSD discriminators under parametrizations.weight_norm
+    # and spectral_norm, a mel by stft(return_complex=True), LSGAN + feature matching + mel L1,
+    # remove_parametrizations under no_grad (found: descent kept a Parameter, PyTorch a buffer)
+    "hifigan_losses": ((1e-5, 1e-6), None),
+    # a Koopman autoencoder: linearity / prediction / L-inf / consistency losses, eigvals of
+    # the learned operator, matrix_power against rollouts
+    "koopman_ae": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

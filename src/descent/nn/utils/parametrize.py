@@ -291,12 +291,12 @@ def remove_parametrizations(
                 "Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
                 "parametrized in terms of a sequence of tensors."
             )
-        with _no_grad():
-            t = getattr(module, tensor_name)
-        if isinstance(plist.original0, Parameter):
-            original = Parameter(t.detach(), requires_grad=plist.original0.requires_grad)
-        else:
-            original = t.detach()
+        # in the caller's grad mode, as PyTorch: a value that requires grad becomes a new
+        # Parameter; one that does not (computed under no_grad, or from frozen originals)
+        # stays a plain tensor, which registers as a buffer (HiFi-GAN's inference export
+        # removing weight_norm under no_grad leaves `weight` a buffer in PyTorch)
+        t = getattr(module, tensor_name)
+        original = Parameter(t.detach()) if t.requires_grad else t
     delattr(module.__class__, tensor_name)
     del module.parametrizations[tensor_name]
     _register(module, tensor_name, original)
