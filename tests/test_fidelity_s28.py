@@ -193,6 +193,14 @@ CASES = [
     "torch.unsafe_chunk(x, 3)[2]",
     "x.index_select(1, torch.tensor([0, 2]))",
     "torch.rsub(x, y)",
+    "torch.frac(x * 3)",
+    "torch.take(x, torch.tensor([0, 5, 11]))",
+    "torch.nansum(x)",
+    "torch.nansum(x, 1)",
+    "torch.dist(x, y)",
+    "F.pixel_shuffle(x.reshape(1, 12, 1, 1), 2)",
+    "F.pixel_unshuffle(x.reshape(1, 1, 2, 6), 2)",
+    "F.channel_shuffle(x.reshape(1, 4, 3), 2)",
 ]
 
 

@@ -461,7 +461,8 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The p-norm of input - other (torch.dist)."""
-    return _ops.norm(_ops.reshape(input - other, -1), p)
+    out = _ops.norm(_ops.reshape(input - other, -1), p)
+    return _show_as(out, "DistBackward0", (input, other))  # (PyTorch's one node)
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
+from ..grad_fn import show_as
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import (
@@ -348,7 +349,7 @@ def frac(x) -> Tensor:
     # trunc detached: its gradient is 0 anyway, and PyTorch's frac backward is `grad` itself,
     # which passes sgn's known-zero gradient on (trunc's zeros_like materialized it: nan
     # from 0 * inf in prod's backward before it)
-    return sub(x, trunc(x).detach())
+    return show_as(sub(x, trunc(x).detach()), "FracBackward0", (x,))  # (PyTorch's one node)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -367,7 +367,7 @@ def take(x, index) -> Tensor:
     n = x.numel()
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"take: an index is out of range for a tensor of {n} elements")
-    return getitem(reshape(x, -1), (idx,))
+    return show_as(getitem(reshape(x, -1), (idx,)), "TakeBackward0", (x,))
 
 
 def index_fill(x, dim: int, index, value) -> Tensor:

@@ -276,9 +276,10 @@ def nansum(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> 
     if dtype is not None and as_dtype(dtype).kind == "c" and x._data.size:  # no complex kernel
         raise DtypeError(f'nansum: "nansum_cpu" not implemented for dtype={as_dtype(dtype)} '
                          f"(input {x.dtype} of shape {tuple(x.shape)}), as in PyTorch")  # fmt: skip
+    x0 = x
     if x._data.dtype.kind in "fV":
         x = NanToZero.apply(x)
-    return _sum(x, dim, keepdim, dtype=dtype)
+    return show_as(_sum(x, dim, keepdim, dtype=dtype), "NansumBackward0", (x0,))
 
 
 def nanmean(input, dim=None, keepdim: bool = False, *, dtype=None, axis=None) -> Tensor:

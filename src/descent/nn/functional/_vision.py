@@ -23,6 +23,7 @@ import numpy as np
 from ... import amp, backend
 from ...creation_integer import float_space
 from ...errors import DescentError, UnsupportedError
+from ...grad_fn import show_as
 from ...opmath import is_reduced
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -302,7 +303,7 @@ def pixel_shuffle(input, upscale_factor: int) -> Tensor:
     b = len(lead)
     y = x.reshape(*lead, c // (r * r), r, r, h, w)
     y = _shape.permute(y, *range(b), b, b + 3, b + 1, b + 4, b + 2)  # (*, C, H, r, W, r)
-    return y.reshape(*lead, c // (r * r), h * r, w * r)
+    return show_as(y.reshape(*lead, c // (r * r), h * r, w * r), "PixelShuffleBackward0", (x,))
 
 
 def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
@@ -316,7 +317,8 @@ def pixel_unshuffle(input, downscale_factor: int) -> Tensor:
     b = len(lead)
     y = x.reshape(*lead, c, hr // r, r, wr // r, r)
     y = _shape.permute(y, *range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
-    return y.reshape(*lead, c * r * r, hr // r, wr // r)
+    return show_as(y.reshape(*lead, c * r * r, hr // r, wr // r), "PixelUnshuffleBackward0",
+                   (x,))  # fmt: skip
 
 
 def channel_shuffle(input, groups: int) -> Tensor:
@@ -336,7 +338,8 @@ def channel_shuffle(input, groups: int) -> Tensor:
         raise DescentError(f"channel_shuffle: Number of channels must be divisible by groups. "
                          f"Got {c} channels and {g} groups.")  # fmt: skip
     y = x.reshape(n, g, c // g, *rest)
-    return _shape.swapaxes(y, 1, 2).reshape(tuple(x.shape))
+    return show_as(_shape.swapaxes(y, 1, 2).reshape(tuple(x.shape)), "ChannelShuffleBackward0",
+                   (x,))  # fmt: skip
 
 
 def _unnormalize(g: Tensor, n: int, align_corners: bool) -> Tensor:
