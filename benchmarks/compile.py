@@ -239,13 +239,20 @@ def lenet_workload():
 WORKLOADS = {"gpt": gpt_workload, "mlp": mlp_workload, "lenet": lenet_workload}
 
 
+SWITCH_SLEEP = 0.2  # s after a switch of BLAS, inside the block's untimed first call
+
+
 def on_mkl(f):
     """f run with descent's products on MKL (descent.backends.set_blas), switched on only when
-    the previous call left OpenBLAS on."""
+    the previous call left OpenBLAS on. The switch then waits SWITCH_SLEEP: OpenBLAS's worker
+    spins for a while after its last product (in a process that runs its products on MKL it
+    has none), and MKL's two threads ran the floor 1.5x slower beside it (27.4 against 18.9 ms
+    for OpenBLAS's, 2026-12-07)."""
 
     def run():
         if descent.backends.blas() != "mkl":
             descent.backends.set_blas("mkl")
+            time.sleep(SWITCH_SLEEP)
         return f()
 
     run.compiled = getattr(f, "compiled", None)
@@ -256,6 +263,7 @@ def on_openblas(f):
     def run():
         if descent.backends.blas() != "openblas":
             descent.backends.set_blas("openblas")
+            time.sleep(SWITCH_SLEEP)  # MKL's OpenMP threads likewise
         return f()
 
     run.compiled = getattr(f, "compiled", None)
