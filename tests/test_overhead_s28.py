@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -518,3 +520,67 @@ def test_max_dim_rows_match_torch_and_finite_differences(dim):
     e = ds.zeros((0, 3), requires_grad=True)
     (e.max(1)[0]).sum().backward()
     assert e.grad.shape == (0, 3)
+
+
+# -- var / std: NumPy's mean without its Python layers ---------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize(
+    "shape, axis",
+    [((8, 16), (1,)), ((8, 16), (0,)), ((3, 4, 5), (0, 2)), ((3, 4, 5), (-1,)),
+     ((7,), (0,)), ((2, 3), None), ((5, 4000), (1,)), ((0, 3), (1,)), ((), ()), ((), None)],
+)  # fmt: skip
+def test_mean_kept_is_numpys_mean_bitwise(shape, axis, dtype):
+    from descent.ops.variance import _mean_kept
+
+    rng = np.random.default_rng(17)
+    a = (rng.standard_normal(shape) * 100 + 3).astype(dtype)
+    if a.size > 4:
+        a.reshape(-1)[1] = np.nan
+        a.reshape(-1)[3] = np.inf
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (NumPy's "Mean of empty slice", where it applies)
+        got = _mean_kept(a, axis)
+        want = a.mean(axis=axis, keepdims=True)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.tobytes() == want.tobytes()
+    # a transposed (non-contiguous) array
+    if a.ndim == 2 and a.size:
+        t = a.T
+        ax = None if axis is None else tuple(1 - x if x >= 0 else x for x in axis)
+        assert _mean_kept(t, ax).tobytes() == t.mean(axis=ax, keepdims=True).tobytes()
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+@pytest.mark.parametrize("dim", [0, 1, (0, 1), None])
+@pytest.mark.parametrize("correction", [0, 1, 2])
+def test_var_std_match_torch(fn, dim, correction):
+    rng = np.random.default_rng(18)
+    x = (rng.standard_normal((8, 16)) * 3 + 1).astype(np.float32)
+    xd, xt = ds.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yd = getattr(xd, fn)(dim, correction=correction)
+    yt = getattr(xt, fn)(dim, correction=correction)
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=2e-6)
+    gy = rng.standard_normal(tuple(yt.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=2e-5, atol=1e-6)
+
+
+def test_var_edge_cases_and_float64_gradients():
+    # one element per row with correction=1: nan (0 / 0) without a warning from the division
+    xd = ds.tensor(np.ones((3, 1), np.float32), requires_grad=True)
+    with pytest.warns(UserWarning, match="degrees of freedom"):
+        v = xd.var(1)
+    assert np.isnan(v.numpy()).all()
+    # nan and inf inputs: the row's variance nan, the others finite (as PyTorch)
+    x = np.random.default_rng(19).standard_normal((4, 6)).astype(np.float32)
+    x[1, 2], x[2, 0] = np.nan, np.inf
+    yd, yt = ds.tensor(x).var(1), torch.tensor(x).var(1)
+    np.testing.assert_allclose(yd.numpy(), yt.numpy(), rtol=2e-6, equal_nan=True)
+    # float64: finite differences, first and second order
+    x64 = ds.tensor(np.random.default_rng(20).standard_normal((4, 5)), requires_grad=True)
+    for f in (lambda a: a.var(1), lambda a: a.std(0, correction=0), lambda a: a.var()):
+        assert ds.autograd.gradcheck(f, (x64,))
+        assert ds.autograd.gradgradcheck(f, (x64,))
