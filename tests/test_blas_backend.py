@@ -211,7 +211,14 @@ def test_switch_threads_and_back():
         out["openblas"] = ours[0]["num_threads"]
         return out
 
+    import numba
+
+    from descent import runtime
+
     before = counts()["openblas"]
+    # set_num_threads below also sets numba's threads and descent's recorded count: both are
+    # put back at the end, so that later tests in this process see what they saw before
+    saved = runtime._state["threads"], numba.get_num_threads()
     descent.backends.set_blas("mkl")
     try:
         assert descent.backends.blas() == "mkl"
@@ -225,6 +232,8 @@ def test_switch_threads_and_back():
         np.testing.assert_array_equal(blas.matmul(a, a), a @ a)
     finally:
         descent.backends.set_blas("openblas")
+        runtime._state["threads"] = saved[0]
+        numba.set_num_threads(saved[1])
     assert descent.backends.blas() == "openblas" and blas._ACTIVE[0] is None
     assert counts()["openblas"] == before  # restored
     descent.backends.set_blas("mkl")
