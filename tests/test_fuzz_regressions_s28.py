@@ -286,3 +286,35 @@ def test_cholesky_batch_with_a_nan_pivot():
     t = torch.linalg.cholesky_ex(torch.tensor(b, dtype=torch.float64)).info.tolist()
     d = descent.linalg.cholesky_ex(descent.tensor(b, dtype=descent.float64)).info.tolist()
     assert d == t == [0, 2]
+
+
+# ---------------------------------------------------------------------------------------------
+# A non-leaf reached only by a known-zero gradient (sgn's zero tensor through a reshape):
+# autograd.grad, retain_grad and tensor hooks see zeros, as PyTorch's defined zero tensor (the
+# engine's pass-through skipped them: None; found by the grad2 fuzz)
+
+
+@pytest.mark.parametrize("shape", [(1, 2), (1, 0), (1, 1, 3)])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_nonleaf_known_zero_gradient_is_captured(shape, create_graph):
+    def f(m):
+        x0 = m.zeros(shape[1:], dtype=m.float64, requires_grad=True)
+        x = x0.reshape(shape)
+        y = m.exp(m.sgn(x)).sum()
+        gx, gx0 = m.autograd.grad(y, [x, x0], create_graph=create_graph, allow_unused=True)
+        return (tuple(gx.shape), str(gx.dtype)[-7:], float(gx.abs().sum()), tuple(gx0.shape))
+
+    assert f(descent) == f(torch)
+
+
+def test_nonleaf_known_zero_gradient_retain_grad_and_hook():
+    def f(m):
+        x0 = m.tensor([1.0, -2.0], dtype=m.float64, requires_grad=True)
+        x = x0.reshape(1, 2)
+        x.retain_grad()
+        seen = []
+        x.register_hook(lambda g: seen.append(tuple(g.shape)))
+        m.exp(m.sgn(x)).sum().backward()
+        return tuple(x.grad.shape), float(x.grad.abs().sum()), seen, tuple(x0.grad.shape)
+
+    assert f(descent) == f(torch)

@@ -194,6 +194,19 @@ def _run_backward(
             if type(gy) is _ZeroGradient:  # only known-zero gradients reached this node
                 zero_in = node.zero_passes
                 if zero_in is True:
+                    captures = capture_nodes and node in capture_nodes
+                    if captures or node.hooks is not None or node.retained is not None:
+                        # a non-leaf reached by known zeros only: its hooks, retain_grad and
+                        # autograd.grad see zeros (PyTorch's zero tensor is a defined
+                        # gradient), not nothing (grad2 fuzz, session 28); its parents still
+                        # get the known zero
+                        zg = gy.materialize(create_graph)
+                        if node.hooks is not None or node.retained is not None:
+                            zg = _run_node_hooks(node, zg, create_graph, run is None or node in run)
+                        if captures:
+                            for i in capture_nodes[node]:
+                                captured[i] = zg if create_graph else new_tensor(zg)
+                            pending_nodes -= 1
                     for parent, shape in zip(node.parents, node.in_shapes):
                         if parent is not None:
                             deliver_zero(parent, shape, gy, node)
