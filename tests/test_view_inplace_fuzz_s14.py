@@ -834,6 +834,18 @@ KNOWN: dict[int, str] = {
     "dense: assert_no_overlap says 'too hard'): PyTorch's loop reads each source element after "
     "the writes before it, descent's source is read as it was (the class of 25100077302962; "
     "session 27)",
+    28100085302093: "div_ under no_grad by an as_strided stride-0 view of the written tensor's "
+    "first element (not dense: PyTorch's overlap check says 'too hard'): PyTorch's loop reads "
+    "x[0] after writing it (x[0] / x[0] = 1 divides the rest), descent's operand is read as "
+    "it was (the loop-order class of 24100073329282; session 28)",
+    28100085302292: "PyTorch's side, as 27100083302871: the second-order gradient of x ** e in e "
+    "where x was clamped to 0 (clamp_ then pow_ by a leaf, create_graph): PyTorch's "
+    "where-masked result * log(x) gives 0 * log(0) = nan in its double backward, descent 0 "
+    "(session 28)",
+    28100085311724: "descent, open: an unfold view of a detach() of an expanded tensor, taken "
+    "before a value that requires grad is written into the detach(): PyTorch's view then "
+    "requires grad (it regenerates views of the written base as as_strided), descent's unfold "
+    "view stays outside the graph (session 27's fix covers the other views; session 28)",
     27100082303361: "descent: the layout of an elementwise op's result. PyTorch's TensorIterator "
     "lays the output out in the first operand's stride order (x.mT * y is column-major when "
     "x.mT is), NumPy's ufunc C order when the operands' orders differ, so a later view() of "
