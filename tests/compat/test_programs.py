@@ -59,7 +59,7 @@ NCF, DeepONet, neural SDEs, Shake-Shake, grokking, DoRA, minGRU, DeltaNet, liqui
 DeepAR, offline RL, bandits, interval bound propagation, an MPNN with Set2Set, genomics CNNs,
 memory networks, SVGD, differentiable sorting, RBMs, score matching, 2024 optimizers and LLM
 attention variants, YOLO losses, A2C on a torch CartPole, ChebNet / APPNP, HiFi-GAN, Koopman
-autoencoders).
+autoencoders, beta-TCVAE, ESIM, DCRNN, CTGAN).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -1011,6 +1011,18 @@ CASES = {
     # a Koopman autoencoder: linearity / prediction / L-inf / consistency losses, eigvals of
     # the learned operator, matrix_power against rollouts
     "koopman_ae": ((1e-5, 1e-6), None),
+    # beta-TCVAE's MWS / MSS estimators of the KL decomposition (a (B, B, D) log-density
+    # matrix, logsumexp), beta-VAE, capacity annealing, DIP-VAE-II by torch.cov
+    "beta_tcvae": ((1e-5, 1e-6), None),
+    # ESIM: packed BiLSTMs, masked soft alignment both ways, enhancement, masked avg / max
+    # pooling, ReduceLROnPlateau(mode="max")
+    "esim_nli": ((1e-5, 1e-6), None),
+    # DCRNN's diffusion convolution inside a GRU, an encoder-decoder with scheduled sampling,
+    # masked MAE; a T-GCN cell
+    "dcrnn_traffic": ((1e-5, 1e-6), None),
+    # CTGAN: mode-specific normalisation, conditional vectors, a residual generator, per-span
+    # activations with Gumbel softmax, a PacGAN critic with a packed gradient penalty
+    "ctgan_tabular": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
