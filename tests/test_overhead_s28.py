@@ -584,3 +584,25 @@ def test_var_edge_cases_and_float64_gradients():
     for f in (lambda a: a.var(1), lambda a: a.std(0, correction=0), lambda a: a.var()):
         assert ds.autograd.gradcheck(f, (x64,))
         assert ds.autograd.gradgradcheck(f, (x64,))
+
+
+def test_batch_norm_reads_the_kernel_switch_on_every_call(monkeypatch):
+    """The kernel modules are looked up once (ops/norm._MODULES), the switch at every call:
+    with the kernels off the NumPy path runs (the kernel is never called), then on again."""
+    k = _bnpool()
+    x = ds.tensor(np.random.default_rng(21).standard_normal((6, 5)).astype(np.float32))
+    F.batch_norm(x, None, None, training=True)  # (the modules cached)
+
+    def refuse(*args):
+        raise AssertionError("the kernel ran")
+
+    monkeypatch.setattr(k, "bn2d_forward", refuse)
+    previous = cpu.set_enabled(False)
+    try:
+        y = F.batch_norm(x, None, None, training=True)
+    finally:
+        cpu.set_enabled(previous)
+    yt = torch.nn.functional.batch_norm(torch.tensor(x.numpy()), None, None, training=True)
+    np.testing.assert_allclose(y.numpy(), yt.numpy(), rtol=1e-5, atol=2e-6)
+    with pytest.raises(AssertionError, match="the kernel ran"):
+        F.batch_norm(x, None, None, training=True)

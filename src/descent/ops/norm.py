@@ -349,10 +349,26 @@ def _bn_kernel_ok(x, affine) -> bool:
     for a in affine:
         if type(a) is not np.ndarray or a.dtype != x.dtype or a.shape != (x.shape[1],):
             return False
-    from ..kernels import cpu as _kcpu  # noqa: PLC0415
+    if not _MODULES:
+        from ..kernels import cpu as _kcpu  # noqa: PLC0415 - kernels.cpu imports no numba
 
-    return _kcpu.enabled()
+        _MODULES.append(_kcpu)
+    return _MODULES[0].enabled()
 
+
+def _bn_loops():
+    """(kernels/_cpu_bnpool.py, conv_winograd.split_run), imported once (numba), after
+    `_bn_kernel_ok` found the kernels on. Kept here: an import statement per call costs ~0.5
+    us, and a BatchNorm step made four (ops/conv.py's pools keep theirs the same way)."""
+    if len(_MODULES) < 3:
+        from ..kernels import _cpu_bnpool  # noqa: PLC0415 - numba, on first use
+        from .conv_winograd import split_run  # noqa: PLC0415
+
+        _MODULES[1:] = [_cpu_bnpool, split_run]
+    return _MODULES[1], _MODULES[2]
+
+
+_MODULES: list = []  # [kernels.cpu, kernels._cpu_bnpool, conv_winograd.split_run], on first use
 
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -521,8 +537,7 @@ class BatchNorm(Function):
     def _kernel_forward(self, x, affine):
         """forward by kernels/_cpu_bnpool.py's loops, channels split over two threads where
         conv_winograd.split_run allows."""
-        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415 - numba, on first use
-        from .conv_winograd import split_run  # noqa: PLC0415
+        k, split_run = _bn_loops()
 
         n, c = x.shape[0], x.shape[1]
         dt = x.dtype
@@ -549,8 +564,7 @@ class BatchNorm(Function):
 
     def _kernel_backward(self, gy, ins):
         """backward by kernels/_cpu_bnpool.py's loops (xhat remade from the saved input)."""
-        from ..kernels import _cpu_bnpool as k  # noqa: PLC0415
-        from .conv_winograd import split_run  # noqa: PLC0415
+        k, split_run = _bn_loops()
 
         x = ins[0]
         n, c = x.shape[0], x.shape[1]
