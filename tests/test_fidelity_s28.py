@@ -201,6 +201,24 @@ CASES = [
     "F.pixel_shuffle(x.reshape(1, 12, 1, 1), 2)",
     "F.pixel_unshuffle(x.reshape(1, 1, 2, 6), 2)",
     "F.channel_shuffle(x.reshape(1, 4, 3), 2)",
+    # the *_copy ops: a clone of the view here, one "..._copy" node there
+    "torch.select_copy(x, 0, 1)",
+    "torch.slice_copy(x, 1, 1, 3)",
+    "torch.diagonal_copy(x)",
+    "torch.expand_copy(x[0], (2, 4))",
+    "torch.permute_copy(x, (1, 0))",
+    "torch.t_copy(x)",
+    "torch.transpose_copy(x, 0, 1)",
+    "torch.unsqueeze_copy(x, 0)",
+    "torch.squeeze_copy(x[None], 0)",
+    "torch.view_copy(x, (4, 3))",
+    "torch.unfold_copy(x, 0, 2, 1)",
+    "torch.narrow_copy(x, 1, 0, 2)",
+    "torch.as_strided_copy(x, (2, 2), (1, 2))",
+    "torch.alias_copy(x)",
+    "torch.split_copy(x, 2, 1)[1]",
+    "torch.split_with_sizes_copy(x, [1, 2])[1]",
+    "torch.unbind_copy(x, 1)[0]",
 ]
 
 

@@ -306,13 +306,13 @@ def test_op_db_agreement_does_not_drop():
     (sort, topk, kthvalue, median, mode), 364 of 514 with composites shown as PyTorch's one
     node (addmm, hardtanh, conv1d..., session 28; 326 before), 373 with split / chunk / unbind /
     index_select / rsub, 374 with zero_, 381 with frac / take / nansum / dist / pixel and
-    channel shuffles; a regression fails here."""
+    channel shuffles, 395 with the *_copy ops; a regression fails here."""
     pytest.importorskip("expecttest")
     from grad_fn_names_survey import survey
 
     res = survey()
     same = sum(t == d for t, d in res.values())
-    assert same >= 381, f"{same} of {len(res)}"
+    assert same >= 395, f"{same} of {len(res)}"
 
 
 def test_multi_output_custom_function_outputs_show_the_function_node():

@@ -17,6 +17,7 @@ from .. import backend, grad_mode
 from ..autograd import Function
 from ..autograd import _new_tensor as new_tensor
 from ..errors import RangeError
+from ..grad_fn import show_as
 from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from ..tensor_methods import _ops
@@ -194,8 +195,24 @@ def _copy_of(view_name: str, x, *args, **kwargs) -> Tensor:
             raise RuntimeError(
                 f"t_copy: expects a tensor with <= 2 dimensions, but self is {x.ndim}D"
             )
-        return clone(_ops.transpose(x) if x.ndim == 2 else x)
-    return clone(getattr(_ops, view_name)(x, *args, **kwargs))
+        return _shown_copy(clone(_ops.transpose(x) if x.ndim == 2 else x), x, "TBackward0_copy")
+    v = getattr(_ops, view_name)(x, *args, **kwargs)
+    return _shown_copy(clone(v), x, _COPY_NAMES.get(view_name), v)
+
+
+# PyTorch's names where they are not the view's node name + "_copy"
+_COPY_NAMES = {"unfold": "UnfoldBackward0_copy", "narrow": "NarrowCopyBackward0"}
+
+
+def _shown_copy(out: Tensor, x: Tensor, name=None, view=None) -> Tensor:
+    """out (a clone of a view of x) shown as PyTorch's one node for the *_copy op: `name`, or
+    the view's node's name + "_copy" (ExpandBackward0_copy), over x."""
+    if name is None and view is not None:
+        node = view._node
+        if node is None or node is x._node:
+            return out
+        name = node.name() + "_copy"
+    return show_as(out, name, (x,)) if name else out
 
 
 def select_copy(input, dim: int, index: int) -> Tensor:
@@ -207,7 +224,8 @@ def slice_copy(input, dim: int = 0, start=None, end=None, step: int = 1) -> Tens
     """torch.slice_copy: input[..., start:end:step, ...] along dim, copied."""
     x = as_tensor(input)
     d = int(dim) % max(x.ndim, 1)
-    return clone(getitem(x, (slice(None),) * d + (slice(start, end, step),)))
+    v = getitem(x, (slice(None),) * d + (slice(start, end, step),))
+    return _shown_copy(clone(v), x, None, v)
 
 
 def diagonal_copy(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
@@ -292,22 +310,27 @@ def detach_copy(input) -> Tensor:
 
 def alias_copy(input) -> Tensor:
     """torch.alias_copy: a copy of input (differentiable)."""
-    return clone(as_tensor(input))
+    x = as_tensor(input)
+    return _shown_copy(clone(x), x, "AliasBackward0_copy")
 
 
 def split_copy(input, split_size, dim: int = 0) -> tuple:
     """torch.split_copy: the pieces of split, copied."""
-    return tuple(clone(p) for p in _ops.split(as_tensor(input), split_size, dim))
+    x = as_tensor(input)
+    return tuple(_shown_copy(clone(p), x, None, p) for p in _ops.split(x, split_size, dim))
 
 
 def split_with_sizes_copy(input, split_sizes, dim: int = 0) -> tuple:
     """torch.split_with_sizes_copy: the pieces of split_with_sizes, copied."""
-    return tuple(clone(p) for p in _ops.split_with_sizes(as_tensor(input), split_sizes, dim))
+    x = as_tensor(input)
+    return tuple(_shown_copy(clone(p), x, None, p)
+                 for p in _ops.split_with_sizes(x, split_sizes, dim))  # fmt: skip
 
 
 def unbind_copy(input, dim: int = 0) -> tuple:
     """torch.unbind_copy: the slices of unbind, copied."""
-    return tuple(clone(p) for p in _ops.unbind(as_tensor(input), dim))
+    x = as_tensor(input)
+    return tuple(_shown_copy(clone(p), x, None, p) for p in _ops.unbind(x, dim))
 
 
 # ---------------------------------------------------------------------------------------------
