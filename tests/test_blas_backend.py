@@ -278,6 +278,7 @@ def test_setting_at_import_and_numba_layer():
     GNU layer (the tbb wheel must not move it); a bad value stops the import."""
     code = (
         "import numba, numpy as np, descent\n"
+        "assert descent.blas._ACTIVE[0] is not None  # on at import, before any product\n"
         "@numba.njit(parallel=True)\n"
         "def f(x):\n"
         "    s = 0.0\n"

@@ -17,6 +17,10 @@ import importlib as _importlib
 import numpy as _np
 
 from . import autograd, backend
+from . import settings as _settings
+
+if _settings.BLAS != "openblas":  # DESCENT_BLAS=mkl|auto: MKL switched on (or its error) now
+    from . import blas as _blas  # noqa: F401
 from . import inplace_unary as _inplace_unary  # registers x.exp_(), x.relu_(), ... (ops table)
 from . import tensor_methods as _tensor_methods
 from .amp import GradScaler, autocast  # torch.GradScaler is torch.amp.GradScaler
