@@ -201,13 +201,9 @@ def _window_kernels(a):
     bits). A numba im2col was measured slower than NumPy's strided copy: not used."""
     if type(a) is not np.ndarray or a.dtype not in _DIRECT_DTYPES:
         return None
-    from ..kernels import cpu as _kcpu
-
-    if not _kcpu.enabled():
+    if not _kernels_on():
         return None
-    from ..kernels import _cpu_extra
-
-    return _cpu_extra
+    return _conv_modules()[2]
 
 
 def prefer_conv_nd(x, w, geom, groups: int) -> bool:
@@ -231,24 +227,17 @@ def prefer_conv_nd(x, w, geom, groups: int) -> bool:
     if _winograd_geometry(x, w, geom, groups):
         # 3x3 stride 1, >= 16 channels: with a BLAS of <= 2 threads ConvNd runs Winograd F(2x2,
         # 3x3) (ops/conv_winograd.py) at any output width (16 products per 2x2 outputs, not 36)
-        from ..kernels import cpu as _kcpu
-        from .conv_nd import _blas_threads
-        from .conv_winograd import MAX_BLAS_THREADS
-
-        if _blas_threads() <= MAX_BLAS_THREADS:
-            return _kcpu.enabled()
+        conv_nd, conv_winograd, _ = _conv_modules()
+        if conv_nd._blas_threads() <= conv_winograd.MAX_BLAS_THREADS:
+            return _kernels_on()
     if out_size(x.shape[3], kw, sw, geom[5], geom[7]) < NLAST_BELOW_WIDTH:
         return False  # Conv2d's batch-last layout: as fast or faster (see the docstring)
     cg = x.shape[1] // groups
     if cg == 1 or not (cg >= 16 or groups == 1):
         return False  # depthwise (its own loops), or thin groups: not measured
-    from ..kernels import cpu as _kcpu
-
-    if not _kcpu.enabled():
+    if not _kernels_on():
         return False
-    from .conv_nd import _blas_threads
-
-    threads = _blas_threads()
+    threads = _conv_modules()[0]._blas_threads()
     if threads > 1 and not (threads == 2 and PREFER_SPLIT_CONV2D and _split(x.shape[0])):
         # Conv2d's wide layout makes one product per image, and each wakes and joins the
         # BLAS threads: at 2 threads (load 6) ConvNd / Conv2d was 0.44 with stride 2, 0.32
@@ -266,9 +255,7 @@ PREFER_SPLIT_CONV2D = True
 
 def _split(n: int) -> bool:
     """The batch of n images splits over two threads (conv_winograd._parts)."""
-    from .conv_winograd import _parts
-
-    return len(_parts(n, 2)) == 2
+    return len(_conv_modules()[1]._parts(n, 2)) == 2
 
 
 def _halves(n: int, fn):
@@ -276,23 +263,19 @@ def _halves(n: int, fn):
     layout runs its loops by halves at any thread count, so that its weight gradient adds the
     same two partial sums whether the halves ran one after the other or at once (two BLAS
     threads on two cores: conv_winograd's split, each half with a one-thread BLAS)."""
-    from .conv_nd import _blas_threads
-    from .conv_winograd import _OneBlasThread, _parts, _run
-
-    parts = _parts(n, 2) if _blas_threads() == 2 else [(0, n)]
+    conv_nd, cw, _ = _conv_modules()
+    parts = cw._parts(n, 2) if conv_nd._blas_threads() == 2 else [(0, n)]
     if len(parts) == 2:
-        with _OneBlasThread(parts):
-            return _run(parts, fn)
+        with cw._OneBlasThread(parts):
+            return cw._run(parts, fn)
     h = (n + 1) // 2
     return [fn(0, h), fn(h, n)]
 
 
 def _winograd_geometry(x, w, geom, groups: int) -> bool:
     """conv2d's geometry is one ops/conv_winograd.py takes (3x3, stride 1, dilation 1)."""
-    from .conv_winograd import winograd_ok
-
     kh, kw, sh, sw, dh, dw = geom[:6]
-    return winograd_ok(x, w, ((kh, kw), (sh, sw), (dh, dw), geom[6:]), groups, 2)
+    return _conv_modules()[1].winograd_ok(x, w, ((kh, kw), (sh, sw), (dh, dw), geom[6:]), groups, 2)
 
 
 def _depthwise_kernels(x, w, groups: int):
@@ -594,6 +577,26 @@ def _kernels_on() -> bool:
 
         _KCPU.append(_kcpu)
     return _KCPU[0].enabled()
+
+
+def _conv_modules():
+    """(ops/conv_nd.py, ops/conv_winograd.py, kernels/_cpu_extra.py), imported on first use
+    (they import this module; _cpu_extra imports numba: asked for only with the kernels on).
+    Looked up once: the import statements these helpers made cost ~1.5 us each, ten per
+    small Conv1d step (session 28). Attributes are read at each call, so a test's monkeypatch
+    of conv_nd._blas_threads or conv_winograd.MAX_BLAS_THREADS still takes effect."""
+    if not _CONV_MODULES:
+        from . import conv_nd, conv_winograd  # noqa: PLC0415
+
+        _CONV_MODULES[:] = [conv_nd, conv_winograd, None]
+    if _CONV_MODULES[2] is None and _kernels_on():
+        from ..kernels import _cpu_extra  # noqa: PLC0415 - numba
+
+        _CONV_MODULES[2] = _cpu_extra
+    return _CONV_MODULES
+
+
+_CONV_MODULES: list = []  # [conv_nd, conv_winograd, kernels._cpu_extra], on first use
 
 
 def _bnpool():
