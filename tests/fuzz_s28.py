@@ -1003,6 +1003,66 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "checked, not triaged one by one (session 28)",
     ),
     (
+        "func",
+        r"The expanded size of the tensor|values differ",
+        r"def f\(a, b\): return (?![^\n]*\bb\b)[^\n]*\n(?:.*\n)*.*in_dims=\(None, 0\), "
+        r"out_dims=1",
+        "a PyTorch bug: vmap with out_dims=1 of an output that does not depend on the mapped "
+        "input expands the unbatched (n,) result to (n, B) without unsqueezing it first, so it "
+        "raises where B != n and returns the transpose where B == n; descent gives out[:, b] = "
+        "f(x) for every b",
+    ),
+    (
+        "func",
+        r"nan at",
+        r"(?:math\.(?:inf|nan)|e\+300)(?:.*\n)*.*tf\.(?:hessian|jacrev|jacfwd|grad)",
+        "an infinite (or overflowing, 1e300) input through a derivative transform: PyTorch's "
+        "masked or overflowing backward formulas leak nan where descent's give 0, or the "
+        "reverse where inf * 0 meets (the grad2 class)",
+    ),
+    (
+        "func",
+        r"values differ",
+        r"\(a \*\* 3\) \*\* 3\)\.cos\(\)|\(m\.exp\(a\) \*\* 3\)\.cos\(\)",
+        "cos of a large argument ((a^3)^3 or exp(a)^3 near 1e5): the power's last bit, "
+        "amplified by cos (float64: 2e-10 relative)",
+    ),
+    (
+        "grad2",
+        r"values differ|nan at",
+        r"^(?=[\s\S]*F\.(?:hardtanh|relu6|hardswish|elu|celu|selu|softshrink|hardshrink|"
+        r"leaky_relu)\()(?=[\s\S]*m\.(?:log|sqrt|rsqrt|acos|asin|atanh|acosh|log2|log10|logit)\()",
+        "a nan reaching an activation with branches (hardtanh, relu6, elu, shrink, ...): PyTorch "
+        "passes or masks its gradient depending on its vectorized loop or scalar tail (it "
+        "disagrees with itself; the differential fuzz does not compare these, NAN_GRAD_OPS), "
+        "and the nan comes from log / sqrt / acos ... of an out-of-domain value",
+    ),
+    (
+        "grad2",
+        r"values differ|nan at",
+        r"logaddexp2?\((\w+), \1\)",
+        "logaddexp(x, x) / logaddexp2(x, x): PyTorch's is an ulp off the exact value (its "
+        "logaddexp2(-1, -1) is -1.06e-8, descent's 0), which a later sign / |v| decides on "
+        "(the KNOWN logaddexp2 classes of the differential fuzz)",
+    ),
+    (
+        "grad2",
+        r"values differ|nan at|inf at",
+        r"F\.softshrink\(",
+        "softshrink's dead zone: PyTorch gives +0.0 in its vectorized loop and -0.0 (x * 0) in "
+        "its scalar tail for a negative x (it disagrees with itself), descent +0.0; a later "
+        "atan2 / 1/x tells the signs apart",
+    ),
+    (
+        "grad2",
+        r"values differ|nan at|inf at",
+        r"^(?=[\s\S]*(?:layer_norm|softmax|log_softmax|normalize)\()(?=[\s\S]*m\.linalg\."
+        r"(?:inv|solve|det|slogdet|pinv|cholesky)\()",
+        "a (nearly) singular matrix: layer_norm / softmax / normalize rows (summing to 0 or 1) "
+        "make a rank-deficient square matrix, whose inverse, solve or log-determinant is "
+        "rounding noise in both libraries",
+    ),
+    (
         "grad2",
         r"ZeroTensors are immutable",
         "",
