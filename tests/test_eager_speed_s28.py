@@ -57,7 +57,7 @@ def _attention(xv, gv, causal=True, on=True):
     halves.EAGER_HALVES["on"] = on
     try:
         x = descent.tensor(xv, requires_grad=True)
-        q, k, v = _heads(x, 4)
+        q, k, v = _heads(x * 1.0, 4)  # of a node, as c_attn's output: the engine's _Slices
         y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         y.backward(descent.tensor(gv))
         return y.numpy().copy(), y.stride(), x.grad.numpy().copy()
@@ -71,10 +71,13 @@ def test_attention_halves_bits(two, causal):
     xv = rng.standard_normal((12, 64, 384)).astype(np.float32)
     gv = rng.standard_normal((12, 4, 64, 32)).astype(np.float32)
     gv.reshape(-1)[::11] = -0.0
+    gv.reshape(-1)[5::97] = np.nan
+    gv.reshape(-1)[7::89] = np.inf
     y1, _, g1 = _attention(xv, gv, causal, on=False)
     assert not two
     y2, _, g2 = _attention(xv, gv, causal, on=True)
-    assert len(two) == 2 and two[0] == ((0, 6), (6, 12))  # forward, backward
+    # forward, backward, the qkv gradient's assembly (autograd_backward._heads_in_halves)
+    assert len(two) == 3 and all(parts == ((0, 6), (6, 12)) for parts in two)
     np.testing.assert_array_equal(_bits(y1), _bits(y2))
     np.testing.assert_array_equal(_bits(g1), _bits(g2))
 
@@ -224,7 +227,8 @@ def test_gpt_adamw_steps_bitwise(two):
     l0, p0 = _gpt_steps(False)
     assert not two
     l1, p1 = _gpt_steps(True)
-    assert len(two) == 3 * 3  # per step: attention forward and backward, GELU's forward
+    # per step: attention forward and backward, GELU's forward, the qkv gradient's assembly
+    assert len(two) == 3 * 4
     assert l0 == l1
     for a, b in zip(p0, p1):
         np.testing.assert_array_equal(_bits(a), _bits(b))

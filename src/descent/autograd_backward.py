@@ -469,6 +469,8 @@ class _Slices:
                 # values), where NumPy's copy loop costs half its add loop. Copied into place,
                 # then + 0.0 in one pass over all of out: the same bits (zeros stay +0.0);
                 # baby-gpt's three (12, 64, 4, 32) pieces 224-265 -> 122 us hot.
+                if _heads_in_halves(parts, out, axis, zero):
+                    return out
                 for idx, _, g in parts:
                     dst = out[idx]
                     if type(g) is _Reshaped:
@@ -489,6 +491,36 @@ class _Slices:
             full = array_namespace(np).index_grad(g, self.shape, idx, True)  # GetItem's
             acc = full if acc is None else acc + full
         return acc
+
+
+def _heads_in_halves(parts, out, axis, zero) -> bool:
+    """`_Slices.value`'s attention-heads case (every piece a `_Reshaped` view that writes into
+    its place of `out`) as two halves of the leading axis at once at two BLAS threads
+    (ops/halves.py): each half copies its rows of every piece and adds 0.0 to them, so each
+    value is still its piece's + 0.0. False, with nothing written, where it runs whole."""
+    from .ops import halves  # noqa: PLC0415 - ops load after the engine
+
+    b = out.shape[0] if out.ndim else 0
+    if axis == 0 or b < 2 or out.size < halves.MIN_VALUES or type(out) is not np.ndarray:
+        return False
+    views = []
+    for idx, _, g in parts:
+        if type(g) is not _Reshaped or type(g.g) is not np.ndarray or g.g.shape[:1] != (b,):
+            return False
+        view = out[idx].reshape(g.g.shape)
+        if not np.may_share_memory(view, out):
+            return False
+        views.append((view, g.g))
+    if not halves.allowed(out.size):
+        return False
+
+    def part(i0, i1):
+        for view, g in views:
+            np.copyto(view[i0:i1], g[i0:i1])
+        np.add(out[i0:i1], zero, out=out[i0:i1])
+
+    halves.run(((0, b // 2), (b // 2, b)), part)
+    return True
 
 
 # The engine's deferred gradients that read as an array through `value()` (not
