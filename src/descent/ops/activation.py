@@ -335,8 +335,11 @@ class Softplus(Function):
         # is 1.
         bx = x if self.beta == 1 else x * self.beta
         s = ops.sigmoid(bx)
-        if ops.is_graph:  # PyTorch's softplus_double_backward masks with beta x < threshold:
-            # at beta x == threshold the first derivative is sigmoid's, the second 0
+        if ops.is_graph and math.isfinite(self.threshold):  # PyTorch's softplus_double_backward
+            # masks with beta x < threshold: at beta x == threshold the first derivative is
+            # sigmoid's, the second 0. (An infinite threshold, binary_cross_entropy_with_logits'
+            # composite: only beta x = inf meets it, where sigmoid's derivative is 0 already; the
+            # mask would turn that 0's sign, and the fused node's bits are the composite's.)
             s = ops.where(bx < self.threshold, s, s.detach())
         return ops.where(bx > self.threshold, gy, gy * s)
 
