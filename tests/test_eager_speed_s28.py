@@ -1,7 +1,7 @@
 """Eager's two-thread sites and attention's output layout (session 28, helper-207).
 
 At two BLAS threads eager attention (forward and backward) and GELU's forward run in two halves
-at once, the second on descent.compile's split worker (ops/halves.py): the same per-matrix BLAS
+at once, the second on descent.compile's split worker (kernels/halves.py): the same per-matrix BLAS
 calls, softmax rows and elementwise loops as the whole call, so the same bits. Attention's
 output is laid out as its query's heads (PyTorch's CPU attention does the same), so nanoGPT's
 y.transpose(1, 2).reshape(B, T, C) is a view. These tests force the two-thread check (the
@@ -18,9 +18,9 @@ import torch
 
 import descent
 import descent.nn.functional as F
-from descent.compiler import threads
+from descent.kernels import halves
 from descent.models import GPT, GPTConfig
-from descent.ops import attention, halves
+from descent.ops import attention
 from descent.optim import adam, clip_grad_norm_
 
 
@@ -39,7 +39,7 @@ def two(monkeypatch):
         calls.append(parts)
         return orig(parts, fn)
 
-    monkeypatch.setattr(threads, "_two_blas_threads", lambda: True)
+    monkeypatch.setattr(halves, "two_blas_threads", lambda: True)
     monkeypatch.setattr(halves, "run", run)
     monkeypatch.setitem(halves.EAGER_HALVES, "on", True)
     return calls
@@ -93,10 +93,10 @@ def test_attention_halves_not_where_they_must_not(two, monkeypatch):
     F.scaled_dot_product_attention(q[:, :, :8], k[:, :, :8], v[:, :, :8])  # few scores
     F.scaled_dot_product_attention(q.double(), k.double(), v.double())  # float64
     assert not two
-    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # pinned / one BLAS thread
+    monkeypatch.setattr(halves, "two_blas_threads", lambda: False)  # pinned / one BLAS thread
     F.scaled_dot_product_attention(q, k, v, is_causal=True)
     assert not two
-    monkeypatch.setattr(threads, "_two_blas_threads", lambda: True)
+    monkeypatch.setattr(halves, "two_blas_threads", lambda: True)
     F.scaled_dot_product_attention(q, k, v, is_causal=True)
     assert len(two) == 1
 
@@ -298,7 +298,7 @@ def _adam_run(cls, steps, seed=9, from_grads=True, monkeypatch=None, **kw):
 @pytest.mark.parametrize("threads2", [False, True])
 def test_adam_from_grads_bits(two, monkeypatch, cls, kw, threads2):
     if not threads2:
-        monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)
+        monkeypatch.setattr(halves, "two_blas_threads", lambda: False)
     p0, s0, c0 = _adam_run(cls, 4, from_grads=False, monkeypatch=monkeypatch, **kw)
     assert not two
     p1, s1, c1 = _adam_run(cls, 4, monkeypatch=monkeypatch, **kw)

@@ -48,7 +48,11 @@ import itertools
 import os
 from time import perf_counter
 
-_state = {"parallel": False, "split": False, "halves": False}  # the replay now running
+# the split worker and the replay's state live in the kernels layer (eager's halves use them too)
+from ..kernels.halves import AFFINITY as _AFFINITY
+from ..kernels.halves import REPLAY_STATE as _state  # the replay now running
+from ..kernels.halves import run_halves
+
 _running: set = set()  # the ThreadPlans of the replays running now (in any thread)
 _overlap = [0]  # set to a new number by each replay that starts beside another
 _overlap_ids = itertools.count(1)
@@ -270,9 +274,6 @@ def _two_blas_threads() -> bool:
     return len(cores) >= 2 and conv_nd._blas_threads() == 2
 
 
-_AFFINITY: list = [frozenset()]  # the calling thread's cores at the last split_allowed()
-
-
 #: Below this many values a split call runs whole. Handing a half to the worker and getting it
 #: back costs ~20 us alone and ~70 us inside the baby-gpt step (wake-ups in this KVM guest,
 #: the GIL handed back and forth): split there, layer norm's forward (98k values, ~30 us a
@@ -292,103 +293,3 @@ def split(count: int, fn, grain: int = 1, values: int = 0) -> None:
         return
     h = (count // grain + 1) // 2 * grain
     run_halves(((0, h), (h, count)), fn)
-
-
-def run_halves(parts, fn) -> None:
-    """fn(*parts[0]) here and fn(*parts[1]) on the split worker thread, at once; or both here
-    when the worker has not started the second by the time the first is done (a loaded
-    machine: waiting for the worker to get a core would cost more than the half)."""
-    import threading  # noqa: PLC0415
-
-    w = _worker()
-    claim, finished = threading.Lock(), threading.Lock()
-    finished.acquire()
-    errors: list = []  # the worker's exception for this job (each caller its own)
-    w.jobs.put((fn, parts[1], (_getcpu(), _AFFINITY[0]), claim, finished, errors))
-    try:
-        fn(*parts[0])
-    except BaseException:
-        if not claim.acquire(False):
-            finished.acquire()  # the worker's half writes nothing after we return
-        raise
-    if claim.acquire(False):  # not started: ours (the worker will skip it)
-        fn(*parts[1])
-        return
-    finished.acquire()  # started: wait for it
-    if errors:
-        raise errors[0]
-
-
-# Where the worker runs. Left to the scheduler, a thread woken right after a threaded product
-# lands on the waker's core (OpenBLAS's own worker is still spinning on the other one after the
-# product), and the two halves share one core: GELU's forward on 393k values, 2 threads, quiet,
-# after a product: 221 us whole, 225 split, the two halves on the same core in 269 of 300
-# calls. The worker therefore keeps itself off the core the calling thread is on (every core of
-# the process but that one; re-set only when that core changes): 148 us split.
-_WORKER: list = []  # [(pid, the worker)]
-
-
-def _getcpu_fn():
-    try:
-        import ctypes  # noqa: PLC0415
-
-        f = ctypes.CDLL(None).sched_getcpu
-        f.restype = ctypes.c_int
-        f.argtypes = []
-        return f if f() >= 0 and hasattr(os, "sched_setaffinity") else None
-    except (OSError, AttributeError):  # not glibc / not Linux
-        return None
-
-
-_GETCPU: list = []
-
-
-def _getcpu() -> int:
-    """The core this thread runs on now, or -1 where that cannot be asked."""
-    if not _GETCPU:
-        _GETCPU.append(_getcpu_fn())
-    f = _GETCPU[0]
-    return -1 if f is None else f()
-
-
-class _Worker:
-    """One daemon thread running the second halves (blocking on a queue between them)."""
-
-    def __init__(self) -> None:
-        import queue  # noqa: PLC0415
-        import threading  # noqa: PLC0415
-
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.where = None  # (the caller's core, the caller's cores) the affinity was set for
-        threading.Thread(target=self._loop, name="descent-split", daemon=True).start()
-
-    def _loop(self) -> None:
-        while True:
-            fn, args, where, claim, finished, errors = self.jobs.get()
-            if not claim.acquire(False):  # the caller ran it
-                continue
-            try:
-                if where != self.where:
-                    self._keep_off(where)
-                fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                errors.append(e)
-            finally:
-                finished.release()
-
-    def _keep_off(self, where) -> None:
-        self.where = where
-        cpu, cores = where
-        others = cores - {cpu}
-        if cpu >= 0 and others:
-            try:
-                os.sched_setaffinity(0, others)  # 0: this thread only (Linux)
-            except OSError:
-                pass
-
-
-def _worker() -> _Worker:
-    pid = os.getpid()
-    if not _WORKER or _WORKER[0][0] != pid:
-        _WORKER[:] = [(pid, _Worker())]
-    return _WORKER[0][1]

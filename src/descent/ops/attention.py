@@ -11,8 +11,9 @@ import numpy as np
 
 from .. import backend, blas
 from ..autograd import Function
+from ..kernels import halves
 from ..tensor import Tensor
-from . import halves, nt_product
+from . import nt_product
 from .nt_product import matmul_nt
 from .shape import swapaxes
 from .softmax import softmax
@@ -183,7 +184,7 @@ class ScaledDotProductAttention(Function):
             return gq, gk, gv, gb
         return gq, gk, gv
 
-    # -- two halves of the batch at once (ops/halves.py): the same per-matrix BLAS calls and
+    # -- two halves of the batch at once (kernels/halves.py): the same per-matrix BLAS calls and
     # softmax rows as the whole call, so the same bits ----------------------------------------
 
     def _halves(self, q, k, v, bias) -> bool:

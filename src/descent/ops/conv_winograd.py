@@ -164,23 +164,13 @@ _POOL: list = []  # [(pid, the one-worker executor of this process)]
 
 
 def _blas():
-    """threadpoolctl's controller of NumPy's BLAS (made once), or None without it. Where
-    SciPy's wheel brings a second OpenBLAS (libscipy_openblas beside NumPy's
-    libscipy_openblas64_), the one under NumPy's directory: limiting SciPy's left NumPy's
-    products on two threads (an OpenBLAS worker spinning beside the split)."""
+    """threadpoolctl's controller of NumPy's BLAS (made once), or None without it: the one under
+    NumPy's directory where SciPy's wheel brings a second OpenBLAS
+    (`kernels.halves.numpy_blas_controller`)."""
     if not _BLAS:
-        lib = None
-        try:
-            import threadpoolctl  # noqa: PLC0415 - optional
+        from ..kernels.halves import numpy_blas_controller  # noqa: PLC0415
 
-            libs = [c for c in threadpoolctl.ThreadpoolController().lib_controllers
-                    if c.user_api == "blas"]  # fmt: skip
-            here = os.path.dirname(np.__file__)  # wheels: site-packages/numpy.libs/ or numpy/
-            ours = [c for c in libs if c.filepath.startswith((here + ".libs", here + os.sep))]
-            lib = (ours or libs or [None])[0]
-        except ImportError:
-            pass
-        _BLAS.append(lib)
+        _BLAS.append(numpy_blas_controller())
     return _BLAS[0]
 
 

@@ -1,0 +1,256 @@
+"""Eager's two-thread sites (attention in two halves of its batch, GELU's forward in two
+halves) and the split worker they and descent.compile's replay hand the second half to.
+
+At two BLAS threads OpenBLAS runs each of attention's small head products (M N K <= 65536 * 4, e.g.
+baby-gpt's 64 x 64 x 32) on the calling thread alone, and descent's numba loops (the causal
+softmax, GELU) run on one thread, while PyTorch's eager kernels use both cores. descent.compile's
+replay runs these sites in two halves at once, the second on the split worker below
+(compiler/threads.py's halves plan, session 27: 8-10% of the compiled step on the Intel host).
+Eager runs the same halves here: each half makes the whole call's per-matrix BLAS calls (NumPy's
+matmul loops over the batch's matrices, one BLAS call each), the softmax's rows go through the
+same loop (a half starts at a multiple of the query count), and GELU's halves split at a
+multiple of `GRAIN` values, so the bits are the whole call's (tests/test_eager_speed_s28.py).
+
+The split worker itself (`run_halves`: one daemon thread kept off the caller's core) lives
+here, in the kernels layer under the engine, so that eager's ops, optimizers and the engine's
+backward use it without importing descent.compile; `compiler/threads.py` imports it (and
+`REPLAY_STATE`, the replay now running) from here.
+
+Used where NumPy's BLAS runs two threads on two usable cores (`two_blas_threads`) and
+`EAGER_HALVES` is on, for calls of at least `MIN_VALUES` values
+(attention: scores; GELU: elements); elsewhere (pinned, one BLAS thread, small tensors) the
+whole call runs as before. Session 28 (helper-207) measured it on the Intel host
+(docs/compile.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+#: On/off (A/B runs; tests force it on with a fake two-thread check)
+EAGER_HALVES = {"on": True}
+#: Calls with fewer values run whole: the hand-off to the worker costs ~15-70 us
+#: (docs/compile.md, sessions 17 and 27); baby-gpt's attention calls have 196,608 scores and
+#: its GELU calls 393,216 values.
+MIN_VALUES = 1 << 17
+#: GELU's halves split at a multiple of this many values (the replay's GRAIN: the first half has
+#: no remainder loop, the second half's remainder is the whole call's)
+GRAIN = 4096
+#: OpenBLAS's SMP_THRESHOLD_MIN x GEMM_MULTITHREAD_THRESHOLD: a product of M N K at most this
+#: runs on the calling thread only; larger ones use both of its threads in the whole call (and
+#: might round differently in a half), so attention with larger heads runs whole
+ONE_THREAD_MNK = 65536 * 4
+
+_F32 = np.dtype(np.float32)
+
+
+#: The replay now running (descent.compile's thread plan: compiler/threads.py's `_state`): while
+#: it runs, its plan decides and eager's halves stay off
+REPLAY_STATE = {"parallel": False, "split": False, "halves": False}
+#: The calling thread's cores at the last two-thread check (the worker keeps off the caller's)
+AFFINITY: list = [frozenset()]
+_NUMPY_BLAS: list = []  # [threadpoolctl's controller of NumPy's BLAS, or None] once looked up
+
+
+def numpy_blas_controller():
+    """threadpoolctl's controller of NumPy's BLAS, or None without threadpoolctl. Where SciPy's
+    wheel brings a second OpenBLAS (libscipy_openblas beside NumPy's libscipy_openblas64_), the
+    one under NumPy's directory: limiting SciPy's left NumPy's products on two threads (an
+    OpenBLAS worker spinning beside the split)."""
+    try:
+        import threadpoolctl  # noqa: PLC0415 - a core dependency, loaded when first asked
+    except ImportError:
+        return None
+    import os  # noqa: PLC0415
+
+    libs = [c for c in threadpoolctl.ThreadpoolController().lib_controllers
+            if c.user_api == "blas"]  # fmt: skip
+    here = os.path.dirname(np.__file__)  # wheels: site-packages/numpy.libs/ or numpy/
+    ours = [c for c in libs if c.filepath.startswith((here + ".libs", here + os.sep))]
+    return (ours or libs or [None])[0]
+
+
+def two_blas_threads() -> bool:
+    """Two usable cores and NumPy's BLAS at two threads (the calling thread's cores noted in
+    `AFFINITY`); without threadpoolctl, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS or the core count
+    stand for the BLAS's threads."""
+    import os  # noqa: PLC0415
+
+    try:
+        cores = frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = frozenset(range(os.cpu_count() or 1))
+    AFFINITY[0] = cores
+    if len(cores) < 2:
+        return False
+    if not _NUMPY_BLAS:
+        _NUMPY_BLAS.append(numpy_blas_controller())
+    lib = _NUMPY_BLAS[0]
+    n = lib.get_num_threads() if lib is not None else None
+    if not n:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+            v = os.environ.get(var, "")
+            if v.isdigit() and int(v) > 0:
+                n = int(v)
+                break
+        else:
+            n = os.cpu_count() or 1
+    return int(n) == 2
+
+
+def allowed(values: int) -> bool:
+    """Whether a call of this many values runs in halves now."""
+    if not EAGER_HALVES["on"] or values < MIN_VALUES:
+        return False
+    if REPLAY_STATE["parallel"] or REPLAY_STATE["split"]:  # a replay is running: its plan decides
+        return False
+    return two_blas_threads()
+
+
+def run(parts, fn) -> None:
+    """fn(*parts[0]) here and fn(*parts[1]) on the split worker at once (`run_halves`).
+    The worker keeps its last job until the next one arrives: it gets a stand-in that drops fn
+    (and the arrays fn's closure holds: an attention backward's ~2.6 MB in baby-gpt) on return,
+    so nothing of a graph outlives its backward (tests/test_engine_memory.py)."""
+    box = [fn]
+
+    def call(i0, i1):
+        return box[0](i0, i1)
+
+    try:
+        run_halves(parts, call)
+    finally:
+        box.clear()
+
+
+def attention_ok(q, k, v) -> bool:
+    """float32 NumPy (B, H, L, E) operands whose head products run on one BLAS thread."""
+    if not (type(q) is type(k) is type(v) is np.ndarray) or q.ndim != 4:
+        return False
+    if not (q.dtype == k.dtype == v.dtype == _F32) or k.ndim != 4 or v.ndim != 4:
+        return False
+    if q.shape[0] < 2 or not (q.shape[:-2] == k.shape[:-2] == v.shape[:-2]):
+        return False
+    if k.shape[-2] != v.shape[-2]:
+        return False
+    t, s, d = q.shape[-2], k.shape[-2], max(q.shape[-1], v.shape[-1])
+    return t * s * d <= ONE_THREAD_MNK and allowed(q.size // max(q.shape[-1], 1) * s)
+
+
+def gelu_forward_d(x):
+    """(y, d) of `kernels.cpu.gelu_forward_d` (float32 exact GELU and its derivative), the two
+    halves of x's values at once where `allowed`; None where it runs whole (the caller's path)."""
+    if type(x) is not np.ndarray or x.dtype != _F32 or not allowed(x.size):
+        return None
+    if x.size < 2 * GRAIN:
+        return None
+    from . import _cpu_fast  # noqa: PLC0415 - numba, loaded by the caller already
+
+    kernel = _cpu_fast.gelu_fwd_d32
+    xf = np.ascontiguousarray(x).reshape(-1)
+    out, d = np.empty_like(xf), np.empty_like(xf)
+    h = (xf.size // GRAIN + 1) // 2 * GRAIN
+    run(((0, h), (h, xf.size)), lambda i0, i1: kernel(xf[i0:i1], out[i0:i1], d[i0:i1]))
+    return out.reshape(x.shape), d.reshape(x.shape)
+
+
+def run_halves(parts, fn) -> None:
+    """fn(*parts[0]) here and fn(*parts[1]) on the split worker thread, at once; or both here
+    when the worker has not started the second by the time the first is done (a loaded
+    machine: waiting for the worker to get a core would cost more than the half)."""
+    import threading  # noqa: PLC0415
+
+    w = _worker()
+    claim, finished = threading.Lock(), threading.Lock()
+    finished.acquire()
+    errors: list = []  # the worker's exception for this job (each caller its own)
+    w.jobs.put((fn, parts[1], (_getcpu(), AFFINITY[0]), claim, finished, errors))
+    try:
+        fn(*parts[0])
+    except BaseException:
+        if not claim.acquire(False):
+            finished.acquire()  # the worker's half writes nothing after we return
+        raise
+    if claim.acquire(False):  # not started: ours (the worker will skip it)
+        fn(*parts[1])
+        return
+    finished.acquire()  # started: wait for it
+    if errors:
+        raise errors[0]
+
+
+# Where the worker runs. Left to the scheduler, a thread woken right after a threaded product
+# lands on the waker's core (OpenBLAS's own worker is still spinning on the other one after the
+# product), and the two halves share one core: GELU's forward on 393k values, 2 threads, quiet,
+# after a product: 221 us whole, 225 split, the two halves on the same core in 269 of 300
+# calls. The worker therefore keeps itself off the core the calling thread is on (every core of
+# the process but that one; re-set only when that core changes): 148 us split.
+_WORKER: list = []  # [(pid, the worker)]
+
+
+def _getcpu_fn():
+    try:
+        import ctypes  # noqa: PLC0415
+
+        f = ctypes.CDLL(None).sched_getcpu
+        f.restype = ctypes.c_int
+        f.argtypes = []
+        return f if f() >= 0 and hasattr(os, "sched_setaffinity") else None
+    except (OSError, AttributeError):  # not glibc / not Linux
+        return None
+
+
+_GETCPU: list = []
+
+
+def _getcpu() -> int:
+    """The core this thread runs on now, or -1 where that cannot be asked."""
+    if not _GETCPU:
+        _GETCPU.append(_getcpu_fn())
+    f = _GETCPU[0]
+    return -1 if f is None else f()
+
+
+class _Worker:
+    """One daemon thread running the second halves (blocking on a queue between them)."""
+
+    def __init__(self) -> None:
+        import queue  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.where = None  # (the caller's core, the caller's cores) the affinity was set for
+        threading.Thread(target=self._loop, name="descent-split", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, args, where, claim, finished, errors = self.jobs.get()
+            if not claim.acquire(False):  # the caller ran it
+                continue
+            try:
+                if where != self.where:
+                    self._keep_off(where)
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                errors.append(e)
+            finally:
+                finished.release()
+
+    def _keep_off(self, where) -> None:
+        self.where = where
+        cpu, cores = where
+        others = cores - {cpu}
+        if cpu >= 0 and others:
+            try:
+                os.sched_setaffinity(0, others)  # 0: this thread only (Linux)
+            except OSError:
+                pass
+
+
+def _worker() -> _Worker:
+    pid = os.getpid()
+    if not _WORKER or _WORKER[0][0] != pid:
+        _WORKER[:] = [(pid, _Worker())]
+    return _WORKER[0][1]
