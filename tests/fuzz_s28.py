@@ -953,14 +953,6 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     ),
     (
         "nn",
-        r"nan vs",
-        r"instance_norm\(.*eps=0\.0",
-        "descent-side, open: PyTorch's batch-norm kernel behind instance_norm takes 1 / std as 0 "
-        "where var == 0 and eps == 0 (its InvStd), so a constant channel gives the bias; "
-        "descent's gives 0 * inf = nan",
-    ),
-    (
-        "nn",
         r"raises at line \d+ vs None \(descent DescentError: conv_transpose[123]d: "
         r"output_padding",
         r"reshape\(0,",

@@ -53,6 +53,15 @@ def _channel_sums(x, ch):  # pragma: no cover - compiled
 
 
 @njit(**_OPTS)
+def _inv_std(v, eps):  # pragma: no cover - compiled
+    """1 / sqrt(v + eps), or 0 where v == 0 and eps == 0: PyTorch's InvStd (a constant
+    channel without eps gives the bias, not 0 * inf = nan)."""
+    if v == 0.0 and eps == 0.0:
+        return 0.0
+    return 1.0 / math.sqrt(v + eps)
+
+
+@njit(**_OPTS)
 def bn_forward(x, w, b, has_w, has_b, eps, c0, c1, y, mean, rstd, var):  # pragma: no cover
     """Channels c0 .. c1 - 1 of x (N, C, L): mean, rstd (x's dtype), var (float64, biased)
     and y = (x - mean) * rstd [* w] [+ b]."""
@@ -63,7 +72,7 @@ def bn_forward(x, w, b, has_w, has_b, eps, c0, c1, y, mean, rstd, var):  # pragm
         v = q / cnt
         var[ch] = v
         mean[ch] = s / cnt
-        rstd[ch] = 1.0 / math.sqrt(v + eps)
+        rstd[ch] = _inv_std(v, eps)
         mf, rf = mean[ch], rstd[ch]
         wf, bf = w[ch], b[ch]
         for i in range(n):
@@ -143,7 +152,7 @@ def bn2d_forward(x, w, b, has_w, has_b, eps, y, mean, rstd, var):  # pragma: no 
         v = q[ch] / n
         var[ch] = v
         mean[ch] = s[ch]
-        rstd[ch] = 1.0 / math.sqrt(v + eps)
+        rstd[ch] = _inv_std(v, eps)
     for i in range(n):
         for ch in range(c):
             h = (x[i, ch] - mean[ch]) * rstd[ch]

@@ -427,7 +427,10 @@ class BatchNorm(Function):
         mean = _chansum(xp, x3) * inv  # (C,)
         xc = x3 - mean[:, None]  # (N, C, L), fresh
         var = _chansum(xp, xc, xc) * inv  # (C,) biased
-        rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        with np.errstate(divide="ignore"):
+            rstd = 1 / xp.sqrt(var + x.dtype.type(self.eps))
+        if self.eps == 0.0:  # PyTorch's InvStd: 1 / std is 0 for a constant channel
+            rstd = xp.where(var == 0, rstd.dtype.type(0), rstd)
         xc *= rstd[:, None]  # xc is now xhat
         self.xhat, self.rstd = xc, rstd
         self._running_update(mean, var, cnt)
@@ -475,7 +478,10 @@ class BatchNorm(Function):
             var_n = r(var_sum / r(cnt))  # Half/BFloat16 / int64: the count rounded too
         else:
             var_n = (var_sum / f32(cnt)).astype(f32)
-        invstd = r(1 / np.sqrt(var_n.astype(np.float64) + self.eps))  # InvStd in double
+        with np.errstate(divide="ignore"):
+            invstd = r(1 / np.sqrt(var_n.astype(np.float64) + self.eps))  # InvStd in double
+        if self.eps == 0.0:  # InvStd's 0 for a constant channel without eps
+            invstd = np.where(var_n == 0, f32(0), invstd)
         w = affine[0] if self.has_w else np.ones(c, f32)
         b = affine[-1] if self.has_b else np.zeros(c, f32)
         alpha = (invstd * w).astype(f32)
@@ -650,7 +656,15 @@ class BatchNorm(Function):
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         xc = x - x.mean(axis=axes, keepdims=True)
-        rstd = ((xc * xc).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        if self.eps == 0.0 and not self.rstd.all():
+            # the channels forward gave PyTorch's InvStd 0 (constant, eps 0): rstd 0 there,
+            # through a where whose other branch reads 1 (var ** -0.5 at 0 would make the
+            # masked branch's gradient 0 * inf = nan)
+            zero = self.rstd.reshape(bshape) == 0
+            rstd = ops.where(zero, 0.0, ops.where(zero, 1.0, var) ** -0.5)
+        else:
+            rstd = (var + self.eps) ** -0.5
         xhat = xc * rstd
         gx = gw = gb = None
         if self.parents[0] is not None:

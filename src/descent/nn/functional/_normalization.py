@@ -462,17 +462,21 @@ def instance_norm(
         )
     low = x._data.dtype
     same = all(t is None or as_tensor(t)._data.dtype == low for t in (weight, bias))
-    if is_reduced(low) and running_mean is None and running_var is None and same:
+    if eps == 0.0 or (is_reduced(low) and running_mean is None and running_var is None
+                      and same):  # fmt: skip
         # PyTorch's instance_norm is batch_norm of the (1, N * C, *) view with the weight and
         # bias repeated N times (Normalization.cpp): in float16/bfloat16 its roundings are
-        # batch_norm's (the saved statistics), not group_norm's
+        # batch_norm's (the saved statistics), not group_norm's; with eps 0 a constant
+        # channel gives the bias (batch norm's InvStd takes 1 / std as 0 there, group_norm's
+        # 0 * inf is nan)
         n, c = x.shape[0], x.shape[1]
         w = None if weight is None else as_tensor(weight).expand(n, c).reshape(n * c)
         b = None if bias is None else as_tensor(bias).expand(n, c).reshape(n * c)
         y = batch_norm_unchecked(x.reshape((1, n * c) + tuple(x.shape[2:])), None, None, w, b,
                                  True, momentum, eps)  # fmt: skip
-        return y.reshape(x.shape)
-    y = group_norm(x, x.shape[1], weight, bias, eps)
+        y = y.reshape(x.shape)
+    else:
+        y = group_norm(x, x.shape[1], weight, bias, eps)
     m = 0.0 if momentum is None else float(momentum)
     axes = tuple(range(2, x.ndim))
     for buf, stat in (

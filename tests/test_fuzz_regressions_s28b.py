@@ -1,0 +1,142 @@
+"""Descent-side leftovers of session 28's fuzz (tests/fuzz_s28.py; docs/fuzz_long_run.md,
+"Session 28 (helper-211)" and "Settled later in session 28 (helper-212)"). Each case runs the
+same code in descent and in torch 2.13 and compares values and gradients; gradients in float64
+also against central differences where the function is smooth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _close(d, t, rtol=1e-12, atol=1e-12):
+    d, t = (d, t) if isinstance(t, (tuple, list)) else ((d,), (t,))
+    assert len(d) == len(t)
+    for a, b in zip(d, t, strict=True):
+        assert a.dtype == {torch.float32: descent.float32, torch.float64: descent.float64}.get(
+            b.dtype, a.dtype
+        )
+        np.testing.assert_allclose(_np(a), _np(b), rtol=rtol, atol=atol, equal_nan=True)
+
+
+def _central(f, x0, ct, h=1e-6):
+    """d/dx sum(f(x) * ct) by central differences (float64 NumPy arrays)."""
+    g = np.zeros_like(x0)
+    for i in np.ndindex(x0.shape):
+        xp, xm = x0.copy(), x0.copy()
+        xp[i] += h
+        xm[i] -= h
+        g[i] = ((f(xp) * ct).sum() - (f(xm) * ct).sum()) / (2 * h)
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. instance_norm (and the batch-norm kernel behind it) with eps = 0 on a constant channel:
+# PyTorch's InvStd takes 1 / std as 0 where var == 0 and eps == 0, so the channel gives the
+# bias and zero gradients (descent's group_norm path gave 0 * inf = nan)
+
+_X = [[[1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 4.0, 3.0]], [[5.0, 5.0, 5.0, 5.0], [0.0, 0.0, 0.0, 0.0]]]
+
+
+def _instance_norm_case(m, dtype, affine, running=False, second=True):
+    dt = getattr(m, dtype)
+    x = m.tensor(_X, dtype=dt, requires_grad=True)
+    ins = [x]
+    kw = {}
+    if affine:
+        w = m.tensor([2.0, 3.0], dtype=dt, requires_grad=True)
+        b = m.tensor([0.5, -1.0], dtype=dt, requires_grad=True)
+        ins += [w, b]
+        kw = {"weight": w, "bias": b}
+    if running:
+        kw["running_mean"] = m.zeros(2, dtype=dt)
+        kw["running_var"] = m.ones(2, dtype=dt)
+    y = m.nn.functional.instance_norm(x, eps=0.0, **kw)
+    ct = m.tensor(np.linspace(-1.0, 1.5, 16).reshape(2, 2, 4), dtype=dt)
+    grads = m.autograd.grad((y * ct).sum(), ins, create_graph=second)
+    out = [y, *grads]
+    if second:
+        out += list(m.autograd.grad(sum((g * g).sum() for g in grads), ins, allow_unused=True))
+    if running:
+        out += [kw["running_mean"], kw["running_var"]]
+    return [t for t in out if t is not None]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("second", [True, False])
+def test_instance_norm_eps0_constant_channel_gives_bias(dtype, affine, second):
+    d = _instance_norm_case(descent, dtype, affine, second=second)
+    t = _instance_norm_case(torch, dtype, affine, second=second)
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    _close(d, t, rtol=tol, atol=tol)
+    assert np.isfinite(_np(d[0])).all()
+
+
+def test_instance_norm_eps0_running_stats():
+    d = _instance_norm_case(descent, "float64", True, running=True, second=False)
+    t = _instance_norm_case(torch, "float64", True, running=True, second=False)
+    _close(d, t)
+
+
+def test_instance_norm_eps0_gradient_matches_central_differences():
+    # the non-constant channel through the eps = 0 path (the batch-norm view) is smooth:
+    # its gradient against central differences; the constant ones have gradient 0 (torch's)
+    x0 = np.array(_X)
+    ct = np.linspace(-1.0, 1.5, 16).reshape(2, 2, 4)
+
+    def f(a):
+        return descent.nn.functional.instance_norm(descent.tensor(a), eps=0.0).numpy()
+
+    x = descent.tensor(x0, requires_grad=True)
+    (descent.nn.functional.instance_norm(x, eps=0.0) * descent.tensor(ct)).sum().backward()
+    g = x.grad.numpy()
+    np.testing.assert_allclose(g[0, 1], _central(f, x0, ct)[0, 1], rtol=1e-7, atol=1e-8)
+    assert (g[0, 0] == 0).all() and (g[1] == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 4), (4, 3)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batch_norm_kernel_eps0_constant_channel(shape, dtype):
+    # torch.batch_norm keeps the unchecked kernel (F.batch_norm refuses eps 0 in training):
+    # the (N, C, L) and (N, C) loops, the NumPy path (a non-contiguous input) and create_graph.
+    # Counts of 16 and 4: the NumPy path's float32 mean (sum times 1 / n in float32) is exact
+    # there, as PyTorch's double one (with 15 values it is an ulp off: var 6e-14, not 0)
+    def f(m, contiguous):
+        dt = getattr(m, dtype)
+        base = np.arange(np.prod(shape), dtype=np.float64).reshape(shape) % 7
+        base[:, 0] = 2.5  # a constant channel
+        x = m.tensor(base, dtype=dt, requires_grad=True)
+        if not contiguous:  # a transposed copy's transpose: the same values, not C-contiguous
+            x = m.tensor(base.T, dtype=dt).detach().clone().requires_grad_()
+            x = x.permute(*range(len(shape) - 1, -1, -1))
+        w = m.linspace(0.5, 2.0, shape[1], dtype=dt).requires_grad_()
+        b = m.linspace(-1.0, 1.0, shape[1], dtype=dt).requires_grad_()
+        y = m.batch_norm(x, w, b, None, None, True, 0.1, 0.0, False)
+        ct = m.tensor(np.cos(np.arange(np.prod(shape))).reshape(shape), dtype=dt)
+        gs = m.autograd.grad((y * ct).sum(), [x, w, b], create_graph=True)
+        hs = m.autograd.grad(sum((g * g).sum() for g in gs), [x, w, b], allow_unused=True)
+        return [y, *gs, *(h for h in hs if h is not None)]
+
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for contiguous in (True, False):
+        _close(f(descent, contiguous), f(torch, contiguous), rtol=tol, atol=tol)
+
+
+def test_instance_norm_eps0_float16():
+    # float16 through the batch-norm view's reduced-precision path (its InvStd in double)
+    def f(m):
+        x = m.tensor([[[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]]], dtype=m.float16, requires_grad=True)
+        w = m.tensor([2.0, 3.0], dtype=m.float16, requires_grad=True)
+        b = m.tensor([0.5, -1.0], dtype=m.float16)
+        y = m.nn.functional.instance_norm(x, weight=w, bias=b, eps=0.0)
+        return [y, *m.autograd.grad((y * m.tensor([1.0, -2.0, 0.5])).sum(), [x, w])]
+
+    _close(f(descent), f(torch), rtol=1e-3, atol=1e-3)
