@@ -962,10 +962,13 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "nn",
         r"vs nan",
-        r"math\.inf(?:.*\n)*y = F\.scaled_dot_product_attention\(.*attn_mask",
-        "descent-side, open: PyTorch's math attention adds the boolean mask as a -inf bias, so "
-        "an infinite score under the mask gives inf + -inf = nan; descent's masked_fill "
-        "replaces it (a finite row)",
+        r"(?=(?:.*\n)*.*math\.(?:inf|nan))(?=(?:.*\n)*.*float32)(?:.*\n)*"
+        r"y = F\.scaled_dot_product_attention\(.*is_causal=True",
+        "descent-side, KNOWN (session 28, helper-212): float32 causal attention's fused softmax "
+        "(kernels/_cpu_jit.softmax_fwd32, CuPy's softmax kernel) never reads the scores above "
+        "the diagonal, so an infinite / nan score there leaves its row finite; PyTorch adds "
+        "the -inf bias (inf + -inf = nan). Reading the masked half of every score matrix to "
+        "find one would cost the training path; float64 (the bias added) matches",
     ),
     (
         "complex",

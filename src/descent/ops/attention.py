@@ -87,7 +87,9 @@ class ScaledDotProductAttention(Function):
         if bias:
             s += bias[0]  # the additive mask (an input: it gets a gradient)
         if self.mask is not None:
-            xp.copyto(s, -xp.inf, where=xp.logical_not(self.mask))
+            # -inf added where masked, as PyTorch's boolean mask turned into an additive one
+            # (an infinite or nan score there gives nan, not a finite row; copyto replaced it)
+            xp.add(s, s.dtype.type(-np.inf), out=s, where=xp.logical_not(self.mask))
         return s
 
     def forward(self, q, k, v, *bias):
@@ -255,8 +257,8 @@ class ScaledDotProductAttention(Function):
             s = s + Tensor._wrap(causal_bias(xp, n_q, n_k, s._data.dtype))
         if bias:
             s = s + bias[0]
-        if self.mask is not None:
-            s = s.masked_fill(Tensor._wrap(xp.logical_not(self.mask)), -np.inf)
+        if self.mask is not None:  # -inf added where masked (`_scores`)
+            s = s + Tensor._wrap(xp.where(self.mask, 0, -np.inf).astype(s._data.dtype))
         dead = _dead_rows(xp, s._data.max(axis=-1, keepdims=True))
         if dead is not None:  # rows attending to nothing: P = 0 there, no nan in the gradient
             dead = Tensor._wrap(dead)
