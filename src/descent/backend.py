@@ -257,20 +257,36 @@ def scatter_add_along_axis(target, index, values, axis: int) -> bool:
     n = target.shape[axis]
     if int(index.min()) < -n or int(index.max()) >= n:
         return False
-    from .kernels import cpu as _kcpu
-
-    if not _kcpu.enabled():
+    if not _kernels_on():
         return False
-    from .kernels import _cpu_extra
-
     lead = math.prod(target.shape[:axis])  # (np.prod of a tuple: ~10x the cost)
     m = index.shape[axis]
-    _cpu_extra.scatter_add_along(
+    _SCATTER_MODULES[1].scatter_add_along(
         target.reshape(lead, n, -1),  # (P, N, Q) view
         np.ascontiguousarray(index, dtype=np.int64).reshape(lead, m, -1),  # (P, M, Q)
         np.ascontiguousarray(values).reshape(lead, m, -1),
     )
     return True
+
+
+def _kernels_on() -> bool:
+    """kernels.cpu.enabled() (read at every call), with kernels.cpu and kernels._cpu_extra
+    (numba) imported once into _SCATTER_MODULES when on: two import statements per call cost
+    ~3 us of a small max pool's backward."""
+    if not _SCATTER_MODULES:
+        from .kernels import cpu as _kcpu  # noqa: PLC0415 - kernels.cpu imports no numba
+
+        _SCATTER_MODULES.append(_kcpu)
+    if not _SCATTER_MODULES[0].enabled():
+        return False
+    if len(_SCATTER_MODULES) < 2:
+        from .kernels import _cpu_extra  # noqa: PLC0415 - numba, on first use
+
+        _SCATTER_MODULES.append(_cpu_extra)
+    return True
+
+
+_SCATTER_MODULES: list = []  # [kernels.cpu, kernels._cpu_extra], on first use
 
 
 def _scatter_add_rows(target, index, values) -> bool:
@@ -305,16 +321,12 @@ def _scatter_add_rows(target, index, values) -> bool:
         return False  # empty: np.add.at (reshape(-1) cannot infer a zero-size axis)
     if int(idx.min()) < -n or int(idx.max()) >= n:  # np.add.at raises its IndexError
         return False
-    from .kernels import cpu as _kcpu
-
-    if not _kcpu.enabled():
+    if not _kernels_on():
         return False
-    from .kernels import _cpu_extra
-
     lead = math.prod(target.shape[:axis])  # (np.prod of a tuple: ~10x the cost)
     t3 = target.reshape(lead, n, -1)  # (P, N, Q): a view (target is contiguous)
     v3 = np.ascontiguousarray(values).reshape(lead, idx.shape[0], -1)  # (P, M, Q)
-    _cpu_extra.scatter_add_rows(t3, idx.astype(np.int64, copy=False), v3)
+    _SCATTER_MODULES[1].scatter_add_rows(t3, idx.astype(np.int64, copy=False), v3)
     return True
 
 

@@ -404,7 +404,8 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     x, unbatched = _as4d(float_tensor(input, "adaptive_avg_pool2d"), "adaptive_avg_pool2d")
     h, w = x.shape[2], x.shape[3]
     oh, ow = adaptive_out(output_size, (h, w), "adaptive_avg_pool2d")
-    if oh == 0 or ow == 0:  # PyTorch returns an empty (N, C, oh, ow)
+    if oh == 0 or ow == 0 or (unbatched and x.shape[1] == 0):
+        # PyTorch returns an empty (N, C, oh, ow); an unbatched (0, H, W) pools to (0, oh, ow)
         y = empty_pool(x, (oh, ow))
         return y[0] if unbatched else y
     if (oh, ow) == (1, 1):
