@@ -4,8 +4,8 @@
   one fancy index (was take_along_axis) and the backward calls the scatter-add loop
   (`_cpu_extra.scatter_add_along`) directly: bitwise the take_along_axis / along_axis_grad
   path, repeated winners (overlapping adaptive windows), NaN, inf and -0.0 gradients included.
-- `_winner` finds the rows holding a nan from the row maximum: the same winners as gathering
-  the argmax values.
+- `_winner` returns the argmax when the windows hold no nan (one isnan pass), gathering the
+  argmax values to find the nan rows only when one does: the same winners.
 - `ops.window._strided`: im2col_nd / col2im_nd make their strided views of contiguous NumPy
   arrays as an ndarray over the buffer (was as_strided): the same views.
 - backend's scatter-add paths look the kernel modules up once; the kernels' switch is still
