@@ -5,6 +5,10 @@ also against central differences where the function is smooth."""
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +234,54 @@ def test_sdpa_causal_infinite_score_above_diagonal(dtype):
         return m.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
     _close(f(descent), f(torch))
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. View fuzz 28100085311724: views of an expanded tensor's detach(), taken before an op that
+# lets elements share memory writes a value that requires grad into it (copy_ / x[...] = x from
+# itself, masked_fill_, zero_): PyTorch writes the memory and regenerates the views as
+# as_strided views of the written tensor; descent rebound the detach() alone (its views stayed
+# outside the graph, and masked_fill_ / zero_ never reached the memory)
+
+
+def _expanded_detach_case(m, what):
+    x = m.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], dtype=m.float64)
+    x.requires_grad_()
+    y = x * 1
+    e = y.expand(2, 2, -1)
+    d = e.detach()
+    u = d.unfold(-2, 1, 2)  # the fuzz program's view
+    s = d[1]
+    w = m.tensor(9.0, dtype=m.float64, requires_grad=True)
+    if what == "setitem":
+        d[...] = e
+    elif what == "copy_":
+        d.copy_(e)
+    elif what == "masked_fill_":
+        d.masked_fill_(m.tensor([True, False, True, False]), w)
+    else:  # zero_ after d joined the graph
+        d.copy_(e)
+        d.zero_()
+    flags = [(t.requires_grad, t.grad_fn is None) for t in (d, u, s)]
+    loss = (u * m.arange(8.0, dtype=m.float64).reshape(u.shape)).sum() + 2 * s.sum()
+    gx, gw = m.autograd.grad(loss, [x, w], allow_unused=True)
+    out = [y, d, u, s] + [g for g in (gx, gw) if g is not None]
+    return flags, [gx is None, gw is None, d._version], out
+
+
+@pytest.mark.parametrize("what", ["setitem", "copy_", "masked_fill_", "zero_"])
+def test_views_of_expanded_detach_join_the_graph(what):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's masked_fill_ on an expanded tensor
+        tf, tn, tout = _expanded_detach_case(torch, what)
+    df, dn, dout = _expanded_detach_case(descent, what)
+    assert df == tf and dn == tn
+    _close(dout, tout)
+
+
+def test_view_fuzz_program_28100085311724():
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_view_inplace_fuzz_s14 as fz  # noqa: PLC0415
+
+    prog, t_run = fz.generate(28100085311724)
+    assert fz.compare(prog, t_run) is None

@@ -842,10 +842,6 @@ KNOWN: dict[int, str] = {
     "where x was clamped to 0 (clamp_ then pow_ by a leaf, create_graph): PyTorch's "
     "where-masked result * log(x) gives 0 * log(0) = nan in its double backward, descent 0 "
     "(session 28)",
-    28100085311724: "descent, open: an unfold view of a detach() of an expanded tensor, taken "
-    "before a value that requires grad is written into the detach(): PyTorch's view then "
-    "requires grad (it regenerates views of the written base as as_strided), descent's unfold "
-    "view stays outside the graph (session 27's fix covers the other views; session 28)",
     27100082303361: "descent: the layout of an elementwise op's result. PyTorch's TensorIterator "
     "lays the output out in the first operand's stride order (x.mT * y is column-major when "
     "x.mT is), NumPy's ufunc C order when the operands' orders differ, so a later view() of "

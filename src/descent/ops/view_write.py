@@ -74,7 +74,7 @@ from ..autograd import (
 from ..grad_fn import show_as, show_copy_slices
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
-from .view_rules import writable_alias
+from .view_rules import storage, writable_alias
 
 _getrefcount = sys.getrefcount
 
@@ -219,7 +219,7 @@ def write(t: Tensor, result: Tensor, overlap_ok: bool | str = False, sel=None) -
     if getattr(t, "_view_base", None) is None:
         return False
     if type(t._view_base) is DetachedView:
-        return _write_detached(t, result, sel)
+        return _write_detached(t, result, sel, overlap_ok)
     check_view_write(t)
     view = t._data
     target = view  # (the fills' written-to tensor is t, masked or not: PyTorch's masked_fill_)
@@ -512,7 +512,26 @@ def written(t: Tensor, redo: tuple | None = None) -> None:
             seen, src = src, view_source(src)
 
 
-def _write_detached(t: Tensor, result: Tensor, sel=None) -> bool:
+def _overlapped_positions(arr):
+    """(flat, positions): the writable flat memory of the read-only array arr (an expanded
+    one) and its elements' positions in it in C order, or None where the memory is read-only
+    or not one block of arr's dtype."""
+    if writable_alias(arr) is None:
+        return None
+    try:
+        flat, off = storage(arr)
+    except RuntimeError:
+        return None
+    if flat.dtype != arr.dtype or not getattr(flat.flags, "writeable", True):
+        return None
+    xp = backend.get_array_module(arr)
+    ids = xp.arange(flat.size, dtype=np.int64)[off:]
+    pos = xp.lib.stride_tricks.as_strided(
+        ids, arr.shape, tuple(st // arr.itemsize * ids.itemsize for st in arr.strides))
+    return flat, pos.reshape(-1)
+
+
+def _write_detached(t: Tensor, result: Tensor, sel=None, overlap_ok: bool | str = False) -> bool:
     """A recorded in-place op on `x.detach()`: its values go into the memory it shares with x
     (x sees them, as in PyTorch), its graph is t's alone, and x's version goes up. A detached
     expanded tensor (read-only) takes `x[i] = v` into a selection whose elements do not share
@@ -531,13 +550,24 @@ def _write_detached(t: Tensor, result: Tensor, sel=None) -> bool:
         if any(st == 0 and n > 1 for st, n in zip(dst.strides, dst.shape)):
             return False
     elif not getattr(arr.flags, "writeable", True) and arr.size:  # (an empty one: nothing
-        return False  # to write, but its views join the graph)
+        # to write, but its views join the graph). An expanded x's detach() written by an op
+        # that lets elements share memory (copy_ from itself, fill_, zero_, masked_fill_:
+        # `overlap_ok` True): PyTorch writes its memory, each location taking the last value
+        # in C order, and t's views are regenerated as as_strided views of t (below); before,
+        # t alone was rebound and its views stayed outside the graph (view fuzz 28100085311724)
+        if overlap_ok is not True:
+            return False
+        dst = _overlapped_positions(arr)
+        if dst is None:
+            return False
     src = t._view_base()
     for fn in observers:
         fn()
     if src is not None and backend.get_array_module(arr).may_share_memory(arr, src._data):
         overwrote_saved_output(src)
-    if dst.size:
+    if type(dst) is tuple:  # (the flat memory, the C-order positions of arr's elements)
+        dst[0][dst[1]] = values.reshape(-1)  # repeated positions: the last value
+    elif dst.size:
         dst[...] = values
     t._node, t._rg = result._node, result._rg
     _refresh_views(t)  # t's own views read its new value (they require grad if it does)
