@@ -382,3 +382,35 @@ def test_adaptive_pools_channel_free_inputs_as_torch(nd, kind):
         yt.sum().backward()
         yd.sum().backward()
         assert tuple(xd.grad.shape) == tuple(xt.grad.shape)
+
+
+def test_adaptive_avg_window_matrices_remembered_read_only():
+    """The window matrices of the non-dividing adaptive averages are built once per sizes and
+    dtype (read-only: a program cannot change the next call's pooling through them)."""
+    from descent.nn.functional import _pooling
+
+    a, a_t = _pooling._window_matrices(7, 3, np.dtype(np.float32))
+    assert _pooling._window_matrices(7, 3, np.dtype(np.float32))[0] is a
+    _bits(a, _pooling._window_matrix(7, 3, np.float32))
+    _bits(a_t, np.ascontiguousarray(_pooling._window_matrix(7, 3, np.float32).T))
+    assert not a.flags.writeable and not a_t.flags.writeable
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_non_dividing_matches_torch_twice(dtype):
+    """Two calls (the second on the remembered matrices), values and gradients as PyTorch;
+    float64's second derivative through the products as well."""
+    for _ in range(2):
+        _check(lambda x: F.adaptive_avg_pool2d(x, (3, 5)),
+               lambda x: torch.nn.functional.adaptive_avg_pool2d(x, (3, 5)),
+               (2, 3, 7, 9), dtype, exact=False)  # fmt: skip
+        _check(lambda x: F.adaptive_avg_pool3d(x, (2, 3, 4)),
+               lambda x: torch.nn.functional.adaptive_avg_pool3d(x, (2, 3, 4)),
+               (2, 3, 5, 7, 6), dtype, exact=False, transpose=True)  # fmt: skip
+        _check(lambda x: F.adaptive_avg_pool1d(x, 3),
+               lambda x: torch.nn.functional.adaptive_avg_pool1d(x, 3),
+               (2, 3, 7), dtype, exact=False)  # fmt: skip
+    if dtype == np.float64:
+        x = ds.tensor(np.random.default_rng(7).standard_normal((1, 2, 5, 7)), requires_grad=True)
+        assert ds.autograd.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)) ** 2, (x,))
+        assert ds.autograd.gradgradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)) ** 2, (x,))

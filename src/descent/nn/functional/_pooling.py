@@ -8,6 +8,8 @@ each window) and return_indices (flat positions of each maximum).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ... import backend
@@ -386,6 +388,16 @@ def _window_matrix(n: int, out: int, dtype) -> np.ndarray:
     return a
 
 
+@functools.lru_cache(maxsize=256)
+def _window_matrices(n: int, out: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(`_window_matrix(n, out, dtype)`, its transpose, contiguous), read-only and remembered:
+    a function of the sizes alone, which cost ~2 us a matrix to build at every call."""
+    a = _window_matrix(n, out, dtype)
+    a_t = np.ascontiguousarray(a.T)
+    a.flags.writeable = a_t.flags.writeable = False
+    return a, a_t
+
+
 def _window_means(x: Tensor, dim: int, out: int) -> Tensor:
     """Cell i along `dim` averages PyTorch's window [floor(i n/out), ceil((i+1) n/out)): one
     mean per cell (for an input with inf or nan, where the window matrices' products give
@@ -423,8 +435,8 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
         # backward, where a mean per output cell made oh*ow ops each way (7x7 cells of 32x32
         # images: 88 ms against PyTorch's 9 ms, forward + backward).
         dt = x._data.dtype
-        a_w = Tensor._wrap(np.ascontiguousarray(_window_matrix(w, ow, dt).T))  # (W, ow)
-        a_h = Tensor._wrap(_window_matrix(h, oh, dt))  # (oh, H)
+        a_w = Tensor._wrap(_window_matrices(w, ow, dt)[1])  # (W, ow)
+        a_h = Tensor._wrap(_window_matrices(h, oh, dt)[0])  # (oh, H)
         y = a_h @ (x @ a_w)  # (N, C, H, ow) -> (N, C, oh, ow)
     else:
         rows = []

@@ -35,7 +35,7 @@ from ._inputs import float_tensor, int_tuple, pool_tuple
 from ._pooling import (
     _avg_input,
     _ceil_extra,
-    _window_matrix,
+    _window_matrices,
     _window_means,
     adaptive_out,
     avg_pool1d,
@@ -518,9 +518,9 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
         xp = backend.get_array_module(x._data)
         dt = x._data.dtype
         (d, h, w), (od, oh, ow) = sizes, out
-        a_w = Tensor._wrap(xp.asarray(np.ascontiguousarray(_window_matrix(w, ow, dt).T)))
-        a_h = Tensor._wrap(xp.asarray(_window_matrix(h, oh, dt)))  # (oh, H)
-        a_d = Tensor._wrap(xp.asarray(_window_matrix(d, od, dt)))  # (od, D)
+        a_w = Tensor._wrap(xp.asarray(_window_matrices(w, ow, dt)[1]))  # (W, ow)
+        a_h = Tensor._wrap(xp.asarray(_window_matrices(h, oh, dt)[0]))  # (oh, H)
+        a_d = Tensor._wrap(xp.asarray(_window_matrices(d, od, dt)[0]))  # (od, D)
         y = a_h @ (x @ a_w)  # (N, C, D, H, ow) -> (N, C, D, oh, ow)
         y = (a_d @ y.reshape(*x.shape[:2], d, oh * ow)).reshape(*x.shape[:2], od, oh, ow)
     return y[0] if unbatched else y
