@@ -414,3 +414,70 @@ def test_adaptive_avg_non_dividing_matches_torch_twice(dtype):
         x = ds.tensor(np.random.default_rng(7).standard_normal((1, 2, 5, 7)), requires_grad=True)
         assert ds.autograd.gradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)) ** 2, (x,))
         assert ds.autograd.gradgradcheck(lambda t: F.adaptive_avg_pool2d(t, (3, 4)) ** 2, (x,))
+
+
+_AVG2D = [
+    dict(kernel_size=2),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, stride=1, padding=1, count_include_pad=False),
+    dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), ceil_mode=True),
+    dict(kernel_size=3, stride=2, ceil_mode=True, count_include_pad=False),
+    dict(kernel_size=2, stride=1, divisor_override=3),
+    dict(kernel_size=3),  # tiled (stride = kernel, 9 values): its own path, unchanged
+]
+
+
+@pytest.mark.parametrize("kw", _AVG2D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_avg_pool2d_kernel_bitwise_the_numpy_loop(kw, dtype, transpose):
+    """AvgPool2d's small-input kernels (avgpool_forward_offsets / avgpool_backward_offsets)
+    against the NumPy offset loop (kernels off): values and gradients bit for bit, with -0.0
+    (plus a padding 0.0: +0.0 in both), nan, inf and huge values; and against PyTorch."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 2, 7, 9)).astype(dtype)
+    x[0, 0, 0, :] = -0.0
+    x[0, 1, 2, 3] = np.nan
+    x[1, 0, 4, 4] = np.inf
+    x[2, 1, 1, :] = 3e38 if dtype == np.float32 else 1e308
+    gy = None
+    res = []
+    for flag in (True, False):
+        previous = cpu.set_enabled(flag)
+        try:
+            t = ds.tensor(x, requires_grad=True)
+            inp = t.transpose(0, 1).transpose(0, 1) if not transpose else t.transpose(2, 3)
+            y = F.avg_pool2d(inp, **kw)
+            if gy is None:
+                gy = rng.standard_normal(tuple(y.shape)).astype(dtype)
+                gy.flat[::7] = -0.0
+                gy.flat[3] = np.nan
+            y.backward(ds.tensor(gy))
+            res.append((y.detach().numpy(), t.grad.numpy()))
+        finally:
+            cpu.set_enabled(previous)
+    _bits(res[0][0], res[1][0])
+    _bits(res[0][1], res[1][1])
+    _check(lambda v: F.avg_pool2d(v, **kw), lambda v: torch.nn.functional.avg_pool2d(v, **kw),
+           (2, 3, 7, 9), dtype, exact=False, transpose=transpose)  # fmt: skip
+    _check(lambda v: F.avg_pool1d(v, 3, 2, 1), lambda v: torch.nn.functional.avg_pool1d(v, 3, 2, 1),
+           (2, 3, 11), dtype, exact=False)  # fmt: skip
+
+
+def test_avg_pool2d_kernel_only_small_inputs(monkeypatch):
+    """The kernels serve inputs below conv._PADDED_KERNEL_MAX_VALUES (a per-call cost cut);
+    larger ones keep the NumPy loop (its strided adds are faster there)."""
+    from descent.ops import conv
+
+    calls = []
+    k = conv._bnpool()[0]
+    real = k.avgpool_forward_offsets
+    monkeypatch.setattr(k, "avgpool_forward_offsets", lambda *a: calls.append(1) or real(*a))
+    F.avg_pool2d(ds.randn(2, 3, 8, 8), 3, 2, 1)
+    assert calls == [1]
+    F.avg_pool2d(ds.randn(16, 16, 32, 32), 3, 2, 1)
+    assert calls == [1]
+    x = ds.randn(1, 2, 6, 6, requires_grad=True)
+    y = F.avg_pool2d(x, 3, 1, 1)
+    (g,) = ds.autograd.grad(y.sum(), x, create_graph=True)  # create_graph: the Tensor form
+    assert ds.autograd.gradcheck(lambda t: F.avg_pool2d(t, 3, 2, 1), (x.double(),))

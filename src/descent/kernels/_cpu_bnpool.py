@@ -290,3 +290,43 @@ def maxpool_backward_offsets(gy, idx, kh, kw, sh, sw, one, zero, gx):  # pragma:
                         for ox in range(wo):
                             m = one if idx[b, ch, oy, ox] == k else zero
                             gx[b, ch, oy * sh + i, ox * sw + j] += gy[b, ch, oy, ox] * m
+
+
+@njit(**_OPTS)
+def avgpool_forward_offsets(x, kh, kw, sh, sw, ph, pw, zero, out):  # pragma: no cover
+    """ops/conv.py's AvgPool2d window sums on small inputs: out (N, C, Ho, Wo) = the value at
+    offset (0, 0) of each window, then + the value at each later offset i * kw + j in order,
+    a padding cell reading `zero` (x's dtype): the NumPy path's statements (a copy of the
+    first offset's block of the zero-padded input, then one add per offset) one element at a
+    time in the same order, so the same bits (-0.0 + a padding 0.0 is +0.0 as there), without
+    the padded copy and kh * kw NumPy calls. The division stays with the caller."""
+    n, c, h, w = x.shape
+    _, _, ho, wo = out.shape
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(ho):
+                for ox in range(wo):
+                    acc = zero
+                    for i in range(kh):
+                        r = oy * sh + i - ph
+                        for j in range(kw):
+                            q = ox * sw + j - pw
+                            v = x[b, ch, r, q] if 0 <= r < h and 0 <= q < w else zero
+                            acc = v if i == 0 and j == 0 else acc + v
+                    out[b, ch, oy, ox] = acc
+
+
+@njit(**_OPTS)
+def avgpool_backward_offsets(g, kh, kw, sh, sw, gx):  # pragma: no cover
+    """AvgPool2d's backward on small inputs: for each window offset i * kw + j in order, gx's
+    strided block at that offset += g (gx zeroed and padded by the caller): the NumPy path's
+    `gx[sl] += g` per offset, one element at a time in the same order (a pixel in several
+    windows sums their g by offset): the same bits, without kh * kw NumPy calls."""
+    n, c, ho, wo = g.shape
+    for b in range(n):
+        for ch in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    for oy in range(ho):
+                        for ox in range(wo):
+                            gx[b, ch, oy * sh + i, ox * sw + j] += g[b, ch, oy, ox]

@@ -569,6 +569,21 @@ def pool_kernel_ok(x, geom) -> bool:
     return _kernels_on()
 
 
+def _avg_kernel_ok(a, geom, size=None) -> bool:
+    """AvgPool2d's window loops may take kernels/_cpu_bnpool.py's avgpool_*_offsets: a NumPy
+    float32/float64 (N, C, *, *) array (x, or backward's g), no dilation, the input below
+    _PADDED_KERNEL_MAX_VALUES values (`size`, else a's: there the NumPy path's kh * kw calls
+    each way are most of the time; above it the scalar loop costs more than NumPy's strided
+    adds), kernels on."""
+    if type(a) is not np.ndarray or a.dtype not in _KERNEL_DTYPES or not a.size:
+        return False
+    if geom[4] != 1 or geom[5] != 1:
+        return False
+    if (a.size if size is None else size) >= _PADDED_KERNEL_MAX_VALUES:
+        return False
+    return _kernels_on()
+
+
 def _kernels_on() -> bool:
     """kernels.cpu.enabled(), its module found once (an import statement per call costs a few
     microseconds of the pooling ops' per-call overhead)."""
@@ -781,6 +796,14 @@ class AvgPool2d(Function):
             out = x.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
             out /= self.div if np.isscalar(self.div) else xp.asarray(self.div, dtype=out.dtype)
             return out
+        if _avg_kernel_ok(x, self.geom):
+            # Small inputs: the loop below's statements in one kernel call (the same bits)
+            out = np.empty((n, c, ho, wo), x.dtype)
+            _bnpool()[0].avgpool_forward_offsets(
+                np.ascontiguousarray(x), kh, kw, sh, sw, ph, pw, x.dtype.type(0), out
+            )
+            out /= self.div if np.isscalar(self.div) else np.asarray(self.div, dtype=out.dtype)
+            return out
         # Half precision sums in float32, as PyTorch (a float16 window sum stalls at 2,048,
         # and a divisor above 65,504 is inf: a 300 x 300 global average came out 0)
         half = x.dtype.itemsize == 2
@@ -811,8 +834,13 @@ class AvgPool2d(Function):
             g6 = g.reshape(n, c, ho, 1, wo, 1)
             return xp.broadcast_to(g6, (n, c, ho, kh, wo, kw)).reshape(n, c, h, w)
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
-        for _i, _j, sl in _offsets(self.geom, ho, wo):
-            gx[sl] += g
+        if _avg_kernel_ok(g, self.geom, n * c * h * w):
+            # the loop below's adds in one kernel call, in its order (the same bits)
+            sh, sw = self.geom[2], self.geom[3]
+            _bnpool()[0].avgpool_backward_offsets(np.ascontiguousarray(g), kh, kw, sh, sw, gx)
+        else:
+            for _i, _j, sl in _offsets(self.geom, ho, wo):
+                gx[sl] += g
         if ph or pw:
             gx = gx[:, :, ph : ph + h, pw : pw + w]
         return gx
