@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("numba")
 
+from descent import halves  # noqa: E402
 from descent.compiler import threads  # noqa: E402
-from descent.kernels import halves  # noqa: E402
 from test_compile_gpt_s14 import _assert_bitwise, _gpt_train  # noqa: E402
 
 
@@ -153,7 +153,7 @@ def halves_plan(monkeypatch):
     monkeypatch.setattr(threads, "run_halves", run_halves)
     monkeypatch.setattr(fusion, "run_halves", run_halves)
     monkeypatch.setattr(rk, "run_halves", run_halves)
-    monkeypatch.setattr(halves, "run_halves", run_halves)  # eager's (kernels/halves.py)
+    monkeypatch.setattr(halves, "run_halves", run_halves)  # eager's (descent/halves.py)
     monkeypatch.setattr(rk, "_sdpa_forward_halves", fwd)
     monkeypatch.setattr(rk, "_sdpa_backward_halves", bwd)
     return seen
@@ -166,7 +166,7 @@ def test_gpt_step_on_the_halves_plan_is_bitwise_eager(halves_plan, exact):
     minimum sizes) on the halves plan: losses, gradients and parameters are eager's bits."""
     sizes = dict(vocab_size=65, block_size=64, n_layer=1, n_head=4, n_embd=128)
     eager, _ = _gpt_train(False, 6, config=sizes, batch=12)
-    # eager's own halves (kernels/halves.py, session 28): attention's forward and backward, GELU's
+    # eager's own halves (descent/halves.py, session 28): attention's forward and backward, GELU's
     # forward and the qkv gradient's assembly each step; never the replay's kernels
     assert halves_plan == {"run_halves": 4 * 6, "attention": 0}
     halves_plan.update(run_halves=0)

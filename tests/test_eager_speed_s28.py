@@ -1,7 +1,7 @@
 """Eager's two-thread sites and attention's output layout (session 28, helper-207).
 
 At two BLAS threads eager attention (forward and backward) and GELU's forward run in two halves
-at once, the second on descent.compile's split worker (kernels/halves.py): the same per-matrix BLAS
+at once, the second on descent.compile's split worker (descent/halves.py): the same per-matrix BLAS
 calls, softmax rows and elementwise loops as the whole call, so the same bits. Attention's
 output is laid out as its query's heads (PyTorch's CPU attention does the same), so nanoGPT's
 y.transpose(1, 2).reshape(B, T, C) is a view. These tests force the two-thread check (the
@@ -18,7 +18,7 @@ import torch
 
 import descent
 import descent.nn.functional as F
-from descent.kernels import halves
+from descent import halves
 from descent.models import GPT, GPTConfig
 from descent.ops import attention
 from descent.optim import adam, clip_grad_norm_

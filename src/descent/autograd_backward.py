@@ -496,9 +496,9 @@ class _Slices:
 def _heads_in_halves(parts, out, axis, zero) -> bool:
     """`_Slices.value`'s attention-heads case (every piece a `_Reshaped` view that writes into
     its place of `out`) as two halves of the leading axis at once at two BLAS threads
-    (kernels/halves.py): each half copies its rows of every piece and adds 0.0 to them, so each
+    (descent/halves.py): each half copies its rows of every piece and adds 0.0 to them, so each
     value is still its piece's + 0.0. False, with nothing written, where it runs whole."""
-    from .kernels import halves  # noqa: PLC0415 - numba's kernels load on first use
+    from . import halves  # noqa: PLC0415
 
     b = out.shape[0] if out.ndim else 0
     if axis == 0 or b < 2 or out.size < halves.MIN_VALUES or type(out) is not np.ndarray:

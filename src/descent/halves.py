@@ -12,7 +12,8 @@ same loop (a half starts at a multiple of the query count), and GELU's halves sp
 multiple of `GRAIN` values, so the bits are the whole call's (tests/test_eager_speed_s28.py).
 
 The split worker itself (`run_halves`: one daemon thread kept off the caller's core) lives
-here, in the kernels layer under the engine, so that eager's ops, optimizers and the engine's
+here, in the core's lowest layer (beside descent.kernels, under the engine; importing it loads
+no numba), so that eager's ops, optimizers and the engine's
 backward use it without importing descent.compile; `compiler/threads.py` imports it (and
 `REPLAY_STATE`, the replay now running) from here.
 
@@ -146,7 +147,7 @@ def gelu_forward_d(x):
         return None
     if x.size < 2 * GRAIN:
         return None
-    from . import _cpu_fast  # noqa: PLC0415 - numba, loaded by the caller already
+    from .kernels import _cpu_fast  # noqa: PLC0415 - numba, loaded by the caller already
 
     kernel = _cpu_fast.gelu_fwd_d32
     xf = np.ascontiguousarray(x).reshape(-1)

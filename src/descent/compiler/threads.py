@@ -49,9 +49,9 @@ import os
 from time import perf_counter
 
 # the split worker and the replay's state live in the kernels layer (eager's halves use them too)
-from ..kernels.halves import AFFINITY as _AFFINITY
-from ..kernels.halves import REPLAY_STATE as _state  # the replay now running
-from ..kernels.halves import run_halves
+from ..halves import AFFINITY as _AFFINITY
+from ..halves import REPLAY_STATE as _state  # the replay now running
+from ..halves import run_halves
 
 _running: set = set()  # the ThreadPlans of the replays running now (in any thread)
 _overlap = [0]  # set to a new number by each replay that starts beside another

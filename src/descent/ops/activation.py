@@ -7,11 +7,10 @@ import operator
 
 import numpy as np
 
-from .. import backend
+from .. import backend, halves
 from ..autograd import Function, _backward_state
 from ..errors import DescentError, DtypeError
 from ..grad_mode import is_grad_enabled
-from ..kernels import halves
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor, get_default_dtype
 from ._common import as_tensor, conj_if_complex, refuse_complex
@@ -223,7 +222,7 @@ class Gelu(Function):
             # so backward is one multiply, the bits of the backward kernel (CPU float32 only).
             k = backend.fused("gelu_forward_d", x)
             if k is not None:
-                # two halves at once at two BLAS threads (kernels/halves.py; the same bits)
+                # two halves at once at two BLAS threads (descent/halves.py; the same bits)
                 yd = halves.gelu_forward_d(x) if x.size >= halves.MIN_VALUES else None
                 y, self.d = yd if yd is not None else k(x)
                 return y

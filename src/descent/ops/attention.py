@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend, blas
+from .. import backend, blas, halves
 from ..autograd import Function
-from ..kernels import halves
 from ..tensor import Tensor
 from . import nt_product
 from .nt_product import matmul_nt
@@ -186,7 +185,7 @@ class ScaledDotProductAttention(Function):
             return gq, gk, gv, gb
         return gq, gk, gv
 
-    # -- two halves of the batch at once (kernels/halves.py): the same per-matrix BLAS calls and
+    # -- two halves of the batch at once (descent/halves.py): the same per-matrix BLAS calls and
     # softmax rows as the whole call, so the same bits ----------------------------------------
 
     def _halves(self, q, k, v, bias) -> bool:

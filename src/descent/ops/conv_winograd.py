@@ -166,9 +166,9 @@ _POOL: list = []  # [(pid, the one-worker executor of this process)]
 def _blas():
     """threadpoolctl's controller of NumPy's BLAS (made once), or None without it: the one under
     NumPy's directory where SciPy's wheel brings a second OpenBLAS
-    (`kernels.halves.numpy_blas_controller`)."""
+    (`descent.halves.numpy_blas_controller`)."""
     if not _BLAS:
-        from ..kernels.halves import numpy_blas_controller  # noqa: PLC0415
+        from ..halves import numpy_blas_controller  # noqa: PLC0415
 
         _BLAS.append(numpy_blas_controller())
     return _BLAS[0]

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
-from ..kernels import halves
+from .. import backend, halves
 from ..tensor import Tensor
 from .optimizer import (
     Optimizer,
@@ -174,7 +173,7 @@ _F32 = np.dtype(np.float32)
 #: the gradients: cheaper than a call per parameter for small ones)
 FROM_GRADS_MIN = 1 << 16
 #: Buffers with at least this many values run as two runs of parameters at once at two BLAS
-#: threads (the second on descent.compile's split worker: kernels/halves.py)
+#: threads (the second on descent.compile's split worker: descent/halves.py)
 HALVES_MIN = 1 << 18
 
 
