@@ -481,3 +481,68 @@ def test_avg_pool2d_kernel_only_small_inputs(monkeypatch):
     y = F.avg_pool2d(x, 3, 1, 1)
     (g,) = ds.autograd.grad(y.sum(), x, create_graph=True)  # create_graph: the Tensor form
     assert ds.autograd.gradcheck(lambda t: F.avg_pool2d(t, 3, 2, 1), (x.double(),))
+
+
+_AVG3D = [
+    ((2, 3, 4, 4, 4), dict(kernel_size=2)),
+    ((2, 3, 5, 6, 4), dict(kernel_size=3, stride=2, padding=1)),
+    ((2, 3, 5, 6, 4), dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    ((2, 3, 5, 6, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), ceil_mode=True)),
+    ((1, 2, 4, 4, 4), dict(kernel_size=2, stride=1, divisor_override=3)),
+    ((1, 2, 16, 16, 16), dict(kernel_size=8)),  # 512 offsets, 8 windows
+    ((2, 1, 8, 8, 8), dict(kernel_size=8)),  # 512 offsets, one window per sample: N O = 2
+    ((1, 3, 8, 8, 8), dict(kernel_size=8)),  # N O = 1: NumPy's pairwise sum, not the kernel
+]
+
+
+@pytest.mark.parametrize("shape,kw", _AVG3D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_avg_pool3d_kernel_bitwise_the_im2col_path(shape, kw, dtype, transpose):
+    """AvgPool3d's loops (avgpool3d_forward_offsets / avgpool3d_backward_offsets) against the
+    im2col / sum / col2im path (kernels off): values and gradients bit for bit, -0.0, nan,
+    inf and huge values in both; and against PyTorch."""
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(shape) * 100).astype(dtype)
+    x[0, 0, 0, 0, :] = -0.0
+    x.flat[17] = np.nan
+    x.flat[40] = np.inf
+    x[-1, -1, -1, :, :] = 3e38 if dtype == np.float32 else 1e308
+    gy = None
+    res = []
+    for flag in (True, False):
+        previous = cpu.set_enabled(flag)
+        try:
+            t = ds.tensor(x, requires_grad=True)
+            inp = t.transpose(3, 4) if transpose else t
+            y = F.avg_pool3d(inp, **kw)
+            if gy is None:
+                gy = (rng.standard_normal(tuple(y.shape)) * 100).astype(dtype)
+                gy.flat[::5] = -0.0
+                gy.flat[1] = np.nan
+            y.backward(ds.tensor(gy))
+            res.append((y.detach().numpy(), t.grad.numpy()))
+        finally:
+            cpu.set_enabled(previous)
+    _bits(res[0][0], res[1][0])
+    _bits(res[0][1], res[1][1])
+    _check(lambda v: F.avg_pool3d(v, **kw), lambda v: torch.nn.functional.avg_pool3d(v, **kw),
+           shape, dtype, exact=False, transpose=transpose)  # fmt: skip
+
+
+def test_avg_pool3d_kernel_used_and_create_graph(monkeypatch):
+    from descent.kernels import _cpu_bnpool
+
+    calls = []
+    real = _cpu_bnpool.avgpool3d_forward_offsets
+    monkeypatch.setattr(
+        _cpu_bnpool, "avgpool3d_forward_offsets", lambda *a: calls.append(1) or real(*a)
+    )
+    F.avg_pool3d(ds.randn(2, 3, 4, 4, 4), 2)
+    F.adaptive_avg_pool3d(ds.randn(2, 3, 4, 4, 4), 2)
+    assert calls == [1, 1]
+    F.avg_pool3d(ds.randn(4, 8, 16, 16, 16), 2)  # above window._KERNEL_MAX_VALUES: NumPy's
+    assert calls == [1, 1]
+    x = ds.tensor(np.random.default_rng(10).standard_normal((1, 2, 4, 5, 3)), requires_grad=True)
+    assert ds.autograd.gradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
+    assert ds.autograd.gradgradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))

@@ -330,3 +330,52 @@ def avgpool_backward_offsets(g, kh, kw, sh, sw, gx):  # pragma: no cover
                     for oy in range(ho):
                         for ox in range(wo):
                             gx[b, ch, oy * sh + i, ox * sw + j] += g[b, ch, oy, ox]
+
+
+@njit(**_OPTS)
+def avgpool3d_forward_offsets(x, k, s, p, zero, out):  # pragma: no cover
+    """ops/window.py's AvgPool3d window sums: out (N, C, O0, O1, O2) = the value at offset
+    (0, 0, 0) of each window, then + the value at each later offset in row-major order, a
+    padding cell reading `zero` (x's dtype). NumPy's sum over im2col's offset axis (not the
+    inner axis: one add per offset in that order, while the other axes hold more than one
+    value) one element at a time: the same bits, without im2col's copy. k, s, p: int64 (3,)."""
+    n, c, d0, d1, d2 = x.shape
+    _, _, o0_, o1_, o2_ = out.shape
+    for b in range(n):
+        for ch in range(c):
+            for o0 in range(o0_):
+                for o1 in range(o1_):
+                    for o2 in range(o2_):
+                        acc = zero
+                        first = True
+                        for i0 in range(k[0]):
+                            r0 = o0 * s[0] + i0 - p[0]
+                            for i1 in range(k[1]):
+                                r1 = o1 * s[1] + i1 - p[1]
+                                for i2 in range(k[2]):
+                                    r2 = o2 * s[2] + i2 - p[2]
+                                    inside = 0 <= r0 < d0 and 0 <= r1 < d1 and 0 <= r2 < d2
+                                    v = x[b, ch, r0, r1, r2] if inside else zero
+                                    acc = v if first else acc + v
+                                    first = False
+                        out[b, ch, o0, o1, o2] = acc
+
+
+@njit(**_OPTS)
+def avgpool3d_backward_offsets(g, k, s, gx):  # pragma: no cover
+    """AvgPool3d's backward: for each window offset in row-major order, gx's strided block at
+    that offset += g (gx zeroed and padded by the caller): ops/window.py's col2im_nd (per
+    offset `gx[sl] += patch`, or, windows tiling the image, one add of each patch into zeros)
+    one element at a time in the same order: the same bits."""
+    n, c, o0_, o1_, o2_ = g.shape
+    for b in range(n):
+        for ch in range(c):
+            for i0 in range(k[0]):
+                for i1 in range(k[1]):
+                    for i2 in range(k[2]):
+                        for o0 in range(o0_):
+                            for o1 in range(o1_):
+                                for o2 in range(o2_):
+                                    gx[b, ch, o0 * s[0] + i0, o1 * s[1] + i1, o2 * s[2] + i2] += g[
+                                        b, ch, o0, o1, o2
+                                    ]
