@@ -546,3 +546,50 @@ def test_avg_pool3d_kernel_used_and_create_graph(monkeypatch):
     x = ds.tensor(np.random.default_rng(10).standard_normal((1, 2, 4, 5, 3)), requires_grad=True)
     assert ds.autograd.gradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
     assert ds.autograd.gradgradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
+
+
+def _old_indices(off, geom, w):
+    """return_indices' former formula over the kernel's winning offsets."""
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    ho, wo = off.shape[2], off.shape[3]
+    rows = np.arange(ho).reshape(-1, 1) * sh - ph
+    cols = np.arange(wo).reshape(1, -1) * sw - pw
+    i, j = np.divmod(off, np.int8(kw))
+    return (rows + i * dh) * w + (cols + j * dw)
+
+
+@pytest.mark.parametrize(
+    "geom", [(2, 2, 2, 2, 1, 1, 0, 0), (3, 3, 2, 2, 1, 1, 1, 1), (3, 2, 1, 2, 1, 1, 1, 0),
+             (1, 5, 1, 3, 1, 1, 0, 2), (11, 11, 1, 1, 1, 1, 5, 5)],
+)  # fmt: skip
+def test_max_pool2d_index_table_same_as_the_formula(geom):
+    from descent.nn.functional import _pooling
+    from descent.ops.conv import pool_kernel_ok, pool_kernel_winners
+
+    x = np.random.default_rng(11).standard_normal((2, 3, 12, 13)).astype(np.float32)
+    assert pool_kernel_ok(x, geom)
+    _, off = pool_kernel_winners(x, geom)
+    got = _pooling._max_indices_of(x, None, geom, 12, 13)
+    _bits(got, _old_indices(off, geom, 13))
+    assert not _pooling._index_table(geom, off.shape[2], off.shape[3], 13).flags.writeable
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=3, stride=2, ceil_mode=True),
+        dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), ceil_mode=True),
+        dict(kernel_size=2, dilation=2),
+    ],
+)
+@pytest.mark.parametrize("nan", [False, True])
+def test_max_pool_return_indices_match_torch(kw, nan):
+    _check(lambda v: F.max_pool2d(v, return_indices=True, **kw),
+           lambda v: torch.nn.functional.max_pool2d(v, return_indices=True, **kw),
+           (2, 3, 7, 9), np.float32, nan=nan)  # fmt: skip
+    k1 = {a: (b[-1] if isinstance(b, tuple) else b) for a, b in kw.items()}
+    _check(lambda v: F.max_pool1d(v, return_indices=True, **k1),
+           lambda v: torch.nn.functional.max_pool1d(v, return_indices=True, **k1),
+           (2, 3, 11), np.float64)  # fmt: skip

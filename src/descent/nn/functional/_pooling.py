@@ -202,13 +202,13 @@ def _max_indices_of(xd, yd, geom, h: int, w: int):
     xp = backend.get_array_module(xd)
     kh, kw, sh, sw, dh, dw, ph, pw = geom
     if pool_kernel_ok(xd, geom):
-        # The kernel's winners (its offsets in the window; the same winners as below)
+        # The kernel's winners (its offsets in the window; the same winners as below), each
+        # offset's flat input position read from a remembered table
         _y, off = pool_kernel_winners(xd, geom)
-        ho, wo = off.shape[2], off.shape[3]
-        rows = np.arange(ho).reshape(-1, 1) * sh - ph  # (Ho, 1) window origin in the input
-        cols = np.arange(wo).reshape(1, -1) * sw - pw  # (1, Wo)
-        i, j = np.divmod(off, np.int8(kw))
-        return (rows + i * dh) * w + (cols + j * dw)
+        n, c, ho, wo = off.shape
+        tab = _index_table(tuple(geom), ho, wo, w)  # (Ho Wo, kh kw)
+        flat = tab[np.arange(ho * wo), off.reshape(n * c, ho * wo)]
+        return flat.reshape(n, c, ho, wo)
     if ph or pw:
         xd = xp.pad(xd, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest(xd.dtype))
     ho, wo = yd.shape[2], yd.shape[3]
@@ -220,6 +220,20 @@ def _max_indices_of(xd, yd, geom, h: int, w: int):
         i, j = divmod(k, kw)
         xp.copyto(idx, (rows + i * dh) * w + (cols + j * dw), where=hit)
     return idx
+
+
+@functools.lru_cache(maxsize=64)
+def _index_table(geom, ho: int, wo: int, w: int) -> np.ndarray:
+    """(Ho Wo, kh kw) int64, read-only: the flat input position (row * W + col) of offset
+    k = i * kw + j of output (oy, ox)'s window, (oy sh - ph + i dh) W + (ox sw - pw + j dw):
+    the formula return_indices computed from the kernel's offsets at every call (~5 us). A
+    function of the geometry and sizes alone: remembered."""
+    kh, kw, sh, sw, dh, dw, ph, pw = geom
+    rows = np.arange(ho).reshape(-1, 1, 1, 1) * sh - ph + np.arange(kh).reshape(1, 1, -1, 1) * dh
+    cols = np.arange(wo).reshape(1, -1, 1, 1) * sw - pw + np.arange(kw).reshape(1, 1, 1, -1) * dw
+    tab = (rows * w + cols).reshape(ho * wo, kh * kw).astype(np.int64)
+    tab.flags.writeable = False
+    return tab
 
 
 def max_pool2d(
