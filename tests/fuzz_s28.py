@@ -947,9 +947,15 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "nn",
         r"nan at",
         r"math\.(?:inf|nan)(?:.*\n)*y = F\.(?:conv|interpolate)",
-        "an input or weight with inf / nan: descent's im2col product multiplies the padding's "
-        "zeros (and interpolate's zero-weight taps along a dimension of unchanged size) by it, "
-        "PyTorch's kernels skip those taps (nan in one library, a number in the other)",
+        "an input or weight with inf / nan: descent's im2col products multiply the padding's "
+        "zeros by it, in the forward and in the gradients; which PyTorch kernel runs decides "
+        "whether its padding taps are formed (its conv1d with padding gives 0 * inf = nan as "
+        "descent, its grouped / dilated / 3-d ones skip them), so matching means modelling "
+        "its kernel choice and reading per-output taps on the fast path: KNOWN (session 28, "
+        "helper-212, who fixed the two descent-made cases: stride-1 conv_transpose's padded "
+        "convolution, and interpolate's dimensions of unchanged size; float32 interpolate "
+        "still differs where PyTorch's float32 source index rounds off 0 (3.5 / 7 - 0.5 = "
+        "6e-8, a weight of 6e-8 not 0 on an inf), descent's is computed in float64)",
     ),
     (
         "nn",

@@ -285,3 +285,75 @@ def test_view_fuzz_program_28100085311724():
 
     prog, t_run = fz.generate(28100085311724)
     assert fz.compare(prog, t_run) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. interpolate and conv_transpose with inf / nan where a zero weight or a padding zero meets
+# it: ATen's linear kernels copy a dimension of unchanged size (both taps at the output's own
+# index, weights 1 and 0: nan at an inf, finite beside it; and scale_factor=1.1 on 5 values
+# still copies), and take one summed tap along an outer dimension of size 1; PyTorch's
+# transposed convolution (col2im) never multiplies the padding of x by the weight
+
+
+def _interp(m, values, size=None, scale=None, mode="linear", ac=False, rg=False):
+    x = m.tensor(values, dtype=m.float64, requires_grad=rg)
+    kw = {"size": size} if size is not None else {"scale_factor": scale}
+    return x, m.nn.functional.interpolate(x, mode=mode, align_corners=ac, **kw)
+
+
+@pytest.mark.parametrize("k", [0, 2, 4])
+@pytest.mark.parametrize("ac", [False, True])
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_interpolate_linear_same_size_copies(k, ac, bad):
+    vals = [[[1.0, 2.0, 3.0, 4.0, 5.0]]]
+    vals[0][0][k] = bad
+    _, d = _interp(descent, vals, size=5, ac=ac)
+    _, t = _interp(torch, vals, size=5, ac=ac)
+    _close(d, t)
+
+
+def test_interpolate_linear_unchanged_size_ignores_scale():
+    # scale_factor 1.1 on 5 values: 5 outputs, a copy in PyTorch (descent shifted them)
+    vals = [[[1.0, 2.0, 4.0, 8.0, 16.0]]]
+    ct = np.array([[[0.5, -1.0, 2.0, 0.25, 1.5]]])
+    out = []
+    for m in (descent, torch):
+        x, y = _interp(m, vals, scale=1.1, rg=True)
+        (g,) = m.autograd.grad((y * m.tensor(ct)).sum(), [x])
+        out.append((y, g))
+    _close(list(out[0]), list(out[1]))
+
+    def f(a):
+        return _interp(descent, a.tolist(), scale=1.1)[1].numpy()
+
+    np.testing.assert_allclose(_np(out[0][1]), _central(f, np.array(vals), ct), atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "shape, size, mode",
+    [((2, 4), (2, 6), "bilinear"), ((1, 4), (7, 5), "bilinear"), ((3, 1), (5, 4), "bilinear"),
+     ((1, 4), (7, 5), "bicubic"), ((3, 1), (5, 4), "bicubic")],
+)  # fmt: skip
+def test_interpolate_2d_inf_along_unchanged_or_single_dims(shape, size, mode):
+    def f(m):
+        x = m.arange(float(shape[0] * shape[1]), dtype=m.float64).reshape(1, 1, *shape) + 1
+        x[0, 0, 0, 0] = -float("inf")
+        if shape[1] > 1:
+            x[0, 0, -1, 1] = float("nan")
+        return m.nn.functional.interpolate(x, size=size, mode=mode, align_corners=False)
+
+    # (the finite outputs to the last bits: the weights' rounding differs)
+    _close(f(descent), f(torch), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conv_transpose_stride1_infinite_weight(padding, dtype):
+    def f(m):
+        dt = getattr(m, dtype)
+        x = m.tensor([[[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]], dtype=dt, requires_grad=True)
+        w = m.tensor([[[float("inf"), 1.0, 1.0]], [[2.0, -1.0, 0.5]]], dtype=dt)
+        y = m.nn.functional.conv_transpose1d(x, w.requires_grad_(), padding=padding)
+        return [y, *m.autograd.grad(y.sum(), [x, w])]
+
+    _close(f(descent), f(torch), rtol=1e-6, atol=1e-6)

@@ -434,9 +434,11 @@ class ConvTransposeNd(Function):
 
         n, g = x.shape[0], self.groups
         cout = w.shape[1] * g
-        if max(self.geom[1]) == 1:
+        if max(self.geom[1]) == 1 and math.isfinite(w.sum()):
             # Stride 1: the output is a convolution of x (_flipped_rows), one GEMM of
-            # kvol * C_in/G terms per output, no col2im scatter
+            # kvol * C_in/G terms per output, no col2im scatter. Not with an inf / nan weight
+            # (a finite sum is a sufficient check, ~1 us): the convolution's zero padding of x
+            # would multiply it (0 * inf = nan) where PyTorch's col2im never forms that term
             yt = _conv_rows(_channels_last(x, self.nd), _adjoint_geom(self.geom, self.nd,
                             self.out), self.out, _flipped_rows(w, g))  # fmt: skip
             y = yt.reshape(n, -1, cout).transpose(0, 2, 1)  # (N, C_out, P_out) view

@@ -66,6 +66,12 @@ def _linear_taps(n_in, n_out, align_corners, scale, cubic: bool) -> list:
     step = _source_scale(n_in, n_out, align_corners, scale)
     dst = np.arange(n_out, dtype=np.float64)
     src = step * dst if align_corners else step * (dst + 0.5) - 0.5
+    if not cubic and n_in == n_out:
+        # ATen's compute_source_index_and_lambda: an unchanged size copies, whatever the scale
+        # (both taps at the output's own index, weights 1 and 0: an inf there gives
+        # inf * 1 + inf * 0 = nan, and scale_factor=1.1 on 5 values still copies)
+        i = np.arange(n_out, dtype=np.int64)
+        return [(i, np.ones(n_out)), (i, np.zeros(n_out))]
     if not cubic:
         src = np.maximum(src, 0.0)  # linear modes clamp a negative source to 0 (cubic does not)
         i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
