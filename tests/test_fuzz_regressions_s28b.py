@@ -357,3 +357,17 @@ def test_conv_transpose_stride1_infinite_weight(padding, dtype):
         return [y, *m.autograd.grad(y.sum(), [x, w])]
 
     _close(f(descent), f(torch), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{"scale_factor": (3.0, 0.5)}, {"size": (15, 2)}])
+def test_interpolate_bicubic_source_index_fused_rounding(kw):
+    # fuzz program 28746149: output row 1's source index is 1.5 / 3 - 0.5, rounded once
+    # (ATen's fused multiply-add): -2.8e-17, so its taps stop before the row holding -inf
+    # (descent's 0 took it with weight 0: nan)
+    def f(m):
+        x = m.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0], [-float("inf"), 1.0, 2.0, 3.0],
+                      [1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]], dtype=m.float64)  # fmt: skip
+        y = m.nn.functional.interpolate(x[None, None], mode="bicubic", align_corners=False, **kw)
+        return y[0, 0, :6]
+
+    _close(f(descent), f(torch), rtol=1e-14, atol=1e-14)

@@ -65,7 +65,15 @@ def _linear_taps(n_in, n_out, align_corners, scale, cubic: bool) -> list:
     linear modes, 4 for bicubic (clamped at the borders), as ATen's kernels read them."""
     step = _source_scale(n_in, n_out, align_corners, scale)
     dst = np.arange(n_out, dtype=np.float64)
-    src = step * dst if align_corners else step * (dst + 0.5) - 0.5
+    if align_corners:
+        src = step * dst
+    else:
+        # step * (dst + 0.5) - 0.5 rounded once, as ATen's compiled fused multiply-add (a
+        # long double holds the product of a double and a short half-integer): for 5 -> 15,
+        # output 1's source is -2.8e-17, not 0, so bicubic's taps stop before row 2 (an inf
+        # there made 0 * inf = nan where PyTorch gives a number)
+        ld = np.longdouble
+        src = (ld(step) * (dst.astype(ld) + ld(0.5)) - ld(0.5)).astype(np.float64)
     if not cubic and n_in == n_out:
         # ATen's compute_source_index_and_lambda: an unchanged size copies, whatever the scale
         # (both taps at the output's own index, weights 1 and 0: an inf there gives
