@@ -23,10 +23,14 @@ Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.p
 workload adds "descent eager (mkl)", "descent compiled (mkl)" and "matmul floor (mkl)" (the
 floor's products through descent.blas.matmul on MKL), interleaved with the rest: each switches
 descent.backends.set_blas to MKL for its block (the untimed first call pays for the switch;
-NumPy's OpenBLAS is held at one thread meanwhile) and back to OpenBLAS after the round.
+NumPy's OpenBLAS is held at one thread meanwhile) and back to OpenBLAS after the round. At two
+threads PyTorch's eager step runs slower in a process where MKL's threads have run (29.1 ms
+against ~20-24 in an OpenBLAS-only one, session 28): compare the OpenBLAS rows with PyTorch's from
+a `--no-mkl` run, and the MKL rows with torch.compile's and the floors of their own run.
 torch.compile on the CPU needs a C++ compiler (g++) for its generated kernels.
 
 Run: python benchmarks/compile.py [--repeats 20] [--only gpt,mlp,lenet] [--no-torch-compile]
+     [--no-mkl]
 """
 
 from __future__ import annotations
@@ -272,7 +276,7 @@ def on_openblas(f):
 
 def run_workload(name, d, t, j, floor, args, mkl_floor=None) -> None:
     fns = {"descent eager": d(False), "descent compiled": d(True), "torch eager": t(False)}
-    mkl = mkl_floor is not None and descent.backends.is_mkl_available()
+    mkl = args.mkl and mkl_floor is not None and descent.backends.is_mkl_available()
     if mkl:
         fns = {k: on_openblas(f) for k, f in fns.items()}
         fns["descent eager (mkl)"] = on_mkl(d(False))
@@ -321,6 +325,9 @@ def main() -> None:
     ap.add_argument("--only", default="gpt,mlp,lenet")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")
     ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false")
+    ap.add_argument("--no-mkl", dest="mkl", action="store_false",
+                    help="leave out the MKL rows: at two threads MKL's threads slow PyTorch's "
+                    "eager step in the same process (its ratios are then not a result)")
     args = ap.parse_args()
     if args.torch_compile and shutil.which("g++") is None and shutil.which("c++") is None:
         print("# torch.compile needs a C++ compiler on the CPU: none found, its rows are skipped")
