@@ -140,6 +140,42 @@ def attention_ok(q, k, v) -> bool:
     return t * s * d <= ONE_THREAD_MNK and allowed(q.size // max(q.shape[-1], 1) * s)
 
 
+def sdpa_forward_part(i0, i1, a, matmul, transpose_last2) -> None:
+    """Attention's forward over batch rows [i0, i1): s = q k^T (through the transposed copy kt
+    where `nn`), the numba softmax of s in place, out = s v. `a`: (q, k, v, s, kt, out, nn,
+    softmax, scale, n_q, causal). Shared by eager's halves (ops/attention.py, np.matmul) and the
+    replay's (compiler/replay_kernels.py, descent.blas.matmul), so both make the same calls."""
+    q, k, v, s, kt, out, nn, softmax, scale, n_q, causal = a
+    sh = s[i0:i1]
+    if nn:
+        transpose_last2(k[i0:i1], kt[i0:i1])
+        matmul(q[i0:i1], kt[i0:i1], out=sh)
+    else:
+        matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
+    if sh.size:
+        softmax(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
+    matmul(sh, v[i0:i1], out=out[i0:i1])
+
+
+def sdpa_backward_part(i0, i1, a, matmul, transpose_last2) -> None:
+    """Attention's backward over batch rows [i0, i1) (`sdpa_forward_part`'s): gp = go v^T, the
+    softmax backward in place (gs * scale), gv = P^T go, gq = gs k, gk = gs^T q. `a`: (go, q, k,
+    v, p, gp, vt, gq, gk, gv, nn, softmax_backward, scale)."""
+    go, q, k, v, p, gp, vt, gq, gk, gv, nn, sb, scale = a
+    g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
+    if nn:
+        transpose_last2(v[i0:i1], vt[i0:i1])
+        matmul(g, vt[i0:i1], out=gh)
+    else:
+        matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
+    if ph.size:
+        n = p.shape[-1]
+        sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)  # gs * scale, in place
+    matmul(ph.swapaxes(-1, -2), g, out=gv[i0:i1])  # gv = P^T go
+    matmul(gh, k[i0:i1], out=gq[i0:i1])  # gq = gs k * scale
+    matmul(gh.swapaxes(-1, -2), q[i0:i1], out=gk[i0:i1])  # gk = gs^T q * scale
+
+
 def gelu_forward_d(x):
     """(y, d) of `kernels.cpu.gelu_forward_d` (float32 exact GELU and its derivative), the two
     halves of x's values at once where `allowed`; None where it runs whole (the caller's path)."""

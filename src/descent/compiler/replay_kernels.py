@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import blas
+from ..halves import sdpa_backward_part, sdpa_forward_part
 from ..ops import nt_product
 from . import fusion
 from .threads import Tuned, run_halves, split
@@ -210,16 +211,10 @@ def _sdpa_forward_halves(op, q, k, v, axes, pool):
     buf = pool.get(tuple(shape[a] for a in axes), s.dtype)
     out = buf.transpose(np.argsort(axes))
 
+    a = (q, k, v, s, kt, out, nn, sm, scale, n_q, causal)
+
     def part(i0, i1):
-        sh = s[i0:i1]
-        if nn:
-            nt_product.transpose_last2(k[i0:i1], kt[i0:i1])
-            blas.matmul(q[i0:i1], kt[i0:i1], out=sh)
-        else:
-            blas.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
-        if sh.size:
-            sm(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
-        blas.matmul(sh, v[i0:i1], out=out[i0:i1])
+        sdpa_forward_part(i0, i1, a, blas.matmul, nt_product.transpose_last2)
 
     b = q.shape[0]
     run_halves(((0, b // 2), (b // 2, b)), part)
@@ -233,20 +228,12 @@ def _sdpa_backward_halves(node, go, outs, pool, q, k, v, p) -> None:
     gp = pool.get(go.shape[:-1] + v.shape[-2:-1], go.dtype)
     nn = nt_product.usable(go, v)  # the whole call's choice (`matmul_nt`)
     vt = pool.get(v.shape[:-2] + (v.shape[-1], v.shape[-2]), v.dtype) if nn else None
-    n, scale, sb = p.shape[-1], np.float32(node.scale), _jit().softmax_bwd32_inplace
+    scale, sb = np.float32(node.scale), _jit().softmax_bwd32_inplace
+
+    a = (go, q, k, v, p, gp, vt, oq, ok, ov, nn, sb, scale)
 
     def part(i0, i1):
-        g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
-        if nn:
-            nt_product.transpose_last2(v[i0:i1], vt[i0:i1])
-            blas.matmul(g, vt[i0:i1], out=gh)
-        else:
-            blas.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
-        if ph.size:
-            sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)
-        blas.matmul(ph.swapaxes(-1, -2), g, out=ov[i0:i1])
-        blas.matmul(gh, k[i0:i1], out=oq[i0:i1])
-        blas.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=ok[i0:i1])
+        sdpa_backward_part(i0, i1, a, blas.matmul, nt_product.transpose_last2)
 
     b = q.shape[0]
     run_halves(((0, b // 2), (b // 2, b)), part)

@@ -206,16 +206,11 @@ class ScaledDotProductAttention(Function):
         n_q = s.shape[-2] if self.causal else 1
         sm, scale, causal = _cpu()._k().softmax_fwd32, np.float32(self.scale), bool(self.causal)
 
+        a = (q, k, v, s, kt, out, nn, sm, scale, n_q, causal)
+        tr = nt_product.transpose_last2
+
         def part(i0, i1):
-            sh = s[i0:i1]
-            if nn:
-                nt_product.transpose_last2(k[i0:i1], kt[i0:i1])
-                np.matmul(q[i0:i1], kt[i0:i1], out=sh)
-            else:
-                np.matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
-            if sh.size:
-                sm(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
-            np.matmul(sh, v[i0:i1], out=out[i0:i1])
+            halves.sdpa_forward_part(i0, i1, a, np.matmul, tr)
 
         b = q.shape[0]
         halves.run(((0, b // 2), (b // 2, b)), part)
@@ -228,20 +223,13 @@ class ScaledDotProductAttention(Function):
         gp = np.empty(go.shape[:-1] + v.shape[-2:-1], go.dtype)
         nn = nt_product.usable(go, v)  # the whole call's choice (`matmul_nt`)
         vt = np.empty(v.shape[:-2] + (v.shape[-1], v.shape[-2]), v.dtype) if nn else None
-        n, scale, sb = p.shape[-1], np.float32(self.scale), _cpu()._k().softmax_bwd32_inplace
+        scale, sb = np.float32(self.scale), _cpu()._k().softmax_bwd32_inplace
+
+        a = (go, q, k, v, p, gp, vt, gq, gk, gv, nn, sb, scale)
+        tr = nt_product.transpose_last2
 
         def part(i0, i1):
-            g, gh, ph = go[i0:i1], gp[i0:i1], p[i0:i1]
-            if nn:
-                nt_product.transpose_last2(v[i0:i1], vt[i0:i1])
-                np.matmul(g, vt[i0:i1], out=gh)
-            else:
-                np.matmul(g, v[i0:i1].swapaxes(-1, -2), out=gh)
-            if ph.size:
-                sb(ph.reshape(-1, n), gh.reshape(-1, n), scale, False)  # gs * scale, in place
-            np.matmul(ph.swapaxes(-1, -2), g, out=gv[i0:i1])  # gv = P^T go
-            np.matmul(gh, k[i0:i1], out=gq[i0:i1])  # gq = gs k * scale
-            np.matmul(gh.swapaxes(-1, -2), q[i0:i1], out=gk[i0:i1])  # gk = gs^T q * scale
+            halves.sdpa_backward_part(i0, i1, a, np.matmul, tr)
 
         b = q.shape[0]
         halves.run(((0, b // 2), (b // 2, b)), part)
