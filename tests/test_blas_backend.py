@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from descent import blas
+from test_compile_gpt_s14 import _assert_bitwise
+from test_compile_gpt_s14 import _gpt_train as _train_s14
 
 pytestmark = pytest.mark.skipif(
     platform.machine().lower() not in ("x86_64", "amd64"),
@@ -329,39 +331,8 @@ def test_linear_and_attention_eager_run_on_mkl(mkl):
 
 
 def _gpt_train(compiled: bool, steps: int = 4, dtype=None):
-    import descent
-    from descent.models import GPT, GPTConfig
-
-    cfg = GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
-    descent.manual_seed(0)
-    m = GPT(cfg)
-    if dtype is not None:
-        m = m.to(dtype)
-    opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=True)
-        _, loss = m(x, y)
-        loss.backward()
-        descent.optim.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
-        return loss
-
-    f = descent.compile(step) if compiled else step
-    rng = np.random.default_rng(0)
-    out = []
-    for _ in range(steps):
-        x, y = (descent.tensor(rng.integers(0, cfg.vocab_size, (4, 16))) for _ in range(2))
-        out.append(f(x, y)._data.copy())
-        out += [p.grad._data.copy() for p in m.parameters()]
-    return out + [p._data.copy() for p in m.parameters()], f
-
-
-def _bitwise(a_list, b_list):
-    assert len(a_list) == len(b_list)
-    for a, b in zip(a_list, b_list):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8))
+    """test_compile_gpt_s14's GPT step (2 layers, width 32, AdamW + clip), 4 steps."""
+    return _train_s14(compiled, steps, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", [None, "float64"])
@@ -372,7 +343,7 @@ def test_gpt_step_compiled_is_eager_bitwise_on_mkl(mkl, dtype):
     eager, _ = _gpt_train(False, dtype=dt)
     n_eager = len(mkl)
     compiled, f = _gpt_train(True, dtype=dt)
-    _bitwise(eager, compiled)
+    _assert_bitwise(eager, compiled)
     assert n_eager > 0 and len(mkl) >= 2 * n_eager  # the replays' products went to MKL too
     assert len(f.programs()) == 1
 
@@ -403,8 +374,8 @@ def test_switching_blas_records_a_compiled_step_again():
         finally:
             descent.backends.set_blas("openblas")
         got_ob2 = [f(x)._data.copy() for _ in range(2)]
-    _bitwise(ref_ob, got_ob)
-    _bitwise(ref_mkl, got_mkl)
-    _bitwise(ref_ob[:2], got_ob2)
+    _assert_bitwise(ref_ob, got_ob)
+    _assert_bitwise(ref_mkl, got_mkl)
+    _assert_bitwise(ref_ob[:2], got_ob2)
     assert len(f.programs()) == 2
     assert eager_ob  # the OpenBLAS run before the switch trained as usual

@@ -12,8 +12,9 @@ pytest.importorskip("numba")
 
 
 def _gpt_train(compiled: bool, steps: int = 5, dropout: float = 0.0, config: dict | None = None,
-               batch: int = 4, **options):  # fmt: skip
-    """Losses, gradients each step and the parameters after it; config: GPTConfig's sizes."""
+               batch: int = 4, dtype=None, **options):  # fmt: skip
+    """Losses, gradients each step and the parameters after it; config: GPTConfig's sizes;
+    dtype: the model's (descent's default when None)."""
     import descent
     from descent.models import GPT, GPTConfig
 
@@ -21,6 +22,8 @@ def _gpt_train(compiled: bool, steps: int = 5, dropout: float = 0.0, config: dic
     cfg = GPTConfig(**sizes, dropout=dropout)
     descent.manual_seed(0)
     m = GPT(cfg)
+    if dtype is not None:
+        m = m.to(dtype)
     opt = m.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
 
     def step(x, y):
