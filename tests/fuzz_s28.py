@@ -987,8 +987,9 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "complex",
         r"nan at|inf at|values differ",
-        r"math\.(?:inf|nan)|e\+300",
-        "non-finite complex values (inf / nan parts, 1e300 cast to complex64) through an fft or "
+        r"math\.(?:inf|nan)|e\+300|1000\.0(?=[\s\S]*\b(?:sinh|cosh|exp)\()",
+        "non-finite complex values (inf / nan parts, 1e300 cast to complex64, sinh / cosh / exp "
+        "of 1000 overflowing) through an fft or "
         "complex arithmetic: which outputs and gradients come out nan, inf or a number depends "
         "on the FFT algorithm (PyTorch's MKL / pocketfft vs NumPy's pocketfft) and on C99's "
         "complex rules; classified, not triaged one by one (session 28)",
@@ -1002,6 +1003,26 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "of the cut (PyTorch's lazy conjugate and neg keep -0.0 where NumPy's arithmetic gives "
         "+0.0), and near a branch point (asin(x / x) at 1) the last bit is amplified; spot-"
         "checked, not triaged one by one (session 28)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): -?0\.0 vs nan$",
+        r"\(0 \*\* ",
+        "PyTorch's pow_backward_exponent for a zero base masks only the exponents that are real "
+        "and >= 0 (where(imag(z) == 0 & real(z) >= 0, 0, result * log(0))), so its gradient of "
+        "0 ** z for a complex z is 0 * (-inf) = nan; for Re z > 0, 0 ** z is 0 and the limit of "
+        "its derivative c ** z log(c) as c -> 0 is 0, descent's (session 29)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): (?:-?inf vs nan|nan vs -?inf)$",
+        r" / 0\)|\dj / ",
+        "complex division by zero is a complex infinity (C99 Annex G: a part infinite), its "
+        "other part inf or nan by formula: NumPy's and PyTorch's scalar c10::complex divide each "
+        "part by 0, PyTorch's vectorized AVX division scales by 1 / max(|c|, |d|) = inf (nan + nan "
+        "i), its Scalar / Tensor multiplies by a reciprocal, its sub is add with alpha = -1 + 0i "
+        "(-1 * inf + 0 * inf = nan); a later complex product (no C99 recovery in NumPy or "
+        "PyTorch's vector loops) turns parts inf or nan by the order of its terms (session 29)",
     ),
     (
         "func",

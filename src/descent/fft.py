@@ -34,6 +34,7 @@ from .dtypes import complex_of as _complex_of
 from .dtypes import get_default_dtype as _get_default_dtype
 from .ops._common import as_tensor as _as_tensor
 from .ops.complex import _scalar_type
+from .ops.complex import complex as _complex
 from .ops.complex import conj as _conj
 from .ops.elementwise import cast as _cast
 from .ops.shape import roll as _roll
@@ -215,6 +216,8 @@ class FFTC2R(_Function):
                 .fft.rfftn(gy, axes=axes, norm=norm)
                 .astype(_complex_of(gy.dtype))
             )
+            if len(axes) > 1:  # (as FFTR2C's forward: the c2c passes spread a nan into them)
+                _real_spectrum_zeros(g, axes, 0.0, [gy.shape[a] for a in axes])
         double = self.n_last - g.shape[last]  # bins whose mirror image was not kept
         if double <= 0:
             return g
@@ -222,9 +225,13 @@ class FFTC2R(_Function):
         w = _np.ones(g.shape[last], dtype=gy.dtype)
         w[1 : 1 + double] = 2
         w = w.reshape((-1,) + (1,) * (g.ndim - 1 - last))
+        # each part weighted alone: a complex product would give (nan + 0i) * 2 = nan + nan i
         if ops.is_graph:
-            return g * _Tensor._wrap(_backend.get_array_module(g._data).asarray(w))
-        return g * _backend.get_array_module(g).asarray(w)
+            w = _Tensor._wrap(_backend.get_array_module(g._data).asarray(w))
+            return _complex(g.real * w, g.imag * w)
+        g.real *= w
+        g.imag *= w
+        return g
 
 
 # Private bindings (torch.fft has no such names); the classes keep their names, which grad_fn

@@ -582,6 +582,8 @@ class RPowScalar(_ScalarOp):
             return _int_pow(xp.broadcast_to(xp.asarray(self.ca, dtype=x.dtype), x.shape), x)
         if x.dtype.kind == "c":  # C's cpow (complex_pow); 1 ** x is PyTorch's ones
             xp = backend.get_array_module(x)
+            if self.c == 0:  # 0 ** 0j is nan (cpow), its gradient PyTorch's masked 0
+                self.zero_exp = x == 0
             return xp.ones_like(x) if self.c == 1 else complex_pow(
                 xp.full(x.shape, self.c, x.dtype), x)  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -595,7 +597,14 @@ class RPowScalar(_ScalarOp):
             # gradient is inf * log(0) = -inf. y > 1 tells x < 0 apart without saving x.
             # PyTorch's grad * where(x >= 0, 0, y log 0): a product, so a nan gy stays nan.
             with np.errstate(invalid="ignore"):  # 0 * -inf in the unselected entries
-                return gy * ops.where(y > 1, y * float("-inf"), y * 0)
+                if y.dtype.kind != "c":
+                    return gy * ops.where(y > 1, y * float("-inf"), y * 0)
+                # complex x: PyTorch masks only x real and >= 0; its nan for Re x > 0, Im x
+                # != 0 (0 * log 0) is not followed: 0 ** x is 0 there, the derivative's
+                # limit 0 (y * 0). At x = 0 y is nan, the mask gives 0.
+                g = gy * (y * 0)
+                zero = getattr(self, "zero_exp", None)
+                return g if zero is None or not zero.any() else ops.where(zero, 0, g)
         if y.dtype.kind == "c":  # complex x: gy * conj(y log c), with c's complex log (a
             # negative base has one: log|c| + i pi), PyTorch's pow_backward_exponent
             return gy * conj_if_complex(ops, y * cmath.log(c))

@@ -158,7 +158,8 @@ class Real(Function):
 
 
 class Imag(Function):
-    """Im(z); d/dz: 0 + i gy."""
+    """Im(z); d/dz: 0 + i gy, its real part exactly 0 (as PyTorch's) also where gy is nan or
+    inf: a product gy * 1j would give (nan + 0i) * i = nan + nan i."""
 
     makes_view = True  # (autograd.mark_view)
 
@@ -169,7 +170,14 @@ class Imag(Function):
         return z.imag  # NumPy's view of the imaginary parts
 
     def backward(self, gy, ops):
-        return ops.cast(gy, self.in_dtype) * 1j
+        part = np.empty(0, self.in_dtype).real.dtype
+        if ops.is_graph:
+            g = ops.cast(gy, part)
+            zero = Tensor._wrap(backend.get_array_module(g._data).zeros(g.shape, part))
+            return Complex.apply(zero, g)
+        out = backend.get_array_module(gy).zeros(gy.shape, self.in_dtype)
+        out.imag = gy
+        return out
 
 
 class ComplexSgn(Function):

@@ -1,0 +1,148 @@
+"""Descent-side leftovers of session 28's second-order / complex fuzz (tests/fuzz_s28.py;
+docs/fuzz_long_run.md, "Session 29 (helper-218)"). Each case runs the same code in descent and
+in torch 2.13 and compares values and gradients (nan positions exact)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+
+def _np(t):
+    t = t.detach()
+    return t.resolve_conj().numpy() if isinstance(t, torch.Tensor) else t.numpy()
+
+
+def _same(d, t, rtol=1e-12, atol=1e-12):
+    a, b = _np(d), _np(t)
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+    if a.dtype.kind == "c":
+        a, b = np.stack([a.real, a.imag]), np.stack([b.real, b.imag])
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. imag's backward: d Im(z) / d Re(z) is 0, so the gradient is 0 + i gy exactly, also where
+# gy is nan or inf (complex fuzz 28611071: descent multiplied by 1j, (nan + 0i) * i = nan + nan i)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("gy", [math.nan, math.inf, -math.inf, 2.5])
+def test_imag_backward_keeps_the_real_part_zero(dtype, create_graph, gy):
+    outs = []
+    for m in (descent, torch):
+        z = m.tensor([0.5 - 0.25j, -1.0 + 2.0j], dtype=getattr(m, dtype), requires_grad=True)
+        y = m.imag(z)
+        g = m.full((2,), gy, dtype=y.dtype)
+        (gz,) = m.autograd.grad(y, z, g, create_graph=create_graph)
+        outs.append(gz)
+    _same(*outs)
+
+
+def test_imag_backward_second_order():
+    outs = []
+    for m in (descent, torch):
+        z = m.tensor([0.5 - 0.25j, -1.0 + 2.0j], dtype=m.complex128, requires_grad=True)
+        (gz,) = m.autograd.grad((m.imag(z) ** 3).sum(), z, create_graph=True)
+        (gzz,) = m.autograd.grad(m.imag(gz).sum(), z)
+        outs.append((gz, gzz))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)
+
+
+def test_imag_of_a_nan_power_the_fuzz_program():
+    """complex fuzz 28611071: (imag(x) * 0.5) ** 0.5 of negative parts is nan, and so is its
+    gradient, but only in the imaginary part of x's gradient."""
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([[0.078 - 0.104j, 0.0 - 0.289j, -0.133 - 0.355j]], dtype=m.complex64,
+                     requires_grad=True)  # fmt: skip
+        v3 = (m.imag(x) * 0.5) ** 0.5
+        ct = m.tensor([[-1.3, 0.95, -0.12]], dtype=m.float64)
+        outs.append(m.autograd.grad((v3 * ct).sum(), [x])[0])
+    _same(*outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. irfftn's gradient: the output does not depend on the imaginary parts of the bins that are
+# their own mirror image (index 0 and n/2 along each axis), so their gradient is exactly 0, also
+# where the output gradient holds nan / inf (complex fuzz 28604337: the c2c passes of descent's
+# n-d rfftn of the gradient spread the nan into them). An output gradient that is nan (or
+# +-inf) everywhere makes every other bin nan in both libraries; with one nan, which bins it
+# reaches depends on the FFT algorithm (the fuzz's KNOWN non-finite class), so finite gradients
+# are compared by value.
+
+
+_IRFFTN_CASES = [
+    ((5,), None, None),
+    ((2, 4), (7,), None),
+    ((4, 4), None, None),
+    ((3, 4), (3, 6), None),
+    ((2, 4, 3), None, (0, 2)),
+    ((4, 3), (4, 5), (0, 1)),
+]
+
+
+@pytest.mark.parametrize("shape, s, dim", _IRFFTN_CASES)
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("fill", [None, math.nan, math.inf])
+def test_irfftn_gradient_of_self_mirrored_imaginary_parts(shape, s, dim, create_graph, fill):
+    rng = np.random.default_rng(5)
+    x0 = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(x0, dtype=m.complex128, requires_grad=True)
+        y = m.fft.irfftn(x, s=s, dim=dim)
+        g = np.arange(y.numel(), dtype=np.float64).reshape(tuple(y.shape))
+        if fill is not None:
+            g[...] = fill
+        (gx,) = m.autograd.grad(y, x, m.tensor(g), create_graph=create_graph)
+        outs.append(gx)
+    _same(*outs)
+
+
+def test_irfftn_nan_power_the_fuzz_program():
+    rng = np.random.default_rng(28604337)
+    x0 = rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))
+    ct = rng.standard_normal((4, 6))
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(x0, dtype=m.complex128, requires_grad=True)
+        v3 = m.fft.irfftn(x).neg() ** 0.5
+        outs.append(m.autograd.grad((v3 * m.tensor(ct)).sum(), [x])[0])
+    _same(*outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. 0 ** z for a complex z: PyTorch's pow_backward_exponent gives 0 where z is real and >= 0,
+# also at z = 0 where 0 ** 0j is nan (C's cpow); descent gave nan there (complex fuzz 28607141).
+# For Re z > 0, Im z != 0 PyTorch's 0 * log(0) is nan, descent keeps the limit 0 (KNOWN class
+# of the fuzz: 0 ** z is 0 there)
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_zero_base_power_gradient_at_zero_exponent(dtype, create_graph):
+    z0 = [0j, 1 + 0j, 2.5 + 0j, -0.5 + 0j, -0.5 + 2j, 2j, 0j]
+    outs = []
+    for m in (descent, torch):
+        z = m.tensor(z0, dtype=getattr(m, dtype), requires_grad=True)
+        y = 0**z
+        (g,) = m.autograd.grad((y.real * 1.5 + y.imag * 0.5).sum(), z, create_graph=create_graph)
+        outs.append((y, g))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)
+
+
+def test_zero_base_power_gradient_off_the_real_axis_is_the_limit():
+    z = descent.tensor([0.5 + 1j, 2 - 3j], dtype=descent.complex128, requires_grad=True)
+    y = 0**z
+    (g,) = descent.autograd.grad((y.real + y.imag).sum(), z)
+    assert (y.detach().numpy() == 0).all() and (g.numpy() == 0).all()
