@@ -146,3 +146,89 @@ def test_zero_base_power_gradient_off_the_real_axis_is_the_limit():
     y = 0**z
     (g,) = descent.autograd.grad((y.real + y.imag).sum(), z)
     assert (y.detach().numpy() == 0).all() and (g.numpy() == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. det's second derivative at a singular real matrix (det = 0): descent raised (the grad2
+# fuzz's KNOWN class "det: create_graph=True"); PyTorch differentiates its SVD form of the
+# cofactor matrix, and so does descent now. The cofactor matrix is a polynomial in A, so central
+# differences of the first derivative are a third opinion.
+
+_SINGULAR = [
+    [[1.0, 2.0], [2.0, 4.0]],
+    [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]],
+    [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.0, 1.0, 5.0]],
+    [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0],
+                                                            [0.0, 0.0, 3.0]]],
+]  # fmt: skip
+
+
+def _cofactor_np(a):
+    """det(A) A^{-T} by minors (any A)."""
+    n = a.shape[-1]
+    out = np.zeros_like(a)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, i, -2), j, -1)
+            out[..., i, j] = (-1) ** (i + j) * (np.linalg.det(minor) if n > 1 else 1.0)
+    return out
+
+
+@pytest.mark.parametrize("k", range(len(_SINGULAR)))
+def test_det_second_derivative_at_a_singular_matrix(k):
+    a0 = np.array(_SINGULAR[k])
+    rng = np.random.default_rng(k)
+    ct1, ct2 = rng.standard_normal(a0.shape[:-2]), rng.standard_normal(a0.shape)
+    outs = []
+    for m in (descent, torch):
+        a = m.tensor(a0, requires_grad=True)
+        d = m.linalg.det(a)
+        (g,) = m.autograd.grad((d * m.tensor(ct1)).sum(), a, create_graph=True)
+        (h,) = m.autograd.grad((g * m.tensor(ct2)).sum(), a)
+        outs.append((d, g, h))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t, rtol=1e-10, atol=1e-10)
+    ct1b = ct1[..., None, None]
+    fd = np.zeros_like(a0)
+    for i in np.ndindex(a0.shape):
+        p, q = a0.copy(), a0.copy()
+        p[i] += 1e-5
+        q[i] -= 1e-5
+        fd[i] = (((_cofactor_np(p) - _cofactor_np(q)) * ct1b * ct2).sum()) / 2e-5
+    np.testing.assert_allclose(_np(outs[0][2]), fd, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(_np(outs[0][1]), _cofactor_np(a0) * ct1b, rtol=1e-12, atol=1e-12)
+
+
+def test_det_second_derivative_through_a_zero_incoming_gradient():
+    """grad2 fuzz 28528275: cos(det(A)) at det(A) = 0. Its first derivative is -sin(det) cof(A)
+    = 0, its second -cos(det) cof(A) (x) cof(A) is not: PyTorch's gives 0 (its singular
+    formula drops the term through the incoming gradient); central differences of PyTorch's
+    own first derivative agree with descent."""
+    a0 = np.array([[0.0, 0.0], [1.0, 0.0]])
+    ct = np.array([[-0.42, 0.60], [-1.58, -1.14]])
+
+    def first(m, a, create_graph):
+        (g,) = m.autograd.grad(m.cos(m.linalg.det(a)) * -5.45, a, create_graph=create_graph)
+        return g
+
+    a = descent.tensor(a0, requires_grad=True)
+    (h,) = descent.autograd.grad((first(descent, a, True) * descent.tensor(ct)).sum(), a)
+    fd = np.zeros_like(a0)
+    for i in np.ndindex(a0.shape):
+        p, q = a0.copy(), a0.copy()
+        p[i] += 1e-6
+        q[i] -= 1e-6
+        gp = first(torch, torch.tensor(p, requires_grad=True), False).numpy()
+        gq = first(torch, torch.tensor(q, requires_grad=True), False).numpy()
+        fd[i] = ((gp - gq) * ct).sum() / 2e-6
+    np.testing.assert_allclose(h.numpy(), fd, rtol=1e-8, atol=1e-8)
+    assert abs(h.numpy()[0, 1] - 5.45 * 0.60) < 1e-9
+
+
+def test_det_second_derivative_at_the_zero_matrix():
+    """grad2 fuzz 28553580: det of 3x3 zeros; the cofactor matrix is quadratic, so the second
+    derivative at 0 is 0 (PyTorch's SVD backward divides by equal singular values: nan)."""
+    a = descent.zeros((3, 3), dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(descent.linalg.det(a) * 1.3, a, create_graph=True)
+    (h,) = descent.autograd.grad((g * descent.arange(9.0).reshape(3, 3)).sum(), a)
+    assert (g.detach().numpy() == 0).all() and (h.numpy() == 0).all()

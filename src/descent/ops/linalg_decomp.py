@@ -291,10 +291,13 @@ class Det(Function):
         if not bool(singular.any()):
             cof = d.reshape(tuple(d.shape) + (1, 1)) * mT(ops, _inv(ops, a))
         elif ops.is_graph:
-            raise RuntimeError(
-                "det: create_graph=True (second derivatives) at a singular matrix (det = 0) is "
-                "not supported; the first derivative (the cofactor matrix) is"
-            )
+            if a._data.dtype.kind == "c":
+                raise RuntimeError(
+                    "det: create_graph=True (second derivatives) at a singular complex matrix "
+                    "(det = 0) is not supported; the first derivative (the cofactor matrix) "
+                    "is, and real matrices have second derivatives there"
+                )
+            cof = _svd_cofactor_graph(ops, a)
         else:
             cof = _svd_cofactor(a)
         return gy.reshape(tuple(gy.shape) + (1, 1)) * cof
@@ -313,6 +316,24 @@ def _svd_cofactor(a):
     # +-1 (U, Vh orthogonal) or a unit-modulus number (unitary)
     sign = xp.linalg.det(u) * xp.linalg.det(vh)
     return sign[..., None, None] * ((xp.conj(u) * others[..., None, :]) @ xp.conj(vh))
+
+
+def _svd_cofactor_graph(ops, a):
+    """_svd_cofactor on Tensors, differentiable again (PyTorch's create_graph formula at a
+    singular matrix: a differentiable SVD, U diag(prod_{j != i} s_j) Vh times det(U) det(Vh),
+    the sign taken as a constant: +-1, locally constant). Real matrices; where two singular
+    values are equal the SVD's backward divides by 0, as PyTorch's."""
+    from .linalg_spectral import svd  # (linalg_spectral imports this module)
+
+    u, s, vh = svd(a, full_matrices=False)
+    xp = array_module(a._data)
+    n = s.shape[-1]
+    row = s.reshape(tuple(s.shape[:-1]) + (1, n))
+    others = ops.where(xp.eye(n, dtype=bool), 1.0, row).prod(-1)
+    sign = Tensor._wrap(xp.linalg.det(u._data) * xp.linalg.det(vh._data))
+    return sign.reshape(tuple(sign.shape) + (1, 1)) * (
+        (u * others.reshape(tuple(others.shape[:-1]) + (1, n))) @ vh
+    )
 
 
 def det(a) -> Tensor:
