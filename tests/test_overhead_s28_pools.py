@@ -541,8 +541,10 @@ def test_avg_pool3d_kernel_used_and_create_graph(monkeypatch):
     F.avg_pool3d(ds.randn(2, 3, 4, 4, 4), 2)
     F.adaptive_avg_pool3d(ds.randn(2, 3, 4, 4, 4), 2)
     assert calls == [1, 1]
-    F.avg_pool3d(ds.randn(4, 8, 16, 16, 16), 2)  # above window._KERNEL_MAX_VALUES: NumPy's
-    assert calls == [1, 1]
+    # above window._KERNEL_MAX_VALUES: the forward's loop still (session 29: eight planes side
+    # by side), the backward NumPy's (tests/test_overhead_s29.py)
+    F.avg_pool3d(ds.randn(4, 8, 16, 16, 16), 2)
+    assert calls == [1, 1, 1]
     x = ds.tensor(np.random.default_rng(10).standard_normal((1, 2, 4, 5, 3)), requires_grad=True)
     assert ds.autograd.gradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
     assert ds.autograd.gradgradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))

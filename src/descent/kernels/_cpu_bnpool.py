@@ -338,27 +338,68 @@ def avgpool3d_forward_offsets(x, k, s, p, zero, out):  # pragma: no cover
     (0, 0, 0) of each window, then + the value at each later offset in row-major order, a
     padding cell reading `zero` (x's dtype). NumPy's sum over im2col's offset axis (not the
     inner axis: one add per offset in that order, while the other axes hold more than one
-    value) one element at a time: the same bits, without im2col's copy. k, s, p: int64 (3,)."""
+    value) one element at a time: the same bits, without im2col's copy. k, s, p: int64 (3,);
+    x and out C-contiguous.
+
+    A cell's adds depend on each other (one chain per cell, in the offsets' order), so eight
+    (image, channel) planes go side by side, eight independent chains: one chain at a time
+    waited on each add's latency (4x8x16^3 with 8^3 windows, quiet, one core: 85 us, 36 us
+    now, NumPy's im2col and sum 344 us; 2x2x2 windows 218 / 78 / 93 us). The remaining
+    N * C % 8 planes take one chain each."""
     n, c, d0, d1, d2 = x.shape
     _, _, o0_, o1_, o2_ = out.shape
-    for b in range(n):
-        for ch in range(c):
-            for o0 in range(o0_):
-                for o1 in range(o1_):
-                    for o2 in range(o2_):
-                        acc = zero
-                        first = True
-                        for i0 in range(k[0]):
-                            r0 = o0 * s[0] + i0 - p[0]
-                            for i1 in range(k[1]):
-                                r1 = o1 * s[1] + i1 - p[1]
-                                for i2 in range(k[2]):
-                                    r2 = o2 * s[2] + i2 - p[2]
-                                    inside = 0 <= r0 < d0 and 0 <= r1 < d1 and 0 <= r2 < d2
-                                    v = x[b, ch, r0, r1, r2] if inside else zero
-                                    acc = v if first else acc + v
+    nq = n * c
+    xs = x.reshape(nq, d0, d1, d2)
+    ys = out.reshape(nq, o0_, o1_, o2_)
+    nq8 = nq - nq % 8
+    for q in range(0, nq8, 8):
+        for o0 in range(o0_):
+            for o1 in range(o1_):
+                for o2 in range(o2_):
+                    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+                    first = True
+                    for i0 in range(k[0]):
+                        r0 = o0 * s[0] + i0 - p[0]
+                        in0 = 0 <= r0 < d0
+                        for i1 in range(k[1]):
+                            r1 = o1 * s[1] + i1 - p[1]
+                            in1 = in0 and 0 <= r1 < d1
+                            for i2 in range(k[2]):
+                                r2 = o2 * s[2] + i2 - p[2]
+                                if in1 and 0 <= r2 < d2:
+                                    v0, v1 = xs[q, r0, r1, r2], xs[q + 1, r0, r1, r2]
+                                    v2, v3 = xs[q + 2, r0, r1, r2], xs[q + 3, r0, r1, r2]
+                                    v4, v5 = xs[q + 4, r0, r1, r2], xs[q + 5, r0, r1, r2]
+                                    v6, v7 = xs[q + 6, r0, r1, r2], xs[q + 7, r0, r1, r2]
+                                else:
+                                    v0 = v1 = v2 = v3 = v4 = v5 = v6 = v7 = zero
+                                if first:
+                                    a0, a1, a2, a3, a4, a5, a6, a7 = v0, v1, v2, v3, v4, v5, v6, v7
                                     first = False
-                        out[b, ch, o0, o1, o2] = acc
+                                else:
+                                    a0, a1, a2, a3 = a0 + v0, a1 + v1, a2 + v2, a3 + v3
+                                    a4, a5, a6, a7 = a4 + v4, a5 + v5, a6 + v6, a7 + v7
+                    ys[q, o0, o1, o2], ys[q + 1, o0, o1, o2] = a0, a1
+                    ys[q + 2, o0, o1, o2], ys[q + 3, o0, o1, o2] = a2, a3
+                    ys[q + 4, o0, o1, o2], ys[q + 5, o0, o1, o2] = a4, a5
+                    ys[q + 6, o0, o1, o2], ys[q + 7, o0, o1, o2] = a6, a7
+    for q in range(nq8, nq):
+        for o0 in range(o0_):
+            for o1 in range(o1_):
+                for o2 in range(o2_):
+                    acc = zero
+                    first = True
+                    for i0 in range(k[0]):
+                        r0 = o0 * s[0] + i0 - p[0]
+                        for i1 in range(k[1]):
+                            r1 = o1 * s[1] + i1 - p[1]
+                            for i2 in range(k[2]):
+                                r2 = o2 * s[2] + i2 - p[2]
+                                inside = 0 <= r0 < d0 and 0 <= r1 < d1 and 0 <= r2 < d2
+                                v = xs[q, r0, r1, r2] if inside else zero
+                                acc = v if first else acc + v
+                                first = False
+                    ys[q, o0, o1, o2] = acc
 
 
 @njit(**_OPTS)

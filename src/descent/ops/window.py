@@ -198,15 +198,15 @@ class AvgPool3d(Function):
 
 def _avg3d_kernels(a, geom, x_shape=None):
     """kernels/_cpu_bnpool.py when AvgPool3d may take its avgpool3d_* loops, else None: a
-    NumPy float32/float64 5-D array (x, or gy in backward), no dilation, an input below
-    _KERNEL_MAX_VALUES values, more than one value per offset (NumPy's sum over im2col's
-    offset axis then adds one offset after the other; a lone (N, *O) position would make that
-    axis the inner one, summed pairwise), kernels on."""
+    NumPy float32/float64 5-D array (x, or gy in backward), no dilation, more than one value
+    per offset (NumPy's sum over im2col's offset axis then adds one offset after the other; a
+    lone (N, *O) position would make that axis the inner one, summed pairwise), kernels on;
+    backward (x_shape given) only for an input below _KERNEL_MAX_VALUES values."""
     if type(a) is not np.ndarray or a.dtype not in _KERNEL_DTYPES or a.ndim != 5:
         return None
     if not a.size or any(di != 1 for di in geom[2]):
         return None
-    if (a.size if x_shape is None else math.prod(x_shape)) >= _KERNEL_MAX_VALUES:
+    if x_shape is not None and math.prod(x_shape) >= _KERNEL_MAX_VALUES:
         return None
     if x_shape is None:
         k, s, _, p = geom
@@ -229,9 +229,12 @@ def _avg3d_kernels(a, geom, x_shape=None):
 
 
 _MODULES: list = []  # [kernels.cpu, kernels._cpu_bnpool], on first use
-#: AvgPool3d's loops serve inputs below this many values: there im2col / sum / col2im's ~10
-#: NumPy calls each way are most of the time (2x3x4^3: 2.5 -> 1.7x PyTorch); at 4x8x16^3 the
-#: scalar loops cost more than NumPy's vectorised passes (1.0 -> 1.45x)
+#: AvgPool3d's backward loop serves inputs below this many values: there col2im's NumPy calls
+#: are most of the time (2x3x4^3: 2.5 -> 1.7x PyTorch with the forward's loop); at 4x8x16^3
+#: its strided scalar adds gain nothing on NumPy's vectorised passes (2x2x2 windows 186-241
+#: against 220-247 us, 8^3 windows 124 / 113 us, one core). The forward's loop serves every
+#: size (eight chains side by side, quiet, one core: 36 us against NumPy's 344 with 8^3
+#: windows, 78 / 93 us with 2x2x2 windows, 203 / 447 us with 3^3 windows, stride 2, pad 1)
 _KERNEL_MAX_VALUES = 1 << 15
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

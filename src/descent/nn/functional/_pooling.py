@@ -14,6 +14,7 @@ import numpy as np
 
 from ... import backend
 from ...errors import DescentError, DtypeError
+from ...grad_fn import show_as
 from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -427,7 +428,8 @@ def _window_means(x: Tensor, dim: int, out: int) -> Tensor:
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
     """Average pooling to a fixed (oh, ow): windows [floor(i H/oh), ceil((i+1) H/oh)) as
     PyTorch. One avg_pool2d when the sizes divide evenly, else a mean per output cell."""
-    x, unbatched = _as4d(float_tensor(input, "adaptive_avg_pool2d"), "adaptive_avg_pool2d")
+    x0 = float_tensor(input, "adaptive_avg_pool2d")
+    x, unbatched = _as4d(x0, "adaptive_avg_pool2d")
     h, w = x.shape[2], x.shape[3]
     oh, ow = adaptive_out(output_size, (h, w), "adaptive_avg_pool2d")
     if oh == 0 or ow == 0 or (unbatched and x.shape[1] == 0):
@@ -437,8 +439,9 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
     if (oh, ow) == (1, 1):
         # Global pooling: PyTorch's mean over (H, W) (its fast path, whose node saves nothing:
         # a second backward runs again; the values are mean's)
-        y = x.mean(axis=(2, 3), keepdims=True)
-    elif h % oh == 0 and w % ow == 0:
+        # (of the input itself: an unbatched one's node is Mean too, as in PyTorch)
+        return x0.mean(axis=(-2, -1), keepdims=True)
+    if h % oh == 0 and w % ow == 0:
         y = avg_pool2d(x, (h // oh, w // ow))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool2d, x, (oh, ow))  # once (ops/half.py; float16: 1.1x)
@@ -462,7 +465,8 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
                 cells.append(x[:, :, r0:r1, c0:c1].mean(axis=(2, 3)))
             rows.append(_shape.stack(cells, axis=-1))
         y = _shape.stack(rows, axis=-2)
-    return y[0] if unbatched else y
+    # PyTorch's one node, AdaptiveAvgPool2DBackward0 (its global pooling is the mean above)
+    return show_as(y[0] if unbatched else y, "AdaptiveAvgPool2DBackward0", (x0,))
 
 
 def check_size_1d(output_size, op: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ... import amp, backend
 from ...errors import DescentError
+from ...grad_fn import show_as
 from ...opmath import HALF
 from ...ops import shape as _shape
 from ...ops._common import as_tensor
@@ -496,15 +497,16 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     a dimension averages [floor(i S / O), ceil((i + 1) S / O)). One avg_pool3d when the sizes
     divide evenly, else three products with the window matrices (adaptive_avg_pool2d's)."""
     op = "adaptive_avg_pool3d"
-    x, unbatched = _batched(float_tensor(input, op), 3, op)
+    x0 = float_tensor(input, op)
+    x, unbatched = _batched(x0, 3, op)
     sizes = x.shape[2:]
     out = adaptive_out(output_size, sizes, op)
     if 0 in out or (unbatched and x.shape[1] == 0):  # PyTorch returns an empty (N, C, *out)
         y = empty_pool(x, out)
         return y[0] if unbatched else y
     if tuple(out) == (1, 1, 1):  # global pooling: PyTorch's mean (see adaptive_avg_pool2d)
-        y = x.mean(axis=(2, 3, 4), keepdims=True)
-    elif all(sz % o == 0 for sz, o in zip(sizes, out)):
+        return x0.mean(axis=(-3, -2, -1), keepdims=True)
+    if all(sz % o == 0 for sz, o in zip(sizes, out)):
         y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool3d, x, out)  # once (as adaptive_avg_pool2d)
@@ -523,7 +525,8 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
         a_d = Tensor._wrap(xp.asarray(_window_matrices(d, od, dt)[0]))  # (od, D)
         y = a_h @ (x @ a_w)  # (N, C, D, H, ow) -> (N, C, D, oh, ow)
         y = (a_d @ y.reshape(*x.shape[:2], d, oh * ow)).reshape(*x.shape[:2], od, oh, ow)
-    return y[0] if unbatched else y
+    # PyTorch's one node, AdaptiveAvgPool3DBackward0 (its global pooling is the mean above)
+    return show_as(y[0] if unbatched else y, "AdaptiveAvgPool3DBackward0", (x0,))
 
 
 def _lp_finish(out: Tensor, norm_type: float, count: int) -> Tensor:

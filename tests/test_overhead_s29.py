@@ -1,0 +1,170 @@
+"""Session 29's per-call work (helper-220) keeps the results of the paths it changed.
+
+- AvgPool3d's forward loop (`_cpu_bnpool.avgpool3d_forward_offsets`, avg_pool3d and the
+  dividing adaptive_avg_pool3d) sums eight (image, channel) planes side by side and serves
+  every input size (it served inputs below 32,768 values): bitwise the im2col / sum path
+  (kernels off) with -0.0, nan, inf and huge values, planes in blocks of eight and the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descent as ds
+import descent.nn.functional as F
+from descent.kernels import cpu
+
+pytestmark = pytest.mark.skipif(not cpu.enabled(), reason="numba kernels off")
+
+
+def _bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert a.tobytes() == b.tobytes()
+
+
+def _edge_values(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 100).astype(dtype)
+    x[0, 0, 0, 0, :] = -0.0
+    x.flat[17] = np.nan
+    x.flat[40] = np.inf
+    x.flat[-3] = -np.inf
+    x[-1, -1, -1, :, :] = 3e38 if dtype == np.float32 else 1e308
+    return x
+
+
+def _kernels_vs_numpy(fn, x, dtype, transpose=False):
+    """(values, gradients) with the kernels on and off, compared bit for bit."""
+    gy = None
+    res = []
+    for flag in (True, False):
+        previous = cpu.set_enabled(flag)
+        try:
+            t = ds.tensor(x, requires_grad=True)
+            y = fn(t.transpose(3, 4) if transpose else t)
+            if gy is None:
+                rng = np.random.default_rng(3)
+                gy = (rng.standard_normal(tuple(y.shape)) * 100).astype(dtype)
+                gy.flat[::5] = -0.0
+                gy.flat[1] = np.nan
+            y.backward(ds.tensor(gy))
+            res.append((y.detach().numpy(), t.grad.numpy()))
+        finally:
+            cpu.set_enabled(previous)
+    _bits(res[0][0], res[1][0])
+    _bits(res[0][1], res[1][1])
+
+
+_AVG3D = [
+    ((3, 3, 5, 6, 4), dict(kernel_size=3, stride=2, padding=1)),  # 9 planes: 8 + 1
+    ((4, 4, 5, 6, 7), dict(kernel_size=(3, 2, 3), stride=(2, 1, 2), ceil_mode=True)),
+    ((2, 8, 5, 6, 4), dict(kernel_size=3, stride=1, padding=1, count_include_pad=False)),
+    ((2, 5, 4, 4, 4), dict(kernel_size=2, stride=1, divisor_override=3)),  # 10 planes
+    ((4, 8, 16, 16, 16), dict(kernel_size=8)),  # 512 offsets: served above 32,768 values now
+    ((4, 8, 16, 16, 16), dict(kernel_size=2)),
+    ((2, 4, 16, 16, 16), dict(kernel_size=3, stride=2, padding=1)),
+    ((1, 8, 8, 8, 8), dict(kernel_size=8)),  # N O = 1: NumPy's pairwise sum, not the kernel
+]
+
+
+@pytest.mark.parametrize("shape,kw", _AVG3D)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool3d_kernel_bitwise_the_im2col_path(shape, kw, dtype):
+    x = _edge_values(shape, dtype, 9)
+    _kernels_vs_numpy(lambda t: F.avg_pool3d(t, **kw), x, dtype)
+    if shape[2] < 16:  # a strided input too (the kernel's contiguous copy)
+        _kernels_vs_numpy(lambda t: F.avg_pool3d(t, **kw), x, dtype, transpose=True)
+
+
+@pytest.mark.parametrize("shape,out", [((4, 8, 16, 16, 16), 2), ((3, 3, 6, 6, 6), (2, 3, 1))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adaptive_avg_pool3d_kernel_bitwise_and_torch(shape, out, dtype):
+    x = _edge_values(shape, dtype, 4)
+    _kernels_vs_numpy(lambda t: F.adaptive_avg_pool3d(t, out), x, dtype)
+    v = np.random.default_rng(5).standard_normal(shape).astype(dtype)
+    xd, xt = ds.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    yd, yt = F.adaptive_avg_pool3d(xd, out), torch.nn.functional.adaptive_avg_pool3d(xt, out)
+    assert type(yd.grad_fn).__name__ == type(yt.grad_fn).__name__
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), **tol)
+    gy = np.random.default_rng(6).standard_normal(tuple(yd.shape)).astype(dtype)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), **tol)
+
+
+def test_avg_pool3d_forward_kernel_every_size(monkeypatch):
+    from descent.kernels import _cpu_bnpool
+
+    calls = []
+    for name in ("avgpool3d_forward_offsets", "avgpool3d_backward_offsets"):
+        real = getattr(_cpu_bnpool, name)
+        monkeypatch.setattr(
+            _cpu_bnpool, name, lambda *a, name=name, real=real: calls.append(name) or real(*a)
+        )
+    x = ds.randn(4, 8, 16, 16, 16, requires_grad=True)
+    F.avg_pool3d(x, 2).sum().backward()  # the forward's loop; backward keeps NumPy's
+    assert calls == ["avgpool3d_forward_offsets"]
+    x = ds.randn(2, 3, 4, 4, 4, requires_grad=True)
+    F.adaptive_avg_pool3d(x, 2).sum().backward()
+    assert calls[1:] == ["avgpool3d_forward_offsets", "avgpool3d_backward_offsets"]
+    x = ds.tensor(np.random.default_rng(1).standard_normal((3, 3, 4, 5, 3)), requires_grad=True)
+    assert ds.autograd.gradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
+    assert ds.autograd.gradgradcheck(lambda t: F.avg_pool3d(t, 2, 1, 1) ** 2, (x,))
+
+
+@pytest.mark.parametrize(
+    "fn,shape,out",
+    [
+        (F.adaptive_avg_pool3d, (3, 4, 4, 4), 2),  # unbatched, dividing: one AvgPool3d
+        (F.adaptive_avg_pool3d, (2, 3, 5, 6, 7), (2, 4, 3)),  # the window products
+        (F.adaptive_avg_pool3d, (3, 4, 5, 6), 1),  # global, unbatched: a mean
+        (F.adaptive_avg_pool2d, (2, 3, 8, 8), 2),
+        (F.adaptive_avg_pool2d, (3, 8, 8), 3),
+        (F.adaptive_avg_pool2d, (3, 7, 5), 1),
+        (F.adaptive_avg_pool2d, (2, 3, 7, 5), (None, 2)),
+        (F.adaptive_avg_pool1d, (2, 3, 16), 5),
+        (F.adaptive_avg_pool1d, (3, 16), 1),
+    ],
+)
+def test_adaptive_avg_pool_grad_fn_chain_as_torch(fn, shape, out):
+    """grad_fn and the nodes behind it named as PyTorch's (AdaptiveAvgPool2DBackward0 /
+    AdaptiveAvgPool3DBackward0, MeanBackward1 for global pooling, unbatched included); values
+    and gradients as PyTorch's."""
+    v = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    xd, xt = ds.tensor(v, requires_grad=True), torch.tensor(v, requires_grad=True)
+    yd, yt = fn(xd, out), getattr(torch.nn.functional, fn.__name__)(xt, out)
+
+    def chain(g):
+        names = []
+        while g is not None:
+            names.append(type(g).__name__)
+            nxt = [f for f, _ in g.next_functions if f is not None]
+            g = nxt[0] if nxt else None
+        return names
+
+    assert chain(yd.grad_fn) == chain(yt.grad_fn)
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    gy = np.random.default_rng(3).standard_normal(tuple(yd.shape)).astype(np.float32)
+    yd.backward(ds.tensor(gy))
+    yt.backward(torch.tensor(gy))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn,shape", [(F.adaptive_avg_pool2d, (3, 7, 5)),
+                                      (F.adaptive_avg_pool3d, (3, 4, 5, 6))])  # fmt: skip
+def test_global_pool_of_unbatched_input_bitwise_the_batched_one(fn, shape):
+    """An unbatched input's global pooling is a mean of the input itself (was: of its
+    unsqueezed view, then a select): the batched input's bits, values and gradients."""
+    v = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    v.flat[3] = -0.0
+    a, b = ds.tensor(v, requires_grad=True), ds.tensor(v[None], requires_grad=True)
+    ya, yb = fn(a, 1), fn(b, 1)
+    _bits(ya.detach().numpy(), yb.detach().numpy()[0])
+    gy = np.random.default_rng(5).standard_normal(tuple(ya.shape)).astype(np.float32)
+    ya.backward(ds.tensor(gy))
+    yb.backward(ds.tensor(gy[None]))
+    _bits(a.grad.numpy(), b.grad.numpy()[0])
