@@ -4,6 +4,9 @@
   dividing adaptive_avg_pool3d) sums eight (image, channel) planes side by side and serves
   every input size (it served inputs below 32,768 values): bitwise the im2col / sum path
   (kernels off) with -0.0, nan, inf and huge values, planes in blocks of eight and the rest.
+- adaptive_avg_pool2d / 3d show PyTorch's node names (AdaptiveAvgPool2DBackward0, ...).
+- split / chunk make each piece with GetItem itself (x[...] made the same call after its index
+  checks): the same views, nodes, view bookkeeping and errors as indexing x.
 """
 
 from __future__ import annotations
@@ -168,3 +171,74 @@ def test_global_pool_of_unbatched_input_bitwise_the_batched_one(fn, shape):
     ya.backward(ds.tensor(gy))
     yb.backward(ds.tensor(gy[None]))
     _bits(a.grad.numpy(), b.grad.numpy()[0])
+
+
+def _split_ref(x, sizes, axis):
+    """split's pieces as the indexing it replaces: x[..., a:b] per piece."""
+    pre, out, start = (slice(None),) * axis, [], 0
+    for n in sizes:
+        out.append(x[pre + (slice(start, start + n),)])
+        start += n
+    return out
+
+
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize(
+    "shape,arg,axis", [((6, 10), 4, 1), ((6, 10), [1, 0, 5, 4], 1), ((5, 3, 2), 2, 0),
+                       ((4, 6), 6, -1), ((0, 4), 2, 1)],
+)  # fmt: skip
+def test_split_pieces_as_indexing(shape, arg, axis, grad):
+    """Each piece: the values, strides and memory of x[..., a:b] (a view of x), requires_grad,
+    version counter shared with x, and the gradient scattered back into place."""
+    v = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x = ds.tensor(v, requires_grad=grad)
+    pieces = ds.split(x, arg, dim=axis)
+    ax = axis % len(shape)
+    n = shape[ax]
+    sizes = arg if isinstance(arg, list) else [arg] * (n // arg) + ([n % arg] if n % arg else [])
+    ref = _split_ref(x.detach(), sizes, ax)
+    assert len(pieces) == len(ref)
+    for p, r in zip(pieces, ref):
+        assert p.shape == r.shape and p.stride() == r.stride()
+        _bits(p.detach().numpy(), r.numpy())
+        assert p.requires_grad == grad
+        assert p.numel() == 0 or np.shares_memory(p._data, x._data)
+    if grad and x.numel():
+        assert pieces[0]._base is x
+        assert type(pieces[-1].grad_fn).__name__ == (
+            "SplitBackward0" if isinstance(arg, int) else "SplitWithSizesBackward0"
+        )
+        gys = [np.full(p.shape, k + 1.0, np.float32) for k, p in enumerate(pieces)]
+        ds.autograd.backward(list(pieces), [ds.tensor(g) for g in gys])
+        xt = torch.tensor(v, requires_grad=True)
+        torch.autograd.backward(
+            list(torch.split(xt, arg, dim=axis)), [torch.tensor(g) for g in gys]
+        )
+        _bits(x.grad.numpy(), xt.grad.numpy())
+    with ds.no_grad():
+        x.add_(1.0)  # one version counter for x and its views
+    assert all(p._version == x._version for p in pieces)
+
+
+def test_split_piece_in_place_refused_as_torch():
+    """A tracked in-place op on a piece raises as PyTorch's (a view from a function returning
+    several views); chunk's pieces too."""
+    x = ds.randn(4, 6, requires_grad=True)
+    y = x * 1.0
+    for pieces in (ds.split(y, 2, dim=1), y.chunk(3, 1)):
+        with pytest.raises(RuntimeError, match="multiple|several|views"):
+            pieces[1].mul_(2.0)
+
+
+def test_split_skips_the_index_conversion(monkeypatch):
+    """split's pieces come from GetItem directly: x[...]'s index conversion is not run."""
+    from descent.ops import indexing
+
+    calls = []
+    real = indexing._convert_index
+    monkeypatch.setattr(indexing, "_convert_index", lambda *a: calls.append(1) or real(*a))
+    x = ds.randn(4, 8, requires_grad=True)
+    pieces = ds.split(x, 2, dim=1) + x.chunk(2, 0)
+    assert calls == [] and len(pieces) == 6
+    x[:, 1:3]  # (indexing itself still converts)
+    assert calls == [1]
