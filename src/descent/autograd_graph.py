@@ -219,9 +219,9 @@ class disable_saved_tensors_hooks:  # noqa: N801 - PyTorch's name
 
 class _NodeMeta(type):
     def __instancecheck__(cls, obj) -> bool:
-        from .grad_fn import AccumulateGrad
+        from .grad_fn import AccumulateGrad, ShownNode
 
-        return isinstance(obj, (_autograd.Function, AccumulateGrad))
+        return isinstance(obj, (_autograd.Function, AccumulateGrad, ShownNode))
 
 
 class Node(metaclass=_NodeMeta):

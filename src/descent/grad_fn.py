@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import weakref
 
-from .grad_fn_names import _MARKED, SCALAR_INPUT, torch_name
+from .grad_fn_names import _MARKED, _MASKED_SELECT, SCALAR_INPUT, getitem_steps, torch_name
 
 # The nodes that stand for one output of a multi-output custom Function: descent records them as
 # slices of the function's packed output (autograd_torch.ctx_apply), PyTorch shows the
@@ -67,6 +67,8 @@ def torch_class(node):
     (`Sum` -> `SumBackward0`, a `GetItem` -> `SelectBackward0` or `SliceBackward0`), so that
     `type(t.grad_fn).__name__` reads as in PyTorch. Done once per node, when the user first
     reads it; the name never changes after the op has recorded the node."""
+    if _MARKED:
+        node = _shared(node)[0]
     cls = type(node)
     op = cls.op_class
     if cls is not op or op.keeps_class or (_PINNED and node in _PINNED):
@@ -137,6 +139,37 @@ def show_copy_slices(node, old_base, op) -> None:
     _MARKED[node] = ("torch::autograd::CopySlices", (old_base, *rest))
 
 
+def show_pieces(pieces, name: str, x) -> None:
+    """Show the pieces of split / chunk / unbind (slices of `x`, one node each here) as
+    PyTorch's one node `name` over `x` that all of them share: `a.grad_fn is b.grad_fn`, and
+    piece k is its output k (`b.output_nr`, the index in a `next_functions` pair). The node
+    shown is the first piece's (descent's own; hooks on it see that piece's gradient)."""
+    first = None
+    for k, p in enumerate(pieces):
+        node = getattr(p, "_node", None)
+        if node is None or getattr(x, "_node", None) is node:
+            continue
+        # the other pieces' entries hold the first piece's node (alive while any piece's is, as
+        # PyTorch's shared node); its own holds None (an entry must not hold its weak key)
+        _MARKED[node] = (name, (x._node if x._node is not None else x if x._rg else None,),
+                         first, k)  # fmt: skip
+        if first is None:
+            first = node
+
+
+def _shared(node) -> tuple:
+    """(the node shown for `node`, its output index): a split piece's is the first piece's."""
+    m = _MARKED.get(node)
+    if type(m) is tuple and len(m) == 4:
+        return (node if m[2] is None else m[2]), m[3]
+    return node, 0
+
+
+def output_nr(node) -> int:
+    """`Tensor.output_nr`: which output of its node (as PyTorch shows it) a tensor is."""
+    return _shared(node)[1] if _MARKED else 0
+
+
 def node_repr(node) -> str:
     """PyTorch's repr of a grad_fn: `<MulBackward0 object at 0x...>` (its class's name:
     `<CopySlices object ...>` where name() is "torch::autograd::CopySlices")."""
@@ -186,7 +219,97 @@ def accumulate_grad(leaf) -> AccumulateGrad:
     return acc
 
 
+class ShownNode:
+    """A node of PyTorch's graph that descent's graph does not have, shown in `next_functions`
+    where PyTorch's is: `x[0, 1]` is one node here, PyTorch's select of a select (the inner
+    SelectBackward0 is a ShownNode); `F.linear`'s weight goes through PyTorch's TBackward0,
+    cross_entropy's input through its LogSoftmaxBackward0, `2 / x` is its ReciprocalBackward0
+    times 2. It has PyTorch's class name, `name()`, `next_functions` and `metadata`; backward
+    does not pass through it (descent's node above it computes the whole step), so hooks on it
+    are refused. Made when the node above is first walked, the same object on every read."""
+
+    __slots__ = ("next_functions", "metadata", "__weakref__")
+
+    def __init__(self, next_functions: tuple) -> None:
+        self.next_functions = next_functions
+        self.metadata: dict = {}
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def _no_hooks(self, hook):
+        raise RuntimeError(
+            f"{type(self).__name__}: descent computes this step inside the node above it "
+            "(it has no node of its own to run hooks on); register the hook on the tensor "
+            "(Tensor.register_hook) or on the node above"
+        )
+
+    register_hook = register_prehook = _no_hooks
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {hex(id(self))}>"
+
+
+_SHOWN_CLASSES: dict = {}
+
+
+def _shown(name: str, parent, node_class) -> ShownNode:
+    """A ShownNode named `name` over `parent` (a node, a leaf, a ShownNode or None)."""
+    cls = _SHOWN_CLASSES.get(name)
+    if cls is None:
+        cls = _SHOWN_CLASSES[name] = type(name, (ShownNode,), {"__slots__": ()})
+    return cls((_edge(parent, node_class),))
+
+
+def _edge(p, node_class) -> tuple:
+    if p is None or isinstance(p, ShownNode):
+        return (p, 0)
+    if isinstance(p, node_class):
+        return (torch_class(p), output_nr(p))
+    return (accumulate_grad(p), 0)
+
+
+# node -> its parents with the ShownNodes PyTorch's graph has below it (made on the first walk)
+_INSERTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _with_shown(node, key: str, parents: tuple, node_class):
+    """`parents` with PyTorch's nodes that descent's `node` computes itself put in between, or
+    None where PyTorch's graph has none."""
+    got = _INSERTED.get(node)
+    if got is not None:
+        return got
+    if key in ("GetItem", "IndexGetItem"):
+        if node in _MASKED_SELECT or len(parents) != 1:
+            return None
+        steps = getitem_steps(node)
+        if not steps or len(steps) < 2:
+            return None
+        below = parents[0]
+        for name in steps[:-1]:
+            below = below if below is None else _shown(name, below, node_class)
+        new = (below,)
+    elif key == "Linear":  # addmm(bias, x, w.t()) / mm(x, w.t()): the weight's TBackward0
+        if torch_name(node) not in ("AddmmBackward0", "MmBackward0") or parents[-1] is None:
+            return None
+        new = (*parents[:-1], _shown("TBackward0", parents[-1], node_class))
+    elif key == "SoftmaxCrossEntropy":  # nll_loss(log_softmax(x)) without label smoothing
+        if (getattr(node, "smoothing", 0) or len(parents) != 1 or parents[0] is None
+                or len(node.in_shapes[0]) != 2):  # fmt: skip
+            return None
+        new = (_shown("LogSoftmaxBackward0", parents[0], node_class),)
+    elif key == "RDivScalar":  # c / x: reciprocal(x) * c
+        if torch_name(node) != "MulBackward0" or parents[0] is None:
+            return None
+        new = (_shown("ReciprocalBackward0", parents[0], node_class), None)
+    else:
+        return None
+    _INSERTED[node] = new
+    return new
+
+
 _CONVS = frozenset({"Conv2d", "ConvNd", "ConvTransposeNd"})
+_HAS_SHOWN = frozenset({"GetItem", "IndexGetItem", "Linear", "SoftmaxCrossEntropy", "RDivScalar"})
 
 
 def next_functions(node, node_class) -> tuple:
@@ -216,11 +339,11 @@ def next_functions(node, node_class) -> tuple:
         parents = (*parents, None)
     elif key == "MaskedFill" and len(parents) == 2:  # the mask is not listed (a number's fill)
         parents = parents[:1]
-    out = tuple(
-        (None if p is None else torch_class(p) if isinstance(p, node_class) else accumulate_grad(p),
-         0)
-        for p in parents
-    )  # fmt: skip
+    if key in _HAS_SHOWN:
+        inserted = _with_shown(node, key, parents, node_class)
+        if inserted is not None:
+            parents = inserted
+    out = tuple(_edge(p, node_class) for p in parents)
     return out + ((None, 0),) if key in SCALAR_INPUT else out
 
 

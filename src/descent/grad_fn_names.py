@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 # descent op class -> PyTorch's node name, where it is not just the class name + "Backward0"
 # (Exp -> ExpBackward0 needs no entry). A callable computes it from the node.
 _FIXED = {
@@ -167,24 +169,58 @@ def _transpose(node) -> str:
     return "TransposeBackward0" if len(moved) <= 2 else "PermuteBackward0"
 
 
-def _getitem(node) -> str:
-    """PyTorch indexes one component at a time, so its node is the last effective one."""
+def _full_slice(p: slice, length: int) -> bool:
+    """Whether PyTorch's applySlice skips `p` on a dim of `length` (it returns self for start
+    0, step 1 and a stop at or past the end: `x[0:5, 0]` of a (2, 3) x records no slice)."""
+    return p.start in (None, 0) and p.step in (None, 1) and (p.stop is None or p.stop >= length)
+
+
+def getitem_steps(node):
+    """PyTorch's nodes for x[idx], in the order its applySlicing makes them: one per int
+    (SelectBackward0), per slice that is not the whole dim (SliceBackward0) and per None
+    (UnsqueezeBackward0), then IndexBackward0 for an advanced index; None for an index this
+    reading does not cover (a bool scalar entry)."""
     idx = getattr(node, "idx", None)
     parts = idx if isinstance(idx, tuple) else (idx,)
-    if not getattr(node, "basic", True):
-        return "IndexBackward0"
-    if parts == (slice(None),):
-        return "SliceBackward0"  # x[:]: PyTorch's one-slice path slices (x[:, :] is an alias)
-    last = "AliasBackward0"
+    basic = getattr(node, "basic", True)
+    shape = (getattr(node, "in_shapes", None) or ((),))[0]
+    fill = len(shape) - sum(1 for p in parts if p is not None and p is not Ellipsis)
+    steps = []
+    dim = 0
     for p in parts:
         if p is None:
-            last = "UnsqueezeBackward0"
+            steps.append("UnsqueezeBackward0")
+        elif p is Ellipsis:
+            dim += fill
         elif isinstance(p, slice):
-            if p != slice(None):
-                last = "SliceBackward0"
-        elif p is not Ellipsis:
-            last = "SelectBackward0"
-    return last
+            if dim >= len(shape) or not _full_slice(p, shape[dim]):
+                steps.append("SliceBackward0")
+            dim += 1
+        elif isinstance(p, (bool, np.bool_)):
+            return None
+        elif isinstance(p, (int, np.integer)):
+            steps.append("SelectBackward0")
+            dim += 1
+        elif hasattr(p, "ndim"):  # an index array (a mask's are one per dim it covers)
+            dim += 1
+        else:
+            return None
+    if not basic:
+        steps.append("IndexBackward0")
+    return steps
+
+
+def _getitem(node) -> str:
+    """PyTorch indexes one component at a time, so its node is the last effective one."""
+    if not getattr(node, "basic", True):
+        return "IndexBackward0"
+    parts = node.idx if isinstance(node.idx, tuple) else (node.idx,)
+    if len(parts) == 1 and isinstance(parts[0], slice):
+        return "SliceBackward0"  # x[:]: PyTorch's one-slice path slices (x[:, :] is an alias)
+    steps = getitem_steps(node)
+    if steps is None:
+        return "SelectBackward0"
+    return steps[-1] if steps else "AliasBackward0"
 
 
 def _pad(node) -> str:

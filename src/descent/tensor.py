@@ -25,6 +25,7 @@ from .dtypes import as_dtype, default_dtype_for, dtype, get_default_dtype, scala
 from .dtypes import wrap_dtype as _wrap_dtype
 from .errors import DescentError
 from .float8 import astype as float8_astype
+from .grad_fn import output_nr as _output_nr
 from .grad_fn import torch_class as _torch_class
 from .grad_mode import INFERENCE_DETACHED
 from .grad_mode import _state as _grad_state
@@ -507,6 +508,13 @@ class Tensor(
         PyTorch's node (`type(t.grad_fn).__name__ == "SumBackward0"`, grad_fn.torch_class)."""
         node = self._read_grad_fn()
         return node if node is None else _torch_class(node)
+
+    @property
+    def output_nr(self) -> int:
+        """Which output of `grad_fn` this tensor is, as PyTorch numbers them (a piece of
+        `split` / `chunk` / `unbind`: its position; 0 otherwise, and for leaves)."""
+        node = self._node
+        return 0 if node is None else _output_nr(node)
 
     def _read_grad_fn(self):
         # PyTorch makes a view's grad_fn when it is read (VariableHooks::grad_fn): a view of a

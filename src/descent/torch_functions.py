@@ -178,7 +178,9 @@ def atleast_1d(*tensors):
 
 def atleast_2d(*tensors):
     """Each tensor with at least two dimensions (1-D (n,) becomes (1, n))."""
-    out = [t if t.ndim >= 2 else _ops.reshape(t, 1, -1) for t in _flat(tensors)]
+    # (n,) -> (1, n) by unsqueeze, as PyTorch's (UnsqueezeBackward0); () by a reshape
+    out = [t if t.ndim >= 2 else _ops.unsqueeze(t, 0) if t.ndim == 1 else _ops.reshape(t, 1, 1)
+           for t in _flat(tensors)]  # fmt: skip
     return out[0] if len(out) == 1 else tuple(out)
 
 

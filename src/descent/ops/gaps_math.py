@@ -289,7 +289,8 @@ def nanmedian(input, dim=None, keepdim: bool = False):
         # how (ops/untracked.py), and EvenlyShared's parameters follow them at a replay
         value = computed(_nanmedian_value, (x,), ())
         mask = computed(_nanmedian_mask, (x, value), ())
-        return EvenlyShared.apply(x, value=value._data, mask=mask._data)
+        return show_as(EvenlyShared.apply(x, value=value._data, mask=mask._data),
+                       "NanmedianBackward0", (x,))  # fmt: skip
     if x.ndim == 0:
         _dim(x, dim, "nanmedian")
         return NanmedianResult(x * 1, Tensor._wrap(xp.zeros((), np.int64)))

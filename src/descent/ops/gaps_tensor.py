@@ -18,7 +18,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DtypeError
-from ..grad_fn import show_as
+from ..grad_fn import show_pieces
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from . import complex as _complex
@@ -499,7 +499,7 @@ def unbind(input, dim: int = 0) -> tuple:
     for k, piece in enumerate(out):  # see ops/shape.split
         if getattr(piece, "_view_base", None) is not None:
             piece._multi_output = ("unbind", k)
-        show_as(piece, "UnbindBackward0", (x,))  # (PyTorch's one node for the pieces)
+    show_pieces(out, "UnbindBackward0", x)  # (PyTorch's one node for the pieces)
     return out
 
 
@@ -522,17 +522,21 @@ def split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
     return split(x, sizes, d)
 
 
+def _pieces(pieces: tuple, name: str, x) -> tuple:
+    show_pieces(pieces, name, x)
+    return pieces
+
+
 def unsafe_split(input, split_size, dim: int = 0) -> tuple:
     """torch.unsafe_split: split (descent's pieces are safe views; nothing is unsafe here)."""
     x = as_tensor(input)
-    return tuple(show_as(p, "UnsafeSplitBackward0", (x,)) for p in split(x, split_size, dim))
+    return _pieces(split(x, split_size, dim), "UnsafeSplitBackward0", x)
 
 
 def unsafe_split_with_sizes(input, split_sizes, dim: int = 0) -> tuple:
     """torch.unsafe_split_with_sizes: split_with_sizes."""
     x = as_tensor(input)
-    return tuple(show_as(p, "UnsafeSplitWithSizesBackward0", (x,))
-                 for p in split_with_sizes(x, split_sizes, dim))  # fmt: skip
+    return _pieces(split_with_sizes(x, split_sizes, dim), "UnsafeSplitWithSizesBackward0", x)
 
 
 def unsafe_chunk(input, chunks: int, dim: int = 0) -> tuple:
@@ -540,7 +544,7 @@ def unsafe_chunk(input, chunks: int, dim: int = 0) -> tuple:
     from .shape import chunk
 
     x = as_tensor(input)
-    return tuple(show_as(p, "UnsafeSplitBackward0", (x,)) for p in chunk(x, chunks, dim))
+    return _pieces(chunk(x, chunks, dim), "UnsafeSplitBackward0", x)
 
 
 def sum_to_size(input, *size) -> Tensor:

@@ -11,6 +11,7 @@ from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError
 from ..grad_fn import show_as
+from ..grad_fn_names import mark_name
 from ..hooks import composite
 from ..opmath import HALF, in_float32
 from ..tensor import Tensor
@@ -190,7 +191,10 @@ def bmm(a, b, *, out=None) -> Tensor:
             f"bmm: expects two 3-D tensors with the same batch size, got shapes "
             f"{tuple(a.shape)} and {tuple(b.shape)}"
         )
-    return product(a, b, "bmm")
+    out = product(a, b, "bmm")
+    if out._node is not None:  # PyTorch's BmmBackward0 (matmul's is an UnsafeViewBackward0)
+        mark_name(out._node, "BmmBackward0")
+    return out
 
 
 def integer_coefficients(op: str, prod: Tensor, beta, alpha):
@@ -252,7 +256,8 @@ def outer(a, b) -> Tensor:
             "flatten them first (a.flatten())"
         )
     # A broadcast product: composite, its gradient comes from Mul and the engine's unbroadcast.
-    return a.reshape(-1, 1) * b.reshape(1, -1)
+    # (PyTorch's a.reshape(-1, 1) * b: one ViewBackward0, b broadcast)
+    return a.reshape(-1, 1) * b
 
 
 class FixedMatmul(Function):

@@ -16,6 +16,7 @@ import numpy as np
 from .. import amp, backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
+from ..grad_fn import show_pieces
 from ..opmath import FLOAT, HALF
 from ..tensor import Tensor, as_dtype
 from ._common import (
@@ -890,7 +891,10 @@ AminmaxResult = return_type("aminmax", ["min", "max"])
 def aminmax(x, *, dim=None, keepdim=False):
     """(min, max) over `dim` (all elements when None), as torch.aminmax; ties share the
     gradient as amin/amax do."""
-    return AminmaxResult(amin(x, dim, keepdim), amax(x, dim, keepdim))
+    out = AminmaxResult(amin(x, dim, keepdim), amax(x, dim, keepdim))
+    if isinstance(x, Tensor):  # PyTorch's one AminmaxBackward0, shared by both results
+        show_pieces(out, "AminmaxBackward0", x)
+    return out
 
 
 def count_nonzero(x, dim=None, *, axis=None) -> Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DimensionError
-from ..grad_fn import show_as
+from ..grad_fn import show_pieces
 from ..memory_layout import elem_strides
 from ..tensor import Tensor
 from . import view_rules as _view_rules
@@ -644,8 +644,9 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
             # PyTorch refuses a tracked in-place op on an output of a function returning several
             # views (ops/view_write.write reads this): (op name, output index)
             piece._multi_output = ("split", k)
-        out.append(show_as(piece, name, (x,)))
+        out.append(piece)
         start += s
+    show_pieces(out, name, x)
     return tuple(out)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..errors import DescentError
+from ..grad_fn import show_as
 from ..tensor import Tensor
 from ._common import (
     _one_axis,
@@ -254,7 +255,7 @@ def roll(x, shifts, axis=None, dims=None) -> Tensor:
     if x._data.size == 0:  # nothing moves (PyTorch checks no dim for an empty tensor)
         from .shape import reshape  # noqa: PLC0415 - shape imports this module (a rare branch)
 
-        return reshape(x, x.shape)
+        return show_as(reshape(x, x.shape), "RollBackward0", (x,))
     if axis is not None:  # in range, or PyTorch's IndexError naming roll (NumPy's AxisError)
         for a in axis if isinstance(axis, tuple) else (axis,):
             _one_axis(a, x.ndim, "roll")

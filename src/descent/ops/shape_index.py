@@ -397,8 +397,8 @@ def index_fill(x, dim: int, index, value) -> Tensor:
         if value._data.dtype != x._data.dtype:  # x's dtype, as PyTorch (where() promoted:
             check_fill_value(x, value, "index_fill")  # a bool x filled from a uint8 value
             value = cast(value, x._data.dtype)  # was uint8); the cast is differentiable
-        return where(mask, value, x)
-    return masked_fill(x, mask, value)
+        return show_as(where(mask, value, x), "IndexFillBackward1", (x, value))
+    return show_as(masked_fill(x, mask, value), "IndexFillBackward0", (x,))
 
 
 def _fill_mask(idx, n: int, view: tuple):

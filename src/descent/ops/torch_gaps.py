@@ -568,8 +568,8 @@ def atleast_3d(*tensors):
         t = as_tensor(t)
         if t.ndim == 0:
             t = reshape(t, 1, 1, 1)
-        elif t.ndim == 1:
-            t = reshape(t, 1, -1, 1)
+        elif t.ndim == 1:  # PyTorch's unsqueeze(0).unsqueeze(-1) (two UnsqueezeBackward0)
+            t = unsqueeze(unsqueeze(t, 0), -1)
         elif t.ndim == 2:
             t = unsqueeze(t, -1)
         out.append(t)
