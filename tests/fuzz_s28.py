@@ -986,10 +986,10 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     ),
     (
         "complex",
-        r"nan at|inf at|values differ",
-        r"math\.(?:inf|nan)|e\+300|1000\.0(?=[\s\S]*\b(?:sinh|cosh|exp)\()",
+        r"nan at|inf at|values differ|values \[",
+        r"math\.(?:inf|nan)|e\+300|1000\.0(?=[\s\S]*\b(?:sinh|cosh|exp|cos|sin|tan|tanh|sigmoid)\()",
         "non-finite complex values (inf / nan parts, 1e300 cast to complex64, sinh / cosh / exp "
-        "of 1000 overflowing) through an fft or "
+        "/ cos / sigmoid ... of 1000 (i) overflowing) through an fft or "
         "complex arithmetic: which outputs and gradients come out nan, inf or a number depends "
         "on the FFT algorithm (PyTorch's MKL / pocketfft vs NumPy's pocketfft) and on C99's "
         "complex rules; classified, not triaged one by one (session 28)",
@@ -997,12 +997,23 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "complex",
         r"nan at|inf at|values differ",
-        r"\b(?:acos|asin|acosh|asinh|atanh|atan|rsqrt|sqrt|log|log2|log10|log1p|angle|sgn)\(",
-        "a complex function with a branch cut or branch point (sqrt, log, the inverse "
+        r"\b(?:acos|asin|acosh|asinh|atanh|atan|rsqrt|sqrt|log|log2|log10|log1p|angle|sgn)\(|"
+        r"\*\* (?:-?\d+\.\d+|-?\d*\.?\d*j|complex\()",
+        "a complex function with a branch cut or branch point (sqrt, log, pow to a fractional "
+        "or complex exponent, the inverse "
         "trigonometric and hyperbolic functions, angle, sgn at 0): a signed zero picks the side "
         "of the cut (PyTorch's lazy conjugate and neg keep -0.0 where NumPy's arithmetic gives "
         "+0.0), and near a branch point (asin(x / x) at 1) the last bit is amplified; spot-"
         "checked, not triaged one by one (session 28)",
+    ),
+    (
+        "complex",
+        r"raises at line None vs \d+ \(descent - \| torch RuntimeError: Tensor must have a last "
+        r"dimension with stride 1\)",
+        r"reshape\((?:\d+, )*0[,)](?:.*\n)*.*view_as_real",
+        "a PyTorch bug: view_as_real's backward calls view_as_complex on the gradient, whose "
+        "stride check refuses an empty gradient's layout (nothing to view); descent gives the "
+        "empty gradient (session 29)",
     ),
     (
         "complex",
@@ -1016,13 +1027,21 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "complex",
         r"nan at \(.*\): (?:-?inf vs nan|nan vs -?inf)$",
-        r" / 0\)|\dj / ",
+        r" / ",
         "complex division by zero is a complex infinity (C99 Annex G: a part infinite), its "
         "other part inf or nan by formula: NumPy's and PyTorch's scalar c10::complex divide each "
         "part by 0, PyTorch's vectorized AVX division scales by 1 / max(|c|, |d|) = inf (nan + nan "
         "i), its Scalar / Tensor multiplies by a reciprocal, its sub is add with alpha = -1 + 0i "
         "(-1 * inf + 0 * inf = nan); a later complex product (no C99 recovery in NumPy or "
         "PyTorch's vector loops) turns parts inf or nan by the order of its terms (session 29)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): \S+ vs nan$",
+        r"\(complex\([^()]*\) - v\d\)|\(\d+ - v\d\)",
+        "PyTorch's sub and rsub are add with alpha, computed as a complex product: c - r for a "
+        "real r with a nan or inf promoted to complex is c + (-1 + 0i)(r + 0i), whose imaginary "
+        "part is nan (0 * nan); descent's c - r keeps Im(c) (session 29)",
     ),
     (
         "func",

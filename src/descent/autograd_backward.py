@@ -338,6 +338,11 @@ def _run_backward(
         if _grad_dtypes and id(leaf) in _grad_dtypes:
             g, cast = _to_grad_dtype(leaf, g, create_graph), False
         if leaf in capture_leaves:
+            if cast and g.dtype != leaf._data.dtype and leaf._data.dtype.kind == "c":
+                # a real gradient of a complex leaf (a known zero materialized at a real op's
+                # output and passed on: abs(x).sgn()): complex, as PyTorch's engine casts
+                # each gradient to its input's dtype (.grad gets the cast below)
+                g = g.to(leaf.dtype) if create_graph else g.astype(leaf._data.dtype)
             for i in capture_leaves[leaf]:
                 captured[i] = g if create_graph else new_tensor(g)
         if not accumulate:

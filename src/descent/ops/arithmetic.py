@@ -680,7 +680,11 @@ def _divide_scalar(x: Tensor, c) -> Tensor:
     two in the range where 1 / c is a normal float16 number: x / 2, x / 0.5), else a true
     division, as PyTorch's (x * (1 / 3) may differ from x / 3 in the last bit, and 1 / 1e-45
     overflows float32 where 0 / 1e-45 is 0). x / 0 is inf, -inf or nan per element, as in
-    PyTorch (not Python's ZeroDivisionError)."""
+    PyTorch (not Python's ZeroDivisionError). A complex x always divides: its product by -1
+    (or 0.5) is not its quotient in the signed zeros ((0.29 + 0i) * -1 = -0.29 + 0i, / -1 is
+    -0.29 - 0i, PyTorch's), which a later log or pow reads as a side of the branch cut."""
+    if x._data.dtype.kind == "c":
+        return DivScalar.apply_scalar(x, c)
     m, e = math.frexp(c)
     if (m == 0.5 or m == -0.5) and -13 <= e <= 15:
         return ExactDivScalar.apply_scalar(x, 1.0 / c)
