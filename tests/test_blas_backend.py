@@ -379,3 +379,188 @@ def test_switching_blas_records_a_compiled_step_again():
     _assert_bitwise(ref_ob[:2], got_ob2)
     assert len(f.programs()) == 2
     assert eager_ob  # the OpenBLAS run before the switch trained as usual
+
+
+# --------------------------------------------------------------------------- convolutions (s29)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "sa, sb, ta",
+    [
+        ((1, 6, 25), (5, 1, 25, 40), False),  # a convolution's weight against its images
+        ((3, 4, 9), (2, 3, 9, 7), True),  # three groups: the grouped call
+        ((6, 25), (5, 25, 40), False),  # a matrix against a stack
+        ((5, 6, 25), (25, 40), True),  # a stack against a matrix
+        ((2, 1, 4, 9), (1, 3, 9, 7), False),  # both broadcast
+    ],
+)
+def test_broadcast_batches_are_one_mkl_call(mkl, dt, sa, sb, ta):
+    """Batches that broadcast go to MKL too (the broadcast axis read at stride 0), in one call,
+    with NumPy's shapes and PyTorch's values, `out=` included."""
+    rng = np.random.default_rng(5)
+    a = _operand(rng, sa[-2:], dt, ta, sa[:-2])
+    b = _operand(rng, sb[-2:], dt, False, sb[:-2])
+    got = blas.matmul(a, b)
+    _check(a, b, got, dt)
+    out = np.full(got.shape, np.nan, dt)
+    assert blas.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, got)
+    assert len(mkl) == 2 and all(r == 0 for *_, r in mkl)
+
+
+CONV_CASES = [  # (x shape, w shape, keywords, transposed): every product site of the convolutions
+    ((3, 1, 28, 28), (6, 1, 5, 5), dict(padding=2), False),  # LeNet's conv1: Conv2d, wide
+    ((3, 6, 14, 14), (16, 6, 5, 5), dict(), False),  # LeNet's conv2: Conv2d, batch-last
+    ((1, 3, 20, 20), (4, 3, 3, 3), dict(), False),  # Conv2d, one image
+    ((3, 16, 7, 5), (16, 16, 3, 3), dict(padding=1), False),  # ConvNd, Winograd
+    ((3, 16, 20, 20), (16, 16, 3, 3), dict(padding=2, dilation=2), False),  # ConvNd, im2col
+    ((2, 32, 18, 18), (32, 16, 3, 3), dict(padding=1, groups=2), False),  # ConvNd, 2 groups
+    ((2, 4, 5, 6, 5), (6, 4, 3, 3, 3), dict(padding=1), False),  # conv3d
+    ((2, 8, 9, 9), (8, 6, 3, 3), dict(stride=2, padding=1), True),  # transposed, col2im
+    ((2, 8, 9, 9), (8, 6, 3, 3), dict(padding=1), True),  # transposed, stride 1
+]
+
+
+def _conv_fns(xs, ws, kw, transposed):
+    import torch.nn.functional as TF
+
+    import descent.nn.functional as F
+
+    nd = len(xs) - 2
+    name = f"conv_transpose{nd}d" if transposed else f"conv{nd}d"
+    return (lambda x, w, b: getattr(F, name)(x, w, b, **kw),
+            lambda x, w, b: getattr(TF, name)(x, w, b, **kw))  # fmt: skip
+
+
+def _conv_arrays(xs, ws, transposed, seed=1):
+    rng = np.random.default_rng(seed)
+    cout = ws[1] if transposed else ws[0]  # (the transposed cases have one group)
+    return [rng.standard_normal(xs), rng.standard_normal(ws) * 0.2, rng.standard_normal(cout)]
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("xs, ws, kw, transposed", CONV_CASES)
+def test_convolutions_run_their_products_on_mkl(mkl, dt, xs, ws, kw, transposed):
+    """conv1d/2d/3d and the transposed ones make their products (forward, input and weight
+    gradients) through MKL, with PyTorch's values (the convolution tests' tolerance)."""
+    from conv_compare import compare
+    from descent.kernels import cpu
+
+    if not cpu.available():
+        pytest.skip("numba missing: the convolutions' fast paths are off")
+    dfn, tfn = _conv_fns(xs, ws, kw, transposed)
+    compare(dfn, tfn, _conv_arrays(xs, ws, transposed), dtype=dt)
+    assert len(mkl) >= 3 and all(r == 0 for *_, r in mkl)  # forward, gx and gw products
+
+
+@pytest.fixture
+def two_mkl_threads(mkl, monkeypatch):
+    """MKL at two threads and two cores for the convolutions' split (its results do not depend
+    on the cores); records each split's parts and MKL's threads at every product."""
+    from descent.ops import conv_winograd
+
+    if conv_winograd._blas() is None:
+        pytest.skip("threadpoolctl missing: no split")
+    monkeypatch.setattr(conv_winograd, "_cores", lambda: 2)
+    seen = {"splits": [], "threads": []}
+    real_run, real_mm = conv_winograd._run, blas.matmul
+
+    def run(parts, fn):
+        seen["splits"].append(parts)
+        return real_run(parts, fn)
+
+    def mm(a, b, out=None):
+        seen["threads"].append(blas.mkl_threads())
+        return real_mm(a, b, out=out)
+
+    monkeypatch.setattr(conv_winograd, "_run", run)
+    monkeypatch.setattr(blas, "matmul", mm)
+    before = blas.set_mkl_threads(2)
+    try:
+        yield seen
+        assert blas.mkl_threads() == 2  # restored after every split
+    finally:
+        blas.set_mkl_threads(before)
+
+
+@pytest.mark.parametrize("case", [0, 3, 4, 5])
+def test_convolutions_split_at_two_mkl_threads_give_one_threads_bits(two_mkl_threads, case):
+    """At two MKL threads on two cores a convolution splits its batch over two threads, each
+    half's products on MKL at one thread (as OpenBLAS's), and gives MKL's one-thread bits
+    (MKL_CBWR's strict mode; the halves' weight gradients added in one order)."""
+    import descent as ds
+    from conv_compare import grads
+    from descent.kernels import cpu
+
+    if not cpu.available():
+        pytest.skip("numba missing: the convolutions' fast paths are off")
+    xs, ws, kw, transposed = CONV_CASES[case]
+    dfn, tfn = _conv_fns(xs, ws, kw, transposed)
+    arrays = _conv_arrays(xs, ws, transposed)
+    two = grads(ds, dfn, arrays, [True] * 3, np.float32)
+    assert two_mkl_threads["splits"] and all(len(p) == 2 for p in two_mkl_threads["splits"])
+    assert two_mkl_threads["threads"] and set(two_mkl_threads["threads"]) == {1}
+    blas.set_mkl_threads(1)
+    try:
+        two_mkl_threads["splits"].clear()
+        one = grads(ds, dfn, arrays, [True] * 3, np.float32)
+        assert not two_mkl_threads["splits"]  # one thread: the same halves one after the other
+    finally:
+        blas.set_mkl_threads(2)
+    _assert_bitwise(one, two)
+
+
+def _lenet_train(compiled: bool, steps: int = 3):
+    """LeNet, SGD momentum, batch 4: losses, gradients each step and the parameters after."""
+    import descent
+    import descent.nn.functional as F
+    from descent.models import LeNet
+
+    descent.manual_seed(0)
+    m = LeNet(num_classes=10)
+    opt = descent.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    f = descent.compile(step) if compiled else step
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(steps):
+        x = descent.tensor(rng.standard_normal((4, 1, 28, 28)).astype(np.float32))
+        y = descent.tensor(rng.integers(0, 10, 4))
+        out.append(f(x, y)._data.copy())
+        out += [p.grad._data.copy() for p in m.parameters()]
+    return out + [p._data.copy() for p in m.parameters()], f
+
+
+def test_lenet_step_compiled_is_eager_bitwise_on_mkl(mkl):
+    """The LeNet step under MKL: its convolutions' and Linears' products on MKL, eagerly and
+    in descent.compile's replay, the same bits."""
+    eager, _ = _lenet_train(False)
+    n_eager = len(mkl)
+    conv_eager = sum(len(sa) >= 3 for sa, *_ in mkl)  # (the Linears' products are 2-D)
+    compiled, f = _lenet_train(True)
+    _assert_bitwise(eager, compiled)
+    conv_all = sum(len(sa) >= 3 for sa, *_ in mkl)
+    assert conv_eager >= 3 * 6 and conv_all >= 2 * conv_eager  # 2 convolutions a step, 3 each
+    assert len(mkl) >= 2 * n_eager and all(r == 0 for *_, r in mkl)
+    assert len(f.programs()) == 1
+
+
+def test_lenet_step_at_two_mkl_threads_gives_one_threads_bits(two_mkl_threads):
+    """The LeNet step at two MKL threads (its convolutions' batch split over two threads) gives
+    the bits of one MKL thread."""
+    two, _ = _lenet_train(False)
+    assert two_mkl_threads["splits"]
+    blas.set_mkl_threads(1)
+    try:
+        one, _ = _lenet_train(False)
+    finally:
+        blas.set_mkl_threads(2)
+    _assert_bitwise(one, two)

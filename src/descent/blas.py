@@ -5,8 +5,9 @@ then `descent.backends.set_blas("mkl")` or `DESCENT_BLAS=mkl`): on Intel CPUs wi
 sgemm runs the baby-gpt step's products ~10% faster, and one batched call does attention's
 per-head products in ~0.55x OpenBLAS's time (docs/compile.md, sessions 27 and 28).
 
-Every product site of the hot paths (ops/linear.py, ops/attention.py and descent.compile's
-replay of them) calls `matmul(a, b, out)` here. With OpenBLAS it is `np.matmul`. With MKL:
+Every product site of the hot paths (ops/linear.py, ops/attention.py, the convolutions of
+ops/conv.py, ops/conv_nd.py and ops/conv_winograd.py, and descent.compile's replay of them)
+calls `matmul(a, b, out)` here. With OpenBLAS it is `np.matmul`. With MKL:
 
 * 2-D operands whose matrices each have one unit-stride axis -> one `cblas_?gemm` call, the
   transposes read from the strides (no copy);
@@ -14,8 +15,10 @@ replay of them) calls `matmul(a, b, out)` here. With OpenBLAS it is `np.matmul`.
   `cblas_?gemm_batch_strided` call where each operand's matrices are equally spaced, else one
   grouped `cblas_?gemm_batch` call over their addresses (attention's heads, (B, T, nh, hs)
   viewed as (B, nh, T, hs): the whole batch in one call);
-* anything else (1-D, broadcast batches, mixed dtypes, complex, float16, a matrix without a
-  unit-stride axis, sizes beyond 32-bit ints) -> `np.matmul` (OpenBLAS).
+* batches that broadcast (a convolution's weight against its images) -> the same calls over
+  both operands viewed at the common batch shape (a broadcast axis has stride 0);
+* anything else (1-D, mixed dtypes, complex, float16, a matrix without a unit-stride axis,
+  sizes beyond 32-bit ints) -> `np.matmul` (OpenBLAS).
 
 Eager and `descent.compile`'s replay call the same function, so they keep giving the same bits
 under either BLAS. MKL is set up once, when first switched on:
@@ -129,6 +132,8 @@ def _load() -> dict:
         lib.MKL_CBWR_Set.argtypes = [ctypes.c_int]
         lib.MKL_CBWR_Set(_MKL_CBWR_AUTO_STRICT)
     lib.MKL_Set_Num_Threads.argtypes = [ctypes.c_int]
+    lib.MKL_Set_Num_Threads_Local.argtypes = [ctypes.c_int]
+    lib.MKL_Set_Num_Threads_Local.restype = ctypes.c_int
     lib.MKL_Get_Max_Threads.restype = ctypes.c_int
     i, p = ctypes.c_int, ctypes.c_void_p
     gemm, batch, ptrs = {}, {}, {}
@@ -239,6 +244,23 @@ def mkl_threads() -> int | None:
     return None
 
 
+def set_mkl_threads(n: int) -> int | None:
+    """MKL's threads set to n while MKL does descent's products (the convolutions' two-thread
+    split: each half's products at one thread, as OpenBLAS's there); returns the calling
+    thread's count before, None (and nothing done) under OpenBLAS. Both MKL's process-wide
+    count (what the split's worker thread reads) and the calling thread's own are set:
+    threadpoolctl (descent.set_num_threads' limit on every BLAS) gives the calling thread its
+    own count (MKL_Set_Num_Threads_Local), which wins over the process-wide one there (the
+    split's first half ran its products at two MKL threads beside the worker's)."""
+    if _ACTIVE[0] is None:
+        return None
+    lib = _MKL["lib"]
+    before = int(lib.MKL_Get_Max_Threads())
+    lib.MKL_Set_Num_Threads(int(n))
+    lib.MKL_Set_Num_Threads_Local(int(n))
+    return before
+
+
 def threads_changed(n: int) -> None:
     """descent.set_num_threads(n) calls this: MKL's threads follow; OpenBLAS stays held at one
     (threadpoolctl's limit on every BLAS just raised it)."""
@@ -265,12 +287,16 @@ def _mkl_matmul(a, b, out):
     nd = a.ndim
     fn = _MKL["callers"].get((dt.char, nd))
     if fn is None or b.dtype != dt or b.ndim != nd:
-        if dt.char not in "fd" or b.dtype != dt or nd < 2 or b.ndim != nd:
+        if dt.char not in "fd" or b.dtype != dt or nd < 2 or b.ndim < 2:
             return np.matmul(a, b, out=out)
+        if b.ndim != nd:
+            return _broadcast(a, b, out)
         fn = _caller(dt, nd)
     sa, sb = a.shape, b.shape
-    if sa[-1] != sb[-2] or (nd > 2 and sa[:-2] != sb[:-2]):
-        return np.matmul(a, b, out=out)
+    if sa[-1] != sb[-2]:
+        return np.matmul(a, b, out=out)  # NumPy's error
+    if nd > 2 and sa[:-2] != sb[:-2]:
+        return _broadcast(a, b, out)
     shape = sa[:-1] + sb[-1:]
     c = out
     if c is None:
@@ -294,6 +320,21 @@ def _mkl_matmul(a, b, out):
         np.copyto(out, c)
         return out
     return c
+
+
+def _broadcast(a, b, out):
+    """a @ b for batches that broadcast (a convolution's weight (G, K, M) against its images'
+    (N, G, M, P)): both viewed at the common batch shape, a broadcast axis as stride 0 (MKL's
+    strided batch call then reads the one matrix for every product; the grouped call its
+    address), then one call as for equal batches."""
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return np.matmul(a, b, out=out)  # NumPy's error
+    if a.shape[-1] != b.shape[-2]:
+        return np.matmul(a, b, out=out)
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    return _mkl_matmul(a, np.broadcast_to(b, batch + b.shape[-2:]), out)
 
 
 def _peel(a, b, c, dt) -> None:

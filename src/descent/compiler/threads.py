@@ -271,7 +271,7 @@ def _two_blas_threads() -> bool:
     except (AttributeError, OSError):  # not on Linux
         cores = frozenset(range(os.cpu_count() or 1))
     _AFFINITY[0] = cores
-    return len(cores) >= 2 and conv_nd._blas_threads() == 2
+    return len(cores) >= 2 and conv_nd._openblas_threads() == 2  # (MKL's: _two_mkl_threads)
 
 
 #: Below this many values a split call runs whole. Handing a half to the worker and getting it

@@ -17,7 +17,7 @@ import functools
 
 import numpy as np
 
-from .. import backend
+from .. import backend, blas
 from ..autograd import Function
 from ..grad_mode import is_grad_enabled
 from ..opmath import HALF, in_float32
@@ -296,6 +296,14 @@ def _depthwise_kernels(x, w, groups: int):
     return _cpu_convdw
 
 
+def _mm(a, b):
+    """a @ b: descent.blas.matmul for NumPy arrays (the BLAS descent.backends.set_blas chose),
+    the array library's own product for CuPy's."""
+    if type(a) is np.ndarray:
+        return blas.matmul(a, b)
+    return a @ b
+
+
 class Conv2d(Function):
     """y[n, o] = sum_{c, i, j} w[o, c, i, j] x[n, c, s*h + d*i - p, s*w + d*j - p] + b[o].
 
@@ -348,7 +356,7 @@ class Conv2d(Function):
         if self.nlast:
             cols = im2col_nlast(xp, x, geom)  # (C, kh, kw, Ho, Wo, N)
             k = int(np.prod(w.shape[1:]))  # C/G * kh * kw (from w: N or P may be 0)
-            y = w.reshape(g, o // g, k) @ cols.reshape(g, k, p * n)  # (G, O/G, P*N)
+            y = _mm(w.reshape(g, o // g, k), cols.reshape(g, k, p * n))  # (G, O/G, P*N)
             y = y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)  # (N, O, Ho, Wo) view
             out = xp.empty((n, o, ho, wo), dtype=y.dtype)
             if self.has_b:
@@ -361,7 +369,7 @@ class Conv2d(Function):
             cols = im2col_array(xp, x, geom)  # (C, kh, kw, N, Ho, Wo)
             k = int(np.prod(w.shape[1:]))
             per_image = cols.reshape(g, k, n, p).transpose(2, 0, 1, 3)  # (N, G, K, P) view
-            out = (w.reshape(g, o // g, k) @ per_image).reshape(n, o, ho, wo)  # fresh
+            out = _mm(w.reshape(g, o // g, k), per_image).reshape(n, o, ho, wo)  # fresh
             if self.has_b:
                 out += b[0].reshape(1, o, 1, 1)
         # cols is the one large array kept for backward (it gives dW without a second im2col); it
@@ -388,7 +396,7 @@ class Conv2d(Function):
             )
             per_image = cols[:, :, :, i0:i1].reshape(g, k, i1 - i0, p).transpose(2, 0, 1, 3)
             oh = out[i0:i1]
-            np.matmul(wg, per_image, out=oh.reshape(i1 - i0, g, o // g, p))
+            blas.matmul(wg, per_image, out=oh.reshape(i1 - i0, g, o // g, p))
             if self.has_b:
                 oh += b[0].reshape(1, o, 1, 1)
 
@@ -437,9 +445,9 @@ class Conv2d(Function):
             # product.
             gy2 = xp.ascontiguousarray(gy.transpose(1, 2, 3, 0)).reshape(g, og, p * n)
             if need_w:
-                gw = (gy2 @ cols.reshape(g, kg, p * n).swapaxes(-1, -2)).reshape(w.shape)
+                gw = _mm(gy2, cols.reshape(g, kg, p * n).swapaxes(-1, -2)).reshape(w.shape)
             if need_x:
-                gcols = (w3.swapaxes(-1, -2) @ gy2).reshape(c, kh, kw, ho, wo, n)
+                gcols = _mm(w3.swapaxes(-1, -2), gy2).reshape(c, kh, kw, ho, wo, n)
                 gx = col2im_nlast(xp, gcols, x.shape, self.geom)
         elif type(gy) is np.ndarray and n >= 2 and cols.shape[3] == n:
             gy4 = gy.reshape(n, g, og, p)
@@ -449,9 +457,9 @@ class Conv2d(Function):
                 gwh = None
                 if need_w:  # the per-image products summed over the half's images
                     ct = cols[:, :, :, i0:i1].reshape(g, kg, i1 - i0, p).transpose(2, 0, 3, 1)
-                    gwh = (gy4[i0:i1] @ ct).sum(axis=0)
+                    gwh = blas.matmul(gy4[i0:i1], ct).sum(axis=0)
                 if need_x:
-                    gcols = w3.swapaxes(-1, -2) @ gy4[i0:i1]  # (n, G, K, P)
+                    gcols = blas.matmul(w3.swapaxes(-1, -2), gy4[i0:i1])  # (n, G, K, P)
                     gcols = gcols.reshape(i1 - i0, c, kh, kw, ho, wo)
                     gx[i0:i1] = col2im_nfirst(np, gcols, (i1 - i0, *x.shape[1:]), self.geom)
                 return gwh
@@ -463,9 +471,9 @@ class Conv2d(Function):
             gy4 = gy.reshape(n, g, og, p)  # a view: the per-image products need no transpose
             if need_w:
                 per_image_t = cols.reshape(g, kg, n, p).transpose(2, 0, 3, 1)  # (N, G, P, K)
-                gw = (gy4 @ per_image_t).sum(axis=0).reshape(w.shape)
+                gw = _mm(gy4, per_image_t).sum(axis=0).reshape(w.shape)
             if need_x:
-                gcols = w3.swapaxes(-1, -2) @ gy4  # (N, G, K, P)
+                gcols = _mm(w3.swapaxes(-1, -2), gy4)  # (N, G, K, P)
                 gx = col2im_nfirst(xp, gcols.reshape(n, c, kh, kw, ho, wo), x.shape, self.geom)
         # The bias was added at every output position: its gradient sums gy over all but channels.
         if self.has_b and self.parents[2] is not None:

@@ -31,7 +31,7 @@ import os
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, blas
 from ..autograd import Function
 from ..grad_mode import enable_grad
 from . import conv_winograd
@@ -132,6 +132,16 @@ _BLAS_THREADS: list = []  # [the getter] once looked up
 
 
 def _blas_threads() -> int:
+    """The threads of the BLAS doing the convolutions' products: MKL's while
+    descent.backends.set_blas('mkl') is on (its products go through descent.blas.matmul; NumPy's
+    OpenBLAS is held at one thread then), else NumPy's (`_openblas_threads`). The two-thread
+    split (conv_winograd._parts), the block sizes and conv2d's choice of op follow it."""
+    if blas._ACTIVE[0] is not None:
+        return blas.mkl_threads()
+    return _openblas_threads()
+
+
+def _openblas_threads() -> int:
     """NumPy's BLAS threads (~25 us through threadpoolctl); without it, OPENBLAS_NUM_THREADS,
     OMP_NUM_THREADS or the CPU count."""
     if not _BLAS_THREADS:
@@ -174,16 +184,16 @@ def _image_parts(n: int):
 def _gemm(a, wr, out, g: int) -> None:
     """out (R, G * m) = per group a_g (R, k) @ wr_g (k, m), a (R, G * k), wr (G, k, m) views."""
     if g == 1:
-        np.matmul(a, wr[0], out=out)
+        blas.matmul(a, wr[0], out=out)
     else:
-        np.matmul(_per_group(a, g), wr, out=_per_group(out, g))
+        blas.matmul(_per_group(a, g), wr, out=_per_group(out, g))
 
 
 def _gemm_tn(a, b, g: int):
     """(G, ka, kb) = per group a_g^T @ b_g, a (R, G * ka) and b (R, G * kb)."""
     if g == 1:
-        return (a.T @ b)[None]
-    return _per_group(a, g).transpose(0, 2, 1) @ _per_group(b, g)
+        return blas.matmul(a.T, b)[None]
+    return blas.matmul(_per_group(a, g).transpose(0, 2, 1), _per_group(b, g))
 
 
 def _conv_rows(al, geom3, wins, wmat, tn=None):

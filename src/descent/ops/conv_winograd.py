@@ -57,6 +57,8 @@ import os
 
 import numpy as np
 
+from .. import blas
+
 # G (4 x 3): the weight transform U = G g G^T of each 3x3 filter g.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 _GG = np.kron(_G, _G)  # (16, 9): row 4a + b, column 3i + j holds G[a, i] G[b, j]
@@ -186,24 +188,29 @@ def _worker():
 
 class _OneBlasThread:
     """With two parts: the BLAS at one thread inside (every product of the call, the weight
-    transforms' too, so that no BLAS worker spins on the second part's core)."""
+    transforms' too, so that no BLAS worker spins on the second part's core): NumPy's
+    OpenBLAS, and MKL's threads where descent.blas runs the products on MKL."""
 
-    __slots__ = ("parts", "before")
+    __slots__ = ("parts", "before", "mkl")
 
     def __init__(self, parts) -> None:
         self.parts = parts
         self.before = 0
+        self.mkl = None
 
     def __enter__(self):
         if len(self.parts) > 1:
             lib = _blas()
             self.before = lib.get_num_threads()
             lib.set_num_threads(1)
+            self.mkl = blas.set_mkl_threads(1)
         return self
 
     def __exit__(self, *exc) -> None:
         if len(self.parts) > 1:
             _blas().set_num_threads(self.before)
+            if self.mkl is not None:
+                blas.set_mkl_threads(self.mkl)
 
 
 def _run(parts, fn):
@@ -284,7 +291,7 @@ def forward(x, w, b, pad, wins, threads: int = 1):
         for t0, t1 in blocks:
             vb, mb = v[:, : t1 - t0], m[:, : t1 - t0]
             k.input_tiles(xp, ph, pw, th, tw, t0, t1 - t0, v)
-            np.matmul(vb, ut, out=mb)  # (16, tiles, O): one product per transformed position
+            blas.matmul(vb, ut, out=mb)  # (16, tiles, O): one product per transformed position
             k.output_tiles(m, th, tw, t0, t1 - t0, yl)
         yt = yl.reshape(i1 - i0, p, o).transpose(0, 2, 1)
         if b is None:
@@ -335,11 +342,11 @@ def backward(xl, w, gy, x_shape, pad, need_x: bool, need_w: bool, threads: int =
             gmb = gm[:, :nb]
             k.output_tiles_adjoint(gyl, th, tw, t0, nb, gm)
             if need_x:  # gV = gM @ U^T, then gx += B gV B^T at the block's tiles
-                np.matmul(gmb, u, out=gv[:, :nb])
+                blas.matmul(gmb, u, out=gv[:, :nb])
                 k.input_tiles_adjoint(gv, ph, pw, th, tw, t0, nb, gxl)
             if need_w:  # gU^T += gM^T @ V ((16, O, C), as U), V remade for this block
                 k.input_tiles(xp, ph, pw, th, tw, t0, nb, v)
-                gu += gmb.transpose(0, 2, 1) @ v[:, :nb]
+                gu += blas.matmul(gmb.transpose(0, 2, 1), v[:, :nb])
         if need_x:
             gx[i0:i1] = gxl.reshape(i1 - i0, h * wd, c).transpose(0, 2, 1)
         return gu
