@@ -1023,6 +1023,45 @@ CASES = {
     # CTGAN: mode-specific normalisation, conditional vectors, a residual generator, per-span
     # activations with Gumbel softmax, a PacGAN critic with a packed gradient penalty
     "ctgan_tabular": ((1e-5, 1e-6), None),
+    # session 29 (helper-219)
+    # RepVGG's three-branch blocks fused into one 3x3 conv (_fuse_bn_tensor, F.pad of the 1x1,
+    # an identity kernel from NumPy, __delattr__), the custom L2, torch.save into a deploy net
+    "repvgg_reparam": ((1e-5, 1e-6), None),
+    # torchvision's Bottleneck ResNet (zero_init_residual, kaiming fan_out), FrozenBatchNorm2d
+    # with its _load_from_state_dict, IntermediateLayerGetter, FPN + LastLevelMaxPool
+    "resnet_fpn_frozenbn": ((1e-5, 1e-6), None),
+    # ColBERT: [MASK] query augmentation, punctuation masks from tolist(), MaxSim by max(2),
+    # in-batch and n-way losses, KLDivLoss(log_target=True) distillation, a token-level index
+    "colbert_maxsim": ((1e-5, 1e-6), None),
+    # Graphormer: Floyd-Warshall by torch.minimum, spatial / edge / centrality encodings, a
+    # graph token with its virtual distance, -inf padding bias; Laplacian PE by eigh, SignNet
+    "graphormer_spd": ((1e-5, 1e-6), None),
+    # MLP-Mixer (Conv1d token mixing, unfold patches), ResMLP's Affine and LayerScale, gMLP's
+    # spatial gating unit with a causal masked weight and tiny attention, SequentialLR
+    "mlp_mixer_gmlp": ((1e-5, 1e-6), None),
+    # The Annotated Transformer: clones, hand LayerNorm, masks, LabelSmoothing by KLDivLoss,
+    # the Noam rate in a LambdaLR, SimpleLossCompute, greedy_decode on the copy task
+    "annotated_transformer": ((1e-5, 1e-6), None),
+    # makemore part 4: a manual backward pass through cross-entropy, BatchNorm and tanh checked
+    # against retain_grad()ed intermediates, then trained with the manual gradients
+    "makemore_backprop": ((1e-5, 1e-6), None),
+    # TimesNet: FFT periods by rfft + topk, 1-D to 2-D reshapes, Inception blocks, adaptive
+    # aggregation; non-stationary normalisation; forecasting and imputation
+    "timesnet_fft": ((1e-5, 1e-6), None),
+    # SegFormer: overlapping patch embeddings, spatial-reduction attention, Mix-FFN's depthwise
+    # conv, the all-MLP decoder with bilinear resizes, ignore_index=255, PolynomialLR, mIoU
+    "segformer_mixffn": ((1e-5, 1e-6), None),
+    # DIN's activation unit with Dice, AutoInt's interacting layers, xDeepFM's CIN, gAUC
+    "din_autoint_cin": ((1e-5, 1e-6), None),
+    # stacked hourglass (recursive), JointsMSELoss with target weights, get_max_preds,
+    # soft-argmax, flip testing with joint swaps, PCK / OKS
+    "pose_hourglass": ((1e-5, 1e-6), None),
+    # DAC / EnCodec: weight-normed convs, Snake, residual VQ with factorised l2-normalised
+    # codes and quantizer dropout, from_codes, an EMA RVQ, multi-scale STFT loss
+    "encodec_rvq": ((1e-5, 1e-6), None),
+    # HF GPT-2: Conv1D by addmm, the bool causal buffer (persistent=False), finfo.min masks,
+    # layer_past caches, shifted-label loss, accumulation; cached and left-padded generation
+    "gpt2_hf_conv1d": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
