@@ -1072,11 +1072,12 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "grad2",
         r"values differ|nan at",
         r"^(?=[\s\S]*F\.(?:hardtanh|relu6|hardswish|elu|celu|selu|softshrink|hardshrink|"
-        r"leaky_relu)\()(?=[\s\S]*m\.(?:log|sqrt|rsqrt|acos|asin|atanh|acosh|log2|log10|logit)\()",
+        r"leaky_relu)\()(?=[\s\S]*(?:m\.(?:log|sqrt|rsqrt|acos|asin|atanh|acosh|log2|log10|logit)\(|"
+        r"math\.nan))",
         "a nan reaching an activation with branches (hardtanh, relu6, elu, shrink, ...): PyTorch "
         "passes or masks its gradient depending on its vectorized loop or scalar tail (it "
         "disagrees with itself; the differential fuzz does not compare these, NAN_GRAD_OPS), "
-        "and the nan comes from log / sqrt / acos ... of an out-of-domain value",
+        "and the nan comes from log / sqrt / acos ... of an out-of-domain value or the input",
     ),
     (
         "grad2",

@@ -271,3 +271,41 @@ def test_known_zero_gradient_of_a_complex_leaf_is_complex(create_graph):
         (g,) = m.autograd.grad((v * ct).sum(), [x], create_graph=create_graph)
         outs.append(g)
     _same(*outs)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. xlogy / xlog1py second order through a zero first-order gradient: PyTorch's backward is
+# xlogy(gy, y), whose derivative in gy is log(y) also where gy = 0; descent's masked product
+# had 0 there (grad2 fuzz 28517631, 28532130, 28535807: xlogy(x, 2) ** 2 at x = 0 lost
+# 2 log(2)^2; central differences agree with PyTorch)
+
+
+@pytest.mark.parametrize("op", ["xlogy", "xlog1py"])
+def test_xlogy_second_order_through_a_zero_gradient(op):
+    outs = []
+    for m in (descent, torch):
+        f = m.xlogy if op == "xlogy" else m.special.xlog1py
+        x = m.tensor([0.0, 2.0, 0.0, 0.0, 0.5], dtype=m.float64, requires_grad=True)
+        y = m.tensor([2.0, 2.0, -1.0, -2.0, 0.0], dtype=m.float64, requires_grad=True)
+        v = f(x, y)
+        g = m.autograd.grad((v * v).sum(), [x, y], create_graph=True)
+        h = m.autograd.grad(g[0].sum() + g[1].sum(), [x, y])
+        outs.append((*g, *h))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)
+
+
+def test_xlogy_second_order_central_differences():
+    c = 2.0
+
+    def first(x0):
+        x = torch.tensor(x0, requires_grad=True)
+        (g,) = torch.autograd.grad((torch.xlogy(x, c) ** 2).sum(), x)
+        return g.numpy()
+
+    x = descent.tensor([0.0], dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad((descent.xlogy(x, c) ** 2).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(g.sum(), x)
+    fd = (first(np.array([1e-6])) - first(np.array([-1e-6]))) / 2e-6
+    np.testing.assert_allclose(h.numpy(), fd, rtol=1e-8)
+    assert abs(h.numpy()[0] - 2 * math.log(2) ** 2) < 1e-12

@@ -172,7 +172,7 @@ def test_softmax_and_layer_norm_close_at_both_widths_with_edge_values():
 
     def ln(k):
         y, mean, rstd = np.empty_like(x), np.empty(64, np.float32), np.empty(64, np.float32)
-        k(x, w, b, y, mean, rstd, np.float32(1e-5), True, True)
+        k(x, w, b, y, mean, rstd, np.float32(1e-5), True, True, 0, 64)
         return y, mean, rstd
 
     (yw, mw, rw), (yn, mn, rn) = _both_widths(_cpu_jit.layer_norm_fwd32, ln)

@@ -36,6 +36,17 @@ EAGER_HALVES = {"on": True}
 #: (docs/compile.md, sessions 17 and 27); baby-gpt's attention calls have 196,608 scores and
 #: its GELU calls 393,216 values.
 MIN_VALUES = 1 << 17
+#: Layer norm's rows in two parts at once (eager and the replay's halves plan:
+#: descent.kernels.cpu.layer_norm_rows_*): the backward from LN_MIN_VALUES values, the forward
+#: from LN_FORWARD_MIN_VALUES. After a two-thread product (Intel host, session 29), us a call
+#: whole / in two parts: 98,304 values (baby-gpt's: whole) forward 30.7 / 41.9, backward 49.5 /
+#: 57.4; 147,456: 42.3 / 46.5, 70.0 / 61.7; 196,608: 57.5 / 46.6, 91.4 / 66.5; 393,216: 103.9 /
+#: 78.1, 175.4 / 116.3. In a GPT step of width 256 (196,608 values a call) the backward's parts
+#: gained in eager and the replay, the forward's lost in eager (docs/compile.md)
+LN_MIN_VALUES = 1 << 17
+LN_FORWARD_MIN_VALUES = 1 << 18
+#: On/off for layer norm's halves alone (A/B runs); EAGER_HALVES covers eager's too
+LN_HALVES = {"on": True}
 #: GELU's halves split at a multiple of this many values (the replay's GRAIN: the first half has
 #: no remainder loop, the second half's remainder is the whole call's)
 GRAIN = 4096
@@ -101,9 +112,10 @@ def two_blas_threads() -> bool:
     return int(n) == 2
 
 
-def allowed(values: int) -> bool:
-    """Whether a call of this many values runs in halves now."""
-    if not EAGER_HALVES["on"] or values < MIN_VALUES:
+def allowed(values: int, least: int | None = None) -> bool:
+    """Whether a call of this many values (at least `least`, else MIN_VALUES) runs in halves
+    now."""
+    if not EAGER_HALVES["on"] or values < (MIN_VALUES if least is None else least):
         return False
     if REPLAY_STATE["parallel"] or REPLAY_STATE["split"]:  # a replay is running: its plan decides
         return False
@@ -117,13 +129,23 @@ def run(parts, fn) -> None:
     so nothing of a graph outlives its backward (tests/test_engine_memory.py)."""
     box = [fn]
 
-    def call(i0, i1):
-        return box[0](i0, i1)
+    def call(*args):
+        return box[0](*args)
 
     try:
         run_halves(parts, call)
     finally:
         box.clear()
+
+
+def layer_norm_run(x, forward: bool):
+    """`run` for eager's float32 layer norm on NumPy array x (kernels.cpu.layer_norm_forward /
+    layer_norm_backward's `run`) where its rows go in two parts now, else None."""
+    if type(x) is not np.ndarray or x.dtype != _F32 or not LN_HALVES["on"]:
+        return None
+    if not allowed(x.size, LN_FORWARD_MIN_VALUES if forward else LN_MIN_VALUES):
+        return None
+    return run
 
 
 def attention_ok(q, k, v) -> bool:

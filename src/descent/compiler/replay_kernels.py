@@ -22,7 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import blas
-from ..halves import sdpa_backward_part, sdpa_forward_part
+from ..halves import (
+    LN_FORWARD_MIN_VALUES,
+    LN_HALVES,
+    LN_MIN_VALUES,
+    sdpa_backward_part,
+    sdpa_forward_part,
+)
 from ..ops import nt_product
 from . import fusion
 from .threads import Tuned, run_halves, split
@@ -400,7 +406,9 @@ def _ops_shape():
 # too: the op's forward and fused backward go through `backend.fused`, `kernels.cpu`'s wrappers
 # (contiguity checks, dtype casts of w and b) and fresh allocations each call, ~0.6 ms of the
 # baby-gpt step's 1.5 ms of layer norm; here the checks ran once (at `ln_plan`), the output
-# and the gradient come from the pool.
+# and the gradient come from the pool. Both call kernels.cpu.layer_norm_rows_forward/_backward,
+# which run the rows in two parts at once above descent.halves' sizes (here: on the halves
+# plan) and sum gw/gb in fixed blocks of rows, so eager, the replay and every plan agree.
 
 
 def ln_plan(op, arrays, pool):
@@ -420,10 +428,13 @@ def ln_plan(op, arrays, pool):
         d *= n
     if any(a.size != d for a in arrays[1:]) or x.size == 0:
         return None
-    from ..kernels import _cpu_jit as jit  # noqa: PLC0415
-
     eps = np.float32(op.eps)
     has_w, has_b = bool(op.has_w), bool(op.has_b)
+    # rows in two parts at once under the halves plan (descent/halves.py's sizes)
+    parts_f, parts_b = x.size >= LN_FORWARD_MIN_VALUES, x.size >= LN_MIN_VALUES
+
+    def run(big):
+        return run_halves if big and _tstate["halves"] and LN_HALVES["on"] else None
 
     def get(shape, dtype=_f32):
         return pool.get(shape, dtype) if pool is not None else np.empty(shape, dtype)
@@ -435,7 +446,7 @@ def ln_plan(op, arrays, pool):
         mean, rstd = np.empty(m, _f32), np.empty(m, _f32)
         w = affine[0].reshape(-1) if has_w else x2[0]
         b = affine[-1].reshape(-1) if has_b else x2[0]
-        jit.layer_norm_fwd32(x2, w, b, y, mean, rstd, eps, has_w, has_b)
+        cpu.layer_norm_rows_forward(x2, w, b, y, mean, rstd, eps, has_w, has_b, run(parts_f))
         op.mean, op.rstd, op.xhat = mean, rstd, None
         return y.reshape(x.shape)
 
@@ -452,13 +463,9 @@ def ln_plan(op, arrays, pool):
         # (a pool buffer in gy's shape, not a view of one: the gradient sum after it may then
         # write into it, program._INTO_FRESH)
         gx = get(gy.shape) if need_x else None
-        gw = np.zeros(d, _f32) if need_wb else None
-        gb = np.zeros(d, _f32) if need_wb else None
         w = ins[1].reshape(-1) if has_w else x2[0]
-        jit.layer_norm_bwd32(x2, w, gy2, node.mean, node.rstd,
-                             x2 if gx is None else gx.reshape(x2.shape),
-                             x2[0] if gw is None else gw,
-                             x2[0] if gb is None else gb, has_w, need_x, need_wb)  # fmt: skip
+        gw, gb = cpu.layer_norm_rows_backward(x2, w, gy2, node.mean, node.rstd, gx, has_w,
+                                              need_x, need_wb, run(parts_b))  # fmt: skip
         grads = (gx,)
         if has_w:
             grads += (gw.reshape(node.in_shapes[1]) if need_w else None,)

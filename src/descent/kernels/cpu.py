@@ -333,36 +333,111 @@ def _vec(a, like):
     return like[0] if a is None else np.ascontiguousarray(a.reshape(-1), dtype=np.float32)
 
 
-def layer_norm_forward(x2, w, b, eps: float):
-    """y (M, D), mean (M,) float32, rstd (M,) float32; w/b (D,) or None, x2's dtype."""
+def layer_norm_forward(x2, w, b, eps: float, run=None):
+    """y (M, D), mean (M,) float32, rstd (M,) float32; w/b (D,) or None, x2's dtype. `run`:
+    `layer_norm_rows_forward`'s."""
     x2 = np.ascontiguousarray(x2)
     m_rows, _ = x2.shape
     y = np.empty_like(x2)
     mean = np.empty(m_rows, dtype=np.float32)
     rstd = np.empty(m_rows, dtype=np.float32)
     if x2.size:
-        _k().layer_norm_fwd32(
+        layer_norm_rows_forward(
             x2, _vec(w, x2), _vec(b, x2), y, mean, rstd, np.float32(eps),
-            w is not None, b is not None,
+            w is not None, b is not None, run,
         )  # fmt: skip
     return y, mean, rstd
 
 
-def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True):
-    """(gx (M, D) or None, gw (D,) or None, gb (D,) or None) in x2's dtype."""
+def layer_norm_backward(x2, w, gy2, mean, rstd, *, need_x=True, need_wb=True, run=None):
+    """(gx (M, D) or None, gw (D,) or None, gb (D,) or None) in x2's dtype. `run`:
+    `layer_norm_rows_backward`'s."""
     x2 = np.ascontiguousarray(x2)
     gy2 = np.ascontiguousarray(gy2, dtype=x2.dtype)
-    d = x2.shape[1]
     gx = np.empty_like(x2) if need_x else None
-    gw = np.zeros(d, dtype=np.float32) if need_wb else None
-    gb = np.zeros(d, dtype=np.float32) if need_wb else None
+    gw = gb = None
     if x2.size:
-        _k().layer_norm_bwd32(
-            x2, _vec(w, x2), gy2, mean, rstd,
-            x2 if gx is None else gx, x2[0] if gw is None else gw, x2[0] if gb is None else gb,
-            w is not None, bool(need_x), bool(need_wb),
-        )  # fmt: skip
+        gw, gb = layer_norm_rows_backward(
+            x2, _vec(w, x2), gy2, mean, rstd, gx, w is not None, bool(need_x), bool(need_wb), run
+        )
+    elif need_wb:
+        gw, gb = np.zeros(x2.shape[1], np.float32), np.zeros(x2.shape[1], np.float32)
     return gx, gw, gb
+
+
+# Layer norm's loops over rows, shared by eager (the wrappers above) and descent.compile's
+# replay (compiler/replay_kernels.ln_plan), so both make the same calls. `run` (descent.halves'
+# `run`, or the replay's threads.run_halves) runs two parts of the rows at once, the second on
+# the split worker; None runs all rows here in one call. Each row of y, mean, rstd and gx goes
+# through the same loop either way. gw and gb sum over the rows: in one pass, row after row,
+# below LN_BLOCKED_MIN values (as before session 29; such calls never run in parts); from
+# LN_BLOCKED_MIN values in LN_BLOCKS fixed blocks of ceil(M / LN_BLOCKS) rows, each added row
+# after row from 0.0 into its own float32 accumulator, then the blocks' sums added left to
+# right (7 more float32 roundings, a smaller error bound than one pass), so the bits are the
+# same on one thread and on two, in eager and in the replay, wherever the parts split
+# (docs/compile.md, session 29).
+
+#: gw/gb's blocks of rows (the parts of a split call are whole blocks) from LN_BLOCKED_MIN
+#: values (at most descent.halves' LN_MIN_VALUES: every call that may run in parts)
+LN_BLOCKS = 8
+LN_BLOCKED_MIN = 1 << 17
+
+
+def layer_norm_caller_blocks(values: int) -> int:
+    """The calling thread's share of a split call, in blocks: the worker starts its part ~14 us
+    after the caller in the baby-gpt step (~17 us to wake, ~4 to take the GIL), so calls below
+    2^19 values give the caller 5 of the 8 blocks (196,608 values after a two-thread product:
+    forward 57.5 us whole, 55.4 at 4 blocks, 46.6 at 5; backward 91.4, 81.7, 66.5), larger
+    ones 4 (786,432: forward 251.9 whole, 158.5 at 4, 171.7 at 5); docs/compile.md, session 29."""
+    return 5 if values < 1 << 19 else 4
+
+
+def layer_norm_rows_forward(x2, w, b, y, mean, rstd, eps, has_w, has_b, run=None):
+    """`_cpu_jit.layer_norm_fwd32` over C-contiguous float32 (M, D) x2 into y, mean, rstd
+    (w, b: (D,) float32; any (D,) float32 array where absent)."""
+    k = _k().layer_norm_fwd32
+    m = x2.shape[0]
+    if run is None or m < LN_BLOCKS:
+        k(x2, w, b, y, mean, rstd, eps, has_w, has_b, 0, m)
+        return
+    h = min(m, -(-m // LN_BLOCKS) * layer_norm_caller_blocks(x2.size))
+    run(((0, h), (h, m)), lambda r0, r1: k(x2, w, b, y, mean, rstd, eps, has_w, has_b, r0, r1))
+
+
+def layer_norm_rows_backward(x2, w, gy2, mean, rstd, gx, has_w, need_x, need_wb, run=None):
+    """`_cpu_jit.layer_norm_bwd32` over C-contiguous float32 (M, D) x2 and gy2: gx's rows when
+    need_x (gx: an (M, D) float32 array), and (gw, gb) as fresh (D,) float32 arrays when
+    need_wb, else (None, None): the blocks' sums (above)."""
+    jit = _k()
+    k = jit.layer_norm_bwd32
+    m, d = x2.shape
+    rows = max(1, -(-m // LN_BLOCKS))
+    blocked = need_wb and x2.size >= LN_BLOCKED_MIN
+    if blocked:
+        aw, ab = np.zeros((LN_BLOCKS, d), np.float32), np.zeros((LN_BLOCKS, d), np.float32)
+        block = rows
+    else:  # one block of all rows (a call in parts needs LN_BLOCKED_MIN values)
+        gw = np.zeros(d, np.float32) if need_wb else x2[0]
+        gb = np.zeros(d, np.float32) if need_wb else x2[0]
+        aw, ab, block = gw.reshape(1, d), gb.reshape(1, d), max(m, 1)
+        if need_wb:
+            run = None  # (whole: the one pass's sums)
+    g = x2 if gx is None else gx.reshape(m, d)
+
+    def part(r0, r1):
+        k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, r0, r1, block)
+
+    if run is None or m < LN_BLOCKS:
+        part(0, m)
+    else:
+        h = min(m, rows * layer_norm_caller_blocks(x2.size))
+        run(((0, h), (h, m)), part)
+    if not need_wb:
+        return None, None
+    if blocked:
+        gw, gb = np.empty(d, np.float32), np.empty(d, np.float32)
+        jit.layer_norm_block_sums(aw, ab, gw, gb)
+    return gw, gb
 
 
 def adam_update(p, g, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step):

@@ -493,9 +493,15 @@ class Xlogy(Function):
             # PyTorch's xlogy(gy, y): 0 where gy is 0 (unless y is nan), and 0 where x = 0 and
             # y <= 0 (log 1 = 0 there: no -inf enters even a second-order pass).
             edge = (x == 0) & ((y <= 0) | getattr(self, "nan_other", False))
-            flat = edge | ((gy == 0) & (y == y))
-            # the edge is 0 whatever gy is (PyTorch masks after the product: a nan gy too)
-            gx = ops.where(edge, 0, gy * ops.log(ops.where(flat, 1, y)))
+            if ops.is_graph:
+                # PyTorch's xlogy(gy, y) as an op: its derivative in gy is log(y) also where
+                # gy = 0 (the masked product below has 0 there: a second order through a zero
+                # first-order gradient, xlogy(x, 2) ** 2 at x = 0, lost 2 log(2)^2)
+                gx = ops.where(edge, 0, Xlogy.apply(gy, y))
+            else:
+                flat = edge | ((gy == 0) & (y == y))
+                # the edge is 0 whatever gy is (PyTorch masks after the product: a nan gy too)
+                gx = ops.where(edge, 0, gy * ops.log(ops.where(flat, 1, y)))
             gyy = gy * x / y
         return gx, gyy
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend
+from .. import backend, halves
 from ..autograd import Function
 
 
@@ -92,7 +92,10 @@ class LayerNorm(Function):
         if k is not None:
             w = affine[0] if self.has_w else None
             b = affine[-1] if self.has_b else None
-            y, self.mean, self.rstd = k(_rows(x, self.k), w, b, self.eps)  # stats (M,) float32
+            # NumPy: rows in two halves at once at two BLAS threads (descent/halves.py)
+            run = halves.layer_norm_run(x, True)
+            kw = {"run": run} if run is not None else {}
+            y, self.mean, self.rstd = k(_rows(x, self.k), w, b, self.eps, **kw)  # (M,) float32
             self.xhat = None
             return y.reshape(x.shape)
         x2 = _rows(x, self.k)  # (M, D)
@@ -179,7 +182,9 @@ class LayerNorm(Function):
         w = ins[1] if self.has_w else None
         need_x, need_wb = self.parents[0] is not None, need_w or need_b
         gy2 = gy.reshape(x2.shape)
-        gx, gw, gb = k(x2, w, gy2, self.mean, self.rstd, need_x=need_x, need_wb=need_wb)
+        run = halves.layer_norm_run(x2, False)  # NumPy: rows in two halves at two BLAS threads
+        kw = {"run": run} if run is not None else {}
+        gx, gw, gb = k(x2, w, gy2, self.mean, self.rstd, need_x=need_x, need_wb=need_wb, **kw)
         gx = None if gx is None else gx.reshape(gy.shape)
         grads = (gx,)
         if self.has_w:

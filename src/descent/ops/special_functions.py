@@ -32,7 +32,6 @@ from .. import backend
 from ..autograd import Function
 from ..errors import DescentError, DtypeError
 from ..tensor import Tensor
-from .elementwise import log1p
 from .math import _binary_float, _floating, _is_nan_number, round_to
 from .nested_values import on_values
 from .special import _BERNOULLI, _cupy_special, _elementwise, _erfinv64, erfc, lgamma
@@ -254,11 +253,12 @@ class Xlog1py(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's xlog1py(gy, y): 0 where gy = 0 (unless y is nan) and where x = 0 with
             # y <= -1 (log1p is not in `ops`: the Tensor op under create_graph).
-            flat = ((x == 0) & ((y <= -1) | getattr(self, "nan_other", False))) | (
-                (gy == 0) & (y == y)
-            )
-            l1p = log1p(y) if ops.is_graph else backend.get_array_module(y).log1p(y)
-            gx = ops.where(flat, 0, gy * l1p)
+            edge = (x == 0) & ((y <= -1) | getattr(self, "nan_other", False))
+            if ops.is_graph:  # the op itself: d/dgy is log1p(y) also where gy = 0 (Xlogy)
+                gx = ops.where(edge, 0, Xlog1py.apply(gy, y))
+            else:
+                flat = edge | ((gy == 0) & (y == y))
+                gx = ops.where(flat, 0, gy * backend.get_array_module(y).log1p(y))
             gyy = gy * x / (y + 1.0)
         return gx, gyy
 
