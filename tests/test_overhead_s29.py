@@ -242,3 +242,34 @@ def test_split_skips_the_index_conversion(monkeypatch):
     assert calls == [] and len(pieces) == 6
     x[:, 1:3]  # (indexing itself still converts)
     assert calls == [1]
+
+
+def test_compile_replays_the_changed_ops_as_eager():
+    """descent.compile's replay of avg_pool3d (the eight-plane loop, below and above 32,768
+    values), adaptive_avg_pool3d / 2d and split's pieces: bitwise eager's values and
+    gradients on every call, and replayed."""
+    from compile_harness import assert_replayed, compare_calls
+
+    rng = np.random.default_rng(11)
+    w = ds.tensor(rng.standard_normal((8, 1, 1, 1)).astype(np.float32), requires_grad=True)
+    v = ds.tensor(rng.standard_normal((1, 10)).astype(np.float32), requires_grad=True)
+
+    def step(big, small, flat):
+        a = F.adaptive_avg_pool3d(big * w, 2)  # (4, 8, 2, 2, 2): the loop above the bound
+        b = F.avg_pool3d(small * w, 3, 2, 1)  # (2, 8, 3, 3, 2): below it, with padding
+        c = F.adaptive_avg_pool2d(small[:, :, 0] * w[:, 0], (3, 2))  # the window products
+        pieces = ds.split(flat * v, 3, dim=1)
+        d = sum((p * (k + 1)).sum() for k, p in enumerate(pieces))
+        loss = a.square().sum() + b.sum() + c.square().sum() + d
+        loss.backward()
+        return loss, a, b, c
+
+    def args(k):
+        r = np.random.default_rng(0 if k < 2 else k)
+        return (
+            ds.tensor(r.standard_normal((4, 8, 16, 16, 16)).astype(np.float32)),
+            ds.tensor(r.standard_normal((2, 8, 5, 6, 4)).astype(np.float32)),
+            ds.tensor(r.standard_normal((4, 10)).astype(np.float32)),
+        )
+
+    assert_replayed(*compare_calls(step, args, calls=4, leaves=[w, v]), calls=4)
