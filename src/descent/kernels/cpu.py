@@ -411,7 +411,7 @@ def layer_norm_rows_backward(x2, w, gy2, mean, rstd, gx, has_w, need_x, need_wb,
     jit = _k()
     k = jit.layer_norm_bwd32
     m, d = x2.shape
-    rows = max(1, -(-m // LN_BLOCKS))
+    rows = -(-m // LN_BLOCKS)
     blocked = need_wb and x2.size >= LN_BLOCKED_MIN
     if blocked:
         aw, ab = np.zeros((LN_BLOCKS, d), np.float32), np.zeros((LN_BLOCKS, d), np.float32)
@@ -423,15 +423,13 @@ def layer_norm_rows_backward(x2, w, gy2, mean, rstd, gx, has_w, need_x, need_wb,
         if need_wb:
             run = None  # (whole: the one pass's sums)
     g = x2 if gx is None else gx.reshape(m, d)
-
-    def part(r0, r1):
-        k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, r0, r1, block)
-
     if run is None or m < LN_BLOCKS:
-        part(0, m)
+        k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, 0, m, block)
     else:
         h = min(m, rows * layer_norm_caller_blocks(x2.size))
-        run(((0, h), (h, m)), part)
+        run(((0, h), (h, m)),
+            lambda r0, r1: k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, r0, r1,
+                             block))  # fmt: skip
     if not need_wb:
         return None, None
     if blocked:
