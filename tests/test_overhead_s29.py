@@ -273,3 +273,39 @@ def test_compile_replays_the_changed_ops_as_eager():
         )
 
     assert_replayed(*compare_calls(step, args, calls=4, leaves=[w, v]), calls=4)
+
+
+@pytest.mark.parametrize(
+    "shape,out", [((2, 3, 8, 8), 2), ((3, 8, 6), (4, 3)), ((2, 3, 16), None), ((0, 3, 4, 4), 2)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dividing_adaptive_avg_pool2d_bitwise_avg_pool2d(shape, out, dtype, monkeypatch):
+    """adaptive_avg_pool2d / 1d with dividing sizes: avg_pool2d's node and bits (values and
+    gradients, -0.0 / nan / inf / huge), without avg_pool2d's argument checks."""
+    from descent.nn.functional import _pooling
+
+    rng = np.random.default_rng(7)
+    v = (rng.standard_normal(shape) * 100).astype(dtype)
+    if v.size:
+        v.flat[0], v.flat[5], v.flat[-1] = -0.0, np.nan, 3e38 if dtype == np.float32 else 1e308
+        v.flat[9] = -np.inf
+    one_d = out is None
+    calls = []
+    real = _pooling.avg_pool2d
+    monkeypatch.setattr(_pooling, "avg_pool2d", lambda *a, **k: calls.append(1) or real(*a, **k))
+    a = ds.tensor(v, requires_grad=True)
+    y = F.adaptive_avg_pool1d(a, 4) if one_d else F.adaptive_avg_pool2d(a, out)
+    assert calls == ([] if v.size else [1])
+    b = ds.tensor(v, requires_grad=True)
+    if one_d:
+        want = real(b[:, :, None], (1, shape[-1] // 4))[:, :, 0]
+    else:
+        o = (out, out) if isinstance(out, int) else out
+        want = real(b, (shape[-2] // o[0], shape[-1] // o[1]))
+    _bits(y.detach().numpy(), want.detach().numpy())
+    if v.size:
+        gy = (rng.standard_normal(tuple(y.shape)) * 10).astype(dtype)
+        gy.flat[0], gy.flat[1] = -0.0, np.nan
+        y.backward(ds.tensor(gy))
+        want.backward(ds.tensor(gy))
+        _bits(a.grad.numpy(), b.grad.numpy())

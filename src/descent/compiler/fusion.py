@@ -406,7 +406,7 @@ def adam_step_buffer(opt):
                 # C-contiguous gradient's in index order (the flat copy aligns them)
                 return orig(group, buf, state_init, scalar_init)
             hit = cache[id(buf)] = (buf, *_grads_kernel(buf))
-        _, lo, k = hit
+        _, lo, k, _ = hit
         a.scalars = {}
         step = int(values["step"][0]) + 1
         k(a.param, tuple(gs), lo, a.state["exp_avg"], a.state["exp_avg_sq"],
@@ -447,7 +447,7 @@ class AdamFastStep:
     swapped, a missing or odd gradient, per-parameter step counts, amsgrad, a closure) returns
     False and the caller runs the real `step()`, whose result `learn()` may record again."""
 
-    __slots__ = ("opt", "plan", "relearn", "misses", "learned", "hits", "args")
+    __slots__ = ("opt", "plan", "relearn", "misses", "learned", "hits", "args", "folds")
 
     def __init__(self, opt) -> None:
         self.opt = opt
@@ -456,6 +456,7 @@ class AdamFastStep:
         self.misses = 0  # calls without a plan
         self.learned = 0  # how many times a plan was built (tests)
         self.hits = 0  # steps it ran (tests)
+        self.folds = 0  # of them, steps whose kernels made clipping's scaling (tests)
         self.args: dict = {}  # id(group) -> (hyperparameters, group, adam_args' fixed part, eps)
 
     def learn(self) -> None:
@@ -499,16 +500,25 @@ class AdamFastStep:
                     return
                 if not all(map(_is, map(_data_of, buf.params), views)):
                     return
-                lo, k = _grads_kernel(buf)
+                lo, k, ks = _grads_kernel(buf)
                 bufs.append((tuple(buf.params), views, sdicts, sd_rep, nm_rep, sviews,
-                             [v.shape for v in views], buf.scalars["step"], a, lo, k))  # fmt: skip
+                             [v.shape for v in views], buf.scalars["step"], a, lo, k,
+                             ks))  # fmt: skip
             per_group.append((group, params, bufs))
         self.plan = (groups, tuple(groups), state, layouts, tuple(layouts), tuple(per_group))
         self.learned += 1
 
-    def __call__(self, args, kwargs) -> bool:
+    def __call__(self, args, kwargs, clip=None) -> bool:
         """Run the step if the recorded plan still holds (True), else change nothing (False;
-        `relearn` then says whether the caller should `learn()` after the real step)."""
+        `relearn` then says whether the caller should `learn()` after the real step).
+
+        `clip`: (gradient arrays, coef) of a clip_grad_norm_ the replay ran just before without
+        its scaling (`optim.clip._norm_and_coef`); a True return has applied it. Where those
+        arrays are exactly the gradients the kernels read, each once and each owning its memory
+        (so none overlaps another), the kernels scale each gradient as they read it
+        (`_cpu_optim.adam_grads_scaled`: g * coef stored back, then the update: clipping's own
+        float32 products, so the same gradients, parameters and state); else the scaling runs
+        first (`clip.scale`), then the plain kernels."""
         plan = self.plan
         if plan is None:  # the last learn() found no plan: look again now and then
             self.misses += 1
@@ -534,7 +544,7 @@ class AdamFastStep:
             if (len(gp) != len(params) or not all(map(_is, gp, params)) or group["amsgrad"]
                     or _tensor_hyper(group)):  # fmt: skip
                 return False
-            for ps, views, sdicts, sd_rep, nm_rep, sviews, shapes, steps, a, lo, k in bufs:
+            for ps, views, sdicts, sd_rep, nm_rep, sviews, shapes, steps, a, lo, k, ks in bufs:
                 try:
                     if not (all(map(_is, map(_data_of, ps), views))
                             and all(map(_is, map(state.get, ps), sdicts))
@@ -558,12 +568,24 @@ class AdamFastStep:
                 if v.count(v[0]) != len(v):  # per-parameter step counts
                     return False
                 self.relearn = True
-                runs.append((group, a, lo, k, tuple(map(_flat, gs)), steps, ps, int(v[0]) + 1))
+                runs.append((group, a, lo, k, tuple(map(_flat, gs)), steps, ps, int(v[0]) + 1,
+                             ks, gs))  # fmt: skip
         self.relearn = False
+        coef = None
+        if clip is not None:
+            if _folds(clip[0], runs):
+                coef = clip[1]
+                self.folds += 1
+            else:
+                _clip_scale()(*clip)
         # Everything checked: the kernel calls, as `adam_step_buffer` makes them.
-        for group, a, lo, k, gs, steps, ps, step in runs:
-            k(a.param, gs, lo, a.state["exp_avg"], a.state["exp_avg_sq"],
-              *self._args(group, step))  # fmt: skip
+        for group, a, lo, k, gs, steps, ps, step, ks, _ in runs:
+            if coef is None:
+                k(a.param, gs, lo, a.state["exp_avg"], a.state["exp_avg_sq"],
+                  *self._args(group, step))  # fmt: skip
+            else:
+                ks(a.param, gs, lo, a.state["exp_avg"], a.state["exp_avg_sq"], coef,
+                   *self._args(group, step))  # fmt: skip
             a.scalars = {}
             steps += 1
             for p in ps:
@@ -589,6 +611,32 @@ class AdamFastStep:
         return (*hit[2], f((1 - beta2**step) ** 0.5), hit[3], f(alpha), alpha == 1)
 
 
+def _folds(grads: list, runs: list) -> bool:
+    """Whether clipping's gradient arrays are the ones the step's kernels read (`runs`' raw
+    gradients), each exactly once, float32, each owning its memory (no base: two such arrays
+    cannot overlap, so scaling each as it is read equals scaling all first)."""
+    ids = {id(g) for g in grads}
+    if len(ids) != len(grads):
+        return False
+    n = 0
+    for run in runs:
+        for g in run[-1]:
+            if id(g) not in ids or g.base is not None:
+                return False
+            n += 1
+    return n == len(ids)
+
+
+def _clip_scale():
+    """optim.clip.scale (optim sits above the engine: imported when first needed)."""
+    f = _HOOKS.get("scale")
+    if f is None:
+        from ..optim.clip import scale as f  # noqa: PLC0415
+
+        _HOOKS["scale"] = f
+    return f
+
+
 def _global_hooks() -> bool:
     h = _HOOKS.get("module")
     if h is None:
@@ -602,15 +650,20 @@ _HOOKS: dict = {}
 
 
 def _grads_kernel(buf):
-    """(lo, k) for `_cpu_optim.adam_grads` over a flat buffer: each parameter's start in the
-    buffer, and the one-thread kernel (or its every-core twin, chosen by the thread plan)."""
+    """(lo, k, ks) for `_cpu_optim.adam_grads` over a flat buffer: each parameter's start in
+    the buffer, the one-thread kernel (or its every-core twin, chosen by the thread plan), and
+    the same for `adam_grads_scaled` (clipping's scaling folded in: `AdamFastStep`)."""
     from ..kernels import _cpu_optim  # noqa: PLC0415 - imports numba
 
     lo = np.array([b[0] for b in buf.bounds], np.int64)
-    serial = _split_adam(_cpu_optim.adam_grads_kernel(False), lo, buf.whole.param.size)
-    if buf.whole.param.size < PARALLEL_MIN:
-        return lo, serial
-    return lo, Tuned(serial, _cpu_optim.adam_grads_kernel(True))
+    size = buf.whole.param.size
+    sites = []
+    for scaled in (False, True):
+        serial = _split_adam(_cpu_optim.adam_grads_kernel(False, scaled), lo, size)
+        if size >= PARALLEL_MIN:
+            serial = Tuned(serial, _cpu_optim.adam_grads_kernel(True, scaled))
+        sites.append(serial)
+    return lo, *sites
 
 
 def _split_adam(kernel, lo, size: int):

@@ -51,8 +51,9 @@ from ..ops import linear as _ops_linear
 from ..ops import loss as _ops_loss
 from ..ops import shape as _ops_shape
 from ..ops.untracked import Guarded, GuardFailed
+from ..optim import clip as _clip
 from ..tensor import Tensor as _Tensor
-from . import codegen, fusion, linear_t, replay_kernels
+from . import attach, codegen, fusion, linear_t, replay_kernels
 from .fusion import FusedChain
 from .mask_read import MaskRead
 from .recorder import Backward, Call, Forward, Recording, View, Write, _Out
@@ -185,6 +186,14 @@ class Program:
         # caller's memory must put back (`_undo_plan`); None when no guard follows such a step
         self.undo = _undo_plan(rec.program)
         self._write_log: list | None = None  # (array, its old values) per journaled write
+        # clip_grad_norm_ Calls whose scaling the step Call right after them folds into its
+        # kernels (`_fold_clip`): id(clip Call) -> that step Call; and the scaling left for it
+        self._clip_next = {
+            id(a): b for (a, _, _), (b, _, _) in zip(self.steps, self.steps[1:])
+            if type(a) is Call and a.kind == "clip_grad_norm_" and type(b) is Call
+            and b.kind == "step"
+        }  # fmt: skip
+        self._clip_pending: tuple | None = None
 
     # -- building --------------------------------------------------------------------------
     def _compile_steps(self) -> list:
@@ -611,6 +620,9 @@ class Program:
         return meta
 
     def _call(self, ins: Call, env) -> None:
+        clip = self._clip_pending
+        if clip is not None:  # clipping's scaling, left by `_fold_clip` for this step
+            self._clip_pending = None
         if ins.kind == "step" and ins.fused is not False:
             opt = getattr(ins.fn, "__self__", None)
             if ins.fused is None:
@@ -620,8 +632,11 @@ class Program:
                 # Adam/AdamW: the step without the optimizer's Python when nothing it decides
                 # from changed since the last one (fusion.AdamFastStep), else its own step
                 fast = getattr(ins.fused, "fast", None)
-                if fast is not None and fast(ins.args, ins.kwargs):
-                    return
+                if fast is not None and fast(ins.args, ins.kwargs, clip):
+                    return  # (clip's scaling applied)
+                if clip is not None:  # (declined: nothing changed)
+                    _clip.scale(*clip)
+                    clip = None
                 # The optimizer's own step() with its rule replaced by one kernel for the
                 # duration of the call (an instance attribute shadows the method); for Adam
                 # also its per-buffer step, which reads the gradients where they are instead
@@ -639,9 +654,30 @@ class Program:
                 if fast is not None and fast.relearn:
                     fast.learn()  # what this step saw, for the next one
                 return
-        out = ins.fn(*ins.args, **ins.kwargs)
+        if clip is not None:
+            _clip.scale(*clip)
+        if ins.kind == "clip_grad_norm_" and self._fold_clip(ins):
+            out, grads, coef = _clip._norm_and_coef(*ins.args, **ins.kwargs)
+            if coef is not None:
+                self._clip_pending = (grads, coef)
+        else:
+            out = ins.fn(*ins.args, **ins.kwargs)
         if ins.out is not None:
             env[ins.out] = out._data if hasattr(out, "_data") else out
+
+    def _fold_clip(self, ins: Call) -> bool:
+        """Whether this clip_grad_norm_ Call leaves its scaling to the step Call right after it
+        (session 29, helper-214): descent's own clip_grad_norm_ on the CPU, before an Adam/AdamW
+        step whose replay runs `fusion.AdamFastStep` (its plan made at an earlier replay). That
+        step scales each gradient in its kernel as it reads it, or scales them all first when it
+        cannot (`AdamFastStep.__call__`); any other path scales them before the step runs. The
+        gradients, parameters and state are bitwise what the two calls make."""
+        nxt = self._clip_next.get(id(ins))
+        if nxt is None or not FOLD_CLIP[0] or attach.unpatched(ins.fn) is not _CLIP_NORM:
+            return False
+        fused = nxt.fused
+        fast = getattr(fused, "fast", None) if fused else None
+        return fast is not None and fast.plan is not None
 
     def release(self) -> None:
         """Drop what replayed nodes still hold (a program evicted from the cache)."""
@@ -682,6 +718,10 @@ _INTO_FRESH = [True]
 # The generated replay's ufuncs write into an operand that dies at their step where nothing
 # else holds it (codegen._forward); the interpreter allocates. False: a pool buffer (A/B).
 _INTO_DEAD = [True]
+# Session 29 (helper-214): clip_grad_norm_'s scaling folded into the Adam/AdamW step's kernels
+# that follow it (`Program._fold_clip`). False: clipping scales as eager does (benchmarks' A/B).
+FOLD_CLIP = [True]
+_CLIP_NORM = _clip.clip_grad_norm_
 
 
 def _plain_plan(prog, ins: Backward):

@@ -298,6 +298,28 @@ def _adam_span(p, g, base, m, v, maximize, wd_mode, decay, wd, wd_is_one, lerp_s
         v[i] = vi
 
 
+def _adam_span_scaled(p, g, base, m, v, coef, maximize, wd_mode, decay, wd, wd_is_one, lerp_small,
+                      w, beta2, one_m_beta2, bc2, eps, alpha,
+                      alpha_is_one):  # pragma: no cover  # fmt: skip
+    """`_adam_span` after clip_grad_norm_'s scaling of the same gradient: g[i] = g[i] * coef
+    stored back (the float32 product `g *= coef` makes), then adam32's loop body on it. One
+    pass over g instead of two (descent.compile's replay folds the clipping of a step that
+    clips and then steps: compiler/fusion.AdamFastStep)."""
+    n = g.size
+    p, m, v = p[base : base + n], m[base : base + n], v[base : base + n]
+    for i in prange(n):
+        gi = g[i] * coef
+        g[i] = gi
+        gi, pi, mi = _adam_opening(gi, p[i], m[i], maximize, wd_mode, decay, wd, wd_is_one,
+                                   lerp_small, w)
+        vi = v[i] * beta2 + (gi * gi) * one_m_beta2
+        denom = math.sqrt(vi) / bc2 + eps
+        t = mi / denom
+        p[i] = pi + (t if alpha_is_one else t * alpha)
+        m[i] = mi
+        v[i] = vi
+
+
 def _adam_grads_of(span):
     """The loop over the parameters of a flat buffer, one `_adam_span` each."""
 
@@ -316,16 +338,34 @@ def _adam_grads_of(span):
     return adam_grads
 
 
+def _adam_grads_scaled_of(span):
+    """`_adam_grads_of` with each gradient scaled by coef first (`_adam_span_scaled`)."""
+
+    def adam_grads_scaled(p, gs, lo, m, v, coef, maximize, wd_mode, decay, wd, wd_is_one,
+                          lerp_small, w, beta2, one_m_beta2, bc2, eps, alpha,
+                          alpha_is_one):  # pragma: no cover  # fmt: skip
+        """`adam_grads` after `gs[j] *= coef` for every j, in the same pass."""
+        for j in range(len(gs)):
+            span(p, gs[j], lo[j], m, v, coef, maximize, wd_mode, decay, wd, wd_is_one,
+                 lerp_small, w, beta2, one_m_beta2, bc2, eps, alpha, alpha_is_one)  # fmt: skip
+
+    return adam_grads_scaled
+
+
 adam_grads = njit(**_OPTS)(_adam_grads_of(njit(**_OPTS)(_adam_span)))
-_ADAM_GRADS_PARALLEL = []
+adam_grads_scaled = njit(**_OPTS)(_adam_grads_scaled_of(njit(**_OPTS)(_adam_span_scaled)))
+_ADAM_GRADS_PARALLEL: dict = {}
 
 
-def adam_grads_kernel(parallel: bool):
-    """`adam_grads`, or (parallel) the same loops with each span's elements over every core
-    (bitwise the same: elements are independent)."""
+def adam_grads_kernel(parallel: bool, scaled: bool = False):
+    """`adam_grads` (scaled: `adam_grads_scaled`), or (parallel) the same loops with each span's
+    elements over every core (bitwise the same: elements are independent)."""
     if not parallel:
-        return adam_grads
-    if not _ADAM_GRADS_PARALLEL:
-        span = njit(parallel=True, nogil=True, error_model="numpy")(_adam_span)
-        _ADAM_GRADS_PARALLEL.append(njit(nogil=True, error_model="numpy")(_adam_grads_of(span)))
-    return _ADAM_GRADS_PARALLEL[0]
+        return adam_grads_scaled if scaled else adam_grads
+    k = _ADAM_GRADS_PARALLEL.get(scaled)
+    if k is None:
+        span = njit(parallel=True, nogil=True, error_model="numpy")(
+            _adam_span_scaled if scaled else _adam_span)
+        of = _adam_grads_scaled_of if scaled else _adam_grads_of
+        k = _ADAM_GRADS_PARALLEL[scaled] = njit(nogil=True, error_model="numpy")(of(span))
+    return k

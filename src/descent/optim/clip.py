@@ -47,18 +47,32 @@ def clip_grad_norm_(
     Raises:
         RuntimeError: `error_if_nonfinite` is set and the norm is nan or inf.
     """
+    norm, grads, coef = _norm_and_coef(parameters, max_norm, norm_type, error_if_nonfinite)
+    if coef is not None:
+        scale(grads, coef)
+    return norm
+
+
+def _norm_and_coef(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False,
+                   foreach=None) -> tuple:
+    """clip_grad_norm_ without its scaling: (the total norm as a 0-d Tensor, the gradient
+    arrays, the coefficient to scale them by, or None where they stay as they are: coef >= 1,
+    or a GPU, where the scaling has run). descent.compile's replay calls it directly and folds
+    the scaling into the Adam/AdamW step that follows (compiler/fusion.AdamFastStep): the same
+    float32 products g * coef, so the same bits."""
     del foreach
     grads = _grads(parameters)
     p = float(norm_type)
     max_norm = float(max_norm)
     if not grads:
-        return Tensor(0.0)
-    xp = backend.get_array_module(grads[0])
-    dtype = grads[0].dtype
+        return Tensor(0.0), grads, None
+    g0 = grads[0]
+    xp = backend.get_array_module(g0)
+    dtype = g0.dtype
     if dtype.kind == "c":  # complex gradients: the norm of the moduli, a real number
-        dtype = grads[0].real.dtype
-    if backend.is_cupy_array(grads[0]) and not error_if_nonfinite:
-        return _clip_on_device(xp, grads, p, max_norm, dtype)
+        dtype = g0.real.dtype
+    if xp is not np and not error_if_nonfinite and backend.is_cupy_array(g0):
+        return _clip_on_device(xp, grads, p, max_norm, dtype), grads, None
     # Each gradient's contribution is reduced in its own dtype (no float64 copies); the
     # contributions are summed as Python floats (on a GPU: on the device, then one transfer).
     if p == math.inf:
@@ -79,11 +93,16 @@ def clip_grad_norm_(
     # The coefficient in the gradients' dtype, as PyTorch computes it from its float32 norm.
     norm = xp.asarray(total, dtype=dtype)
     coef = dtype.type(max_norm) / (norm + dtype.type(1e-6))
-    if not coef >= 1.0:  # also scales by a nan coefficient, as PyTorch does
-        with np.errstate(invalid="ignore"):  # inf * 0 = nan, silently as in PyTorch
-            for g in grads:
-                g *= coef
-    return Tensor._wrap(norm)
+    # (not coef >= 1: also scales by a nan coefficient, as PyTorch does)
+    return Tensor._wrap(norm), grads, None if coef >= 1.0 else coef
+
+
+def scale(grads: list, coef) -> None:
+    """g *= coef for each gradient array in place (clip_grad_norm_'s scaling; a nan
+    coefficient scales too, as in PyTorch)."""
+    with np.errstate(invalid="ignore"):  # inf * 0 = nan, silently as in PyTorch
+        for g in grads:
+            g *= coef
 
 
 def _clip_on_device(xp, grads: list, p: float, max_norm: float, dtype) -> Tensor:
