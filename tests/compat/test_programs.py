@@ -1062,6 +1062,25 @@ CASES = {
     # HF GPT-2: Conv1D by addmm, the bool causal buffer (persistent=False), finfo.min masks,
     # layer_past caches, shifted-label loss, accumulation; cached and left-padded generation
     "gpt2_hf_conv1d": ((1e-5, 1e-6), None),
+    # a Trainer-style loop by hand: a length-grouped BatchSampler, pad_sequence collate,
+    # warmup-cosine LambdaLR, accumulation, clip by value and norm, label smoothing, an EMA
+    # AveragedModel, a parametrized weight, a torch.save / load(weights_only) resume
+    "hf_trainer_loop": ((1e-5, 1e-6), None),
+    # BertForQuestionAnswering: token_type and position_ids buffers, finfo.min extended mask,
+    # start / end logits by split, clamp to ignored_index, n-best spans by triu / tril masks
+    "bert_qa_span": ((1e-5, 1e-6), None),
+    # cosine schedule, v-prediction, Min-SNR weights, a GroupNorm U-Net with FiLM time
+    # embeddings and attention, _foreach EMA, CFG training and DDIM sampling
+    "diffusion_unet_vpred": ((1e-5, 1e-6), None),
+    # Kool et al.'s attention model for the TSP: (heads, in, key) Parameters, BatchNorm over
+    # flattened nodes, masked glimpses with tanh clipping, REINFORCE with a rollout baseline
+    "tsp_attention_model": ((1e-5, 1e-6), None),
+    # goal-conditioned DDPG with HER's future relabelling, running normalisers, clamped
+    # targets, Polyak updates through .data.copy_
+    "her_ddpg_goal": ((1e-5, 1e-6), None),
+    # MiDaS's scale-and-shift-invariant loss with gradient matching, SILog, berHu, median
+    # alignment and the depth metrics; OneCycleLR
+    "depth_ssi_loss": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
