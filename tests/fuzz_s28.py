@@ -17,6 +17,12 @@ unchanged with `m` bound to torch or to descent (`F` to its nn.functional).
   configuration both libraries must refuse. Values and the input / weight gradients.
 * `func`: torch.func transforms (grad with argnums and has_aux, vmap with in_dims / out_dims,
   jacrev, jacfwd, hessian, jvp, vjp, and nestings: vmap(grad), grad(grad), jacrev(jacrev)).
+* `index` (session 29): int8 / uint8 / int16 / int32 / int64 / bool / float tensors (0-d,
+  empty, dtype extremes) through scatter (value, reduce), scatter_add, scatter_reduce, gather,
+  index_select / add / copy / fill / put, take, take_along_dim, masked_scatter / select,
+  bincount, searchsorted, bucketize, unique (_consecutive), getitem / setitem and 26 reductions
+  and scans with dim / keepdim / dtype=; negative and (8%) out-of-range indices; gradients of
+  the float operands.
 
 Compared: the statement at which each library raises (descent's exception must be the class of
 PyTorch's or a subclass; where only PyTorch raises NotImplementedError, descent computing is a
@@ -910,7 +916,246 @@ def gen_func(rng, seed) -> Program:
     return Program("func", seed, lines)
 
 
-MODES = {"grad2": gen_grad2, "complex": gen_complex, "nn": gen_nn, "func": gen_func}
+# ---------------------------------------------------------------------------------------------
+# index: integer, bool and float tensors through scatter / gather / index_* / take / masked_* /
+# bincount / searchsorted / bucketize / unique and the reductions, with negative, out-of-range
+# and empty indices, 0-d and empty tensors, and gradients of the float operands (session 29)
+
+INT_DTYPES = ["int8", "uint8", "int16", "int32", "int64", "bool"]
+
+
+def _ivals(rng, shape, dtype) -> np.ndarray:
+    """Values of an integer / bool / float dtype, with the dtype's extremes now and then."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if dtype == "bool":
+        return (rng.random(n) < 0.5).reshape(shape)
+    if dtype.startswith("float"):
+        return _vals(rng, shape, dtype, edges=0.2)
+    info = np.iinfo(dtype)
+    v = rng.integers(max(info.min, -5), min(info.max, 6), n)
+    if rng.random() < 0.2:
+        pick = rng.random(n) < 0.3
+        v[pick] = rng.choice([info.min, info.max, 0, 1], int(pick.sum()))
+    return v.astype(dtype).reshape(shape)
+
+
+def _idx(rng, size: int, k: int, unique=False, negative=True, bad=0.08) -> list:
+    """k indices into a dimension of `size`: negative ones (where the op wraps them) and, with
+    probability `bad`, one out of range (both libraries must refuse)."""
+    if size == 0:
+        return [0] * k if rng.random() < bad else []
+    if unique:
+        v = list(rng.permutation(size)[: min(k, size)])
+    else:
+        v = list(rng.integers(0, size, k))
+    if negative:
+        v = [int(i) - size if rng.random() < 0.3 else int(i) for i in v]
+    if v and rng.random() < bad:
+        v[int(rng.integers(0, len(v)))] = int(rng.choice([size, -size - 1, 2 * size + 1]))
+    return [int(i) for i in v]
+
+
+def _idx_tensor(rng, shape, size, **kw) -> str:
+    n = int(np.prod(shape, dtype=np.int64))
+    a = np.array(_idx(rng, size, n, **kw), dtype=np.int64)
+    if a.size != n:  # (unique picks fewer than asked): pad with repeats of the first
+        a = np.resize(a, n) if a.size else np.zeros(n, np.int64)
+    return tensor_src(a.reshape(shape))
+
+
+def _index_program(rng) -> list:
+    dt = str(rng.choice(INT_DTYPES + ["float32", "float64", "float64"]))
+    fl = dt.startswith("float")
+    rg = fl and rng.random() < 0.6
+    shape = _shape(rng, max_nd=3, max_n=4, p0=0.08)
+    if not shape and rng.random() < 0.7:
+        shape = (int(rng.integers(1, 5)),)
+    x = _ivals(rng, shape, dt)
+    lines = [f"x = {tensor_src(x, rg)}"]
+    nd = len(shape)
+    d = int(rng.integers(-nd, nd)) if nd else 0
+    size = shape[d] if nd else 1
+    op = str(rng.choice([
+        "scatter", "scatter_value", "scatter_add", "scatter_reduce", "gather", "index_select",
+        "index_add", "index_copy", "index_fill", "index_put", "take", "take_along_dim",
+        "masked_scatter", "masked_select", "bincount", "searchsorted", "bucketize", "unique",
+        "unique_consecutive", "reduce", "reduce", "getitem", "setitem"]))  # fmt: skip
+    src_needed = op in ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy",
+                        "index_put", "masked_scatter")  # fmt: skip
+    if src_needed:
+        lines.append(f"s = {tensor_src(_ivals(rng, shape, dt), rg and rng.random() < 0.5)}")
+    out = None
+    if op in ("scatter", "scatter_value", "scatter_add", "scatter_reduce", "gather"):
+        # index no larger than x along every dim (and than s), its values along d
+        ishape = tuple(int(rng.integers(0, n + 1)) if rng.random() < 0.7 else n for n in shape)
+        uniq = op in ("scatter", "scatter_value")  # (duplicates: PyTorch's order is undefined)
+        if uniq and nd:
+            k = ishape[d] if ishape else 1
+            perm = [np.array(_idx(rng, size, k, unique=True, negative=False))
+                    for _ in range(int(np.prod(ishape, dtype=np.int64)) // max(k, 1))]  # fmt: skip
+            a = (np.concatenate(perm) if perm else np.zeros(0, np.int64)).astype(np.int64)
+            if a.size != int(np.prod(ishape, dtype=np.int64)):
+                a = np.zeros(ishape, np.int64)
+            a = np.moveaxis(a.reshape(ishape[:d % nd] + ishape[d % nd + 1:] + (k,)), -1, d)
+            if a.size and rng.random() < 0.08:
+                a.flat[0] = size
+            idx = tensor_src(np.ascontiguousarray(a))
+        else:
+            idx = _idx_tensor(rng, ishape, size, negative=False)
+        lines.append(f"i = {idx}")
+        if op == "scatter":
+            red = str(rng.choice(["", "", ", reduce='add'", ", reduce='multiply'"]))
+            out = f"m.scatter(x, {d}, i, s{red})"
+        elif op == "scatter_value":
+            v = str(rng.choice(["2", "-1", "0", "1.5", "True"])) if not fl else "2.5"
+            out = f"x.scatter({d}, i, {v})"
+        elif op == "scatter_add":
+            out = f"m.scatter_add(x, {d}, i, s)"
+        elif op == "scatter_reduce":
+            red = str(rng.choice(["sum", "prod", "mean", "amax", "amin"]))
+            inc = bool(rng.random() < 0.5)
+            out = f"m.scatter_reduce(x, {d}, i, s, '{red}', include_self={inc})"
+        else:
+            out = f"m.gather(x, {d}, i)"
+    elif op in ("index_select", "index_add", "index_copy", "index_fill"):
+        k = int(rng.integers(0, 4))
+        uniq = op == "index_copy"
+        lines.append(f"i = {tensor_src(np.array(_idx(rng, size, k, unique=uniq), np.int64))}")
+        if op == "index_select":
+            out = f"m.index_select(x, {d}, i)"
+        elif op == "index_fill":
+            out = f"x.index_fill({d}, i, {'-2' if not fl else '0.5'})"
+        else:
+            # the source: x's shape with i's length along d
+            lines.append(f"s = s.narrow({d}, 0, min(i.numel(), s.shape[{d}]))" if nd else
+                         "s = s")  # fmt: skip
+            if op == "index_add":
+                alpha = str(rng.choice(["1", "2", "-1"])) if not fl else "0.5"
+                out = f"x.index_add({d}, i, s, alpha={alpha})"
+            else:
+                out = f"x.index_copy({d}, i, s)"
+    elif op == "index_put":
+        acc = bool(rng.random() < 0.5)
+        k = int(rng.integers(0, 4))
+        lines.append(f"i = {tensor_src(np.array(_idx(rng, size, k, unique=not acc), np.int64))}")
+        lines.append("v = s.flatten()[:1].reshape(()) if s.numel() else s.sum()")
+        out = f"x.index_put((i,), v, accumulate={acc})" if d in (0, -nd) or nd == 1 else \
+            f"x.index_put((i,), v, accumulate={acc})"  # fmt: skip
+    elif op == "take":
+        n = int(np.prod(shape, dtype=np.int64))
+        ishape = _shape(rng, max_nd=2, max_n=3)
+        lines.append(f"i = {_idx_tensor(rng, ishape, n)}")
+        out = "m.take(x, i)"
+    elif op == "take_along_dim":
+        ishape = tuple(1 if rng.random() < 0.3 else n for n in shape)
+        lines.append(f"i = {_idx_tensor(rng, ishape, size)}")
+        out = f"m.take_along_dim(x, i, dim={d})" if nd else "m.take_along_dim(x, i)"
+    elif op in ("masked_scatter", "masked_select"):
+        mask = rng.random(shape) < 0.5
+        lines.append(f"k = {tensor_src(np.asarray(mask))}")
+        out = "x.masked_scatter(k, s)" if op == "masked_scatter" else "m.masked_select(x, k)"
+    elif op == "bincount":
+        n = int(rng.integers(0, 7))
+        a = rng.integers(0, 6, n)
+        if n and rng.random() < 0.08:
+            a[0] = -1
+        it = str(rng.choice(["int64", "int32", "uint8", "int16"]))
+        lines.append(f"b = {tensor_src(a.astype(it))}")
+        w = ""
+        if rng.random() < 0.4:
+            wdt = str(rng.choice(["float32", "float64"]))
+            lines.append(f"w = {tensor_src(_vals(rng, (n,), wdt))}")
+            w = ", weights=w"
+        out = f"m.bincount(b{w}, minlength={int(rng.integers(0, 8))})"
+    elif op in ("searchsorted", "bucketize"):
+        bdt = dt if dt != "bool" else "int64"
+        bnd = np.sort(_ivals(rng, (int(rng.integers(0, 6)),), bdt))
+        lines.append(f"bd = {tensor_src(bnd)}")
+        right = bool(rng.random() < 0.5)
+        o32 = bool(rng.random() < 0.3)
+        if op == "searchsorted":
+            out = f"m.searchsorted(bd, x, right={right}, out_int32={o32})" if nd <= 1 else \
+                f"m.searchsorted(bd, x.flatten(), right={right}, out_int32={o32})"  # fmt: skip
+        else:
+            out = f"m.bucketize(x, bd, right={right}, out_int32={o32})"
+    elif op in ("unique", "unique_consecutive"):
+        inv = bool(rng.random() < 0.5)
+        cnt = bool(rng.random() < 0.5)
+        dim = f", dim={d}" if nd and rng.random() < 0.3 else ""
+        if op == "unique":
+            out = f"m.unique(x, sorted=True, return_inverse={inv}, return_counts={cnt}{dim})"
+        else:
+            out = f"m.unique_consecutive(x, return_inverse={inv}, return_counts={cnt}{dim})"
+    elif op == "getitem":
+        k = int(rng.integers(0, 4))
+        lines.append(f"i = {tensor_src(np.array(_idx(rng, size, k), np.int64))}")
+        out = str(rng.choice(["x[i]" if d in (0, -nd) else "x[..., i]" if d == -1 else "x[i]",
+                              "x[x > 0]" if dt != "bool" else "x[x]", "x[None, ..., 0]"
+                              if nd else "x[None]"]))  # fmt: skip
+    elif op == "setitem":
+        k = int(rng.integers(0, 4))
+        lines.append(f"i = {tensor_src(np.array(_idx(rng, size, k, unique=True), np.int64))}")
+        v = str(rng.choice(["1", "-3", "0", "True", "2.5", "300"]))
+        lines.append("y = x.detach().clone()")
+        lines.append(f"y[i] = {v}" if d in (0, -nd) or nd <= 1 else f"y[..., i] = {v}")
+        lines.append("out.append(y)")
+        return lines
+    else:  # reductions and scans of every dtype, with dim / keepdim / dtype=
+        f = str(rng.choice(["sum", "prod", "cumsum", "cumprod", "amax", "amin", "argmax",
+                            "argmin", "max", "min", "all", "any", "count_nonzero", "mean",
+                            "nansum", "logsumexp", "std", "median", "mode", "cummax",
+                            "cummin", "sort", "argsort", "topk", "kthvalue", "msort"]))  # fmt: skip
+        kd = bool(rng.random() < 0.3)
+        has_dim = nd and rng.random() < 0.7
+        if f in ("cumsum", "cumprod", "cummax", "cummin", "logsumexp") and not has_dim:
+            has_dim = True
+        dim = f"{d}" if nd else "0"
+        if f in ("sum", "prod", "cumsum", "cumprod", "nansum") and rng.random() < 0.3:
+            ddt = str(rng.choice(["int64", "float64", "int32", "float32", "bool", "uint8"]))
+            extra = f", dtype=m.{ddt}"
+        else:
+            extra = ""
+        if f in ("sum", "amax", "amin", "mean", "nansum", "count_nonzero", "all", "any",
+                 "logsumexp", "std"):  # fmt: skip
+            kw = f"{dim}, keepdim={kd}" if has_dim and f != "count_nonzero" else \
+                (f"{dim}" if has_dim else "")  # fmt: skip
+            if f == "count_nonzero":
+                kw = dim if has_dim else ""
+            out = f"m.{f}(x{', ' if kw else ''}{kw}{extra})"
+        elif f in ("prod", "argmax", "argmin", "max", "min", "median", "mode", "kthvalue"):
+            if f == "kthvalue":
+                out = f"m.kthvalue(x, 1, {dim}, keepdim={kd})"
+            elif has_dim:
+                out = f"m.{f}(x, {dim}, keepdim={kd}{extra})"
+            else:
+                out = f"m.{f}(x{extra})"
+        elif f in ("cumsum", "cumprod", "cummax", "cummin"):
+            out = f"m.{f}(x, {dim}{extra})"
+        elif f == "topk":
+            out = f"m.topk(x, {int(rng.integers(0, 3))}, {dim}, largest={bool(rng.random() < 0.5)})"
+        elif f in ("sort", "argsort"):
+            out = f"m.{f}(x, dim={dim}, descending={bool(rng.random() < 0.5)}, stable=True)"
+        else:
+            out = "m.msort(x)"
+    lines.append(f"r = {out}")
+    lines.append("out.append(r)")
+    if rg:
+        leaves = "[x, s]" if src_needed and "requires_grad=True" in lines[1] else "[x]"
+        lines.append("rr = r[0] if isinstance(r, tuple) else r")
+        lines.append(
+            "out.append(m.autograd.grad((rr * m.arange(rr.numel(), dtype=rr.dtype)"
+            f".reshape(rr.shape)).sum(), {leaves}, allow_unused=True) if rr.requires_grad "
+            "else None)"
+        )
+    return lines
+
+
+def gen_index(rng, seed) -> Program:
+    return Program("index", seed, _index_program(rng))
+
+
+MODES = {"grad2": gen_grad2, "complex": gen_complex, "nn": gen_nn, "func": gen_func,
+         "index": gen_index}  # fmt: skip
 
 # Known mismatches: (mode, program seed) -> reason (tests/test_fuzz_s28.py runs each as an
 # xfail, strict unless the outcome depends on the CPU's kernels: NOT_STRICT)
@@ -1175,6 +1420,46 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "term through the incoming gradient when that is 0 (cos(det(A)) at det = 0: 0 where "
         "central differences give descent's 3.28, fuzz 28528275). Descent's second order there "
         "is new in session 29 (it raised)",
+    ),
+    (
+        "index",
+        r"torch RuntimeError: (?:Function Scatter(?:Add|Reduce)?Backward0 returned an invalid "
+        r"gradient|The size of tensor a \(\d+\) must match the size of tensor b \(0\))",
+        r"i = m\.tensor\(\[\], dtype=m\.int64\)\.reshape(?:.*\n)*r = m\.scatter",
+        "a PyTorch bug: scatter / scatter_add / scatter_reduce with an empty index returns self, "
+        "but its backward gathers the source's gradient at the empty index's shape and its "
+        "engine refuses it (invalid gradient, or a size mismatch in scatter_reduce's formula); "
+        "descent's gradients are self's gradient and zeros (session 29)",
+    ),
+    (
+        "index",
+        r"raises at line (?:\d+ vs None \(descent IndexError: index -\d+ is out of bounds|None "
+        r"vs \d+ \(descent - \| torch RuntimeError: index -\d+ is out of bounds)|exception "
+        r"class IndexError vs RuntimeError at line \d+: index -?\d+ is out of bounds",
+        r"r = m\.take_along_dim\(",
+        "PyTorch's take_along_dim with a negative index below -size: it wraps it (take_along_dim"
+        "(x of 2, [-3]) reads x[1]) where its gather and index_select refuse, and refuses -1 on "
+        "a 0-d x; descent refuses an index outside [-size, size) and takes -1 on 0-d as x[-1] "
+        "of its one element (session 29)",
+    ),
+    (
+        "index",
+        r"^out\S*: dtype float(?:32|64) vs int64$",
+        r"b = m\.tensor\(\[\], dtype=m\.\w+\)\.reshape\(0,\)(?:.*\n)*r = m\.bincount\(b, "
+        r"weights=w",
+        "PyTorch's bincount of an empty input returns zeros(minlength) as int64 before it looks "
+        "at the weights (its _bincount_cpu early return); with any element it is the weights' "
+        "dtype, descent's always (session 29)",
+    ),
+    (
+        "index",
+        r"raises at line None vs \d+ \(descent - \| torch RuntimeError: Autograd not support "
+        r"dtype: \w+\)",
+        r"dtype=m\.(?:float32|float64), requires_grad=True\)\n(?:.*\n)*r = m\.\w+\(x.*"
+        r"dtype=m\.(?:int\d+|uint8|bool)\)",
+        "only PyTorch raises: a reduction / scan of a float tensor that requires grad with an "
+        "integer or bool dtype= (its autograd refuses the integer result); descent computes "
+        "it, without a gradient (a superset)",
     ),
 ]
 

@@ -309,3 +309,27 @@ def test_xlogy_second_order_central_differences():
     fd = (first(np.array([1e-6])) - first(np.array([-1e-6]))) / 2e-6
     np.testing.assert_allclose(h.numpy(), fd, rtol=1e-8)
     assert abs(h.numpy()[0] - 2 * math.log(2) ** 2) < 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. scatter's value into an integer tensor: PyTorch's checked conversion (uint8 takes -1 as
+# 255, refuses 300 and -256; int8 refuses 200), where NumPy raised OverflowError for -1 (index
+# fuzz 392, session 29's new mode)
+
+
+@pytest.mark.parametrize("dtype, value", [("uint8", -1), ("uint8", -255), ("uint8", 300),
+                                          ("uint8", -256), ("int8", 200), ("int8", -128),
+                                          ("int16", -1), ("bool", 1)])  # fmt: skip
+def test_scatter_value_into_an_integer_tensor(dtype, value):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([[5], [1]], dtype=getattr(m, dtype))
+        try:
+            outs.append(x.scatter(1, m.tensor([[0], [0]]), value))
+        except RuntimeError as e:  # descent's DescentError is a RuntimeError
+            outs.append(type(e))
+    d, t = outs
+    if isinstance(t, type):
+        assert d is not None and isinstance(d, type) and issubclass(d, RuntimeError), d
+    else:
+        _same(d, t)

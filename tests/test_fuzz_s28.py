@@ -1,6 +1,8 @@
 """The session-28 differential fuzz (tests/fuzz_s28.py) at CI length: a fixed range of programs
 of each mode (second-order gradients, complex dtypes and the fft family, nn.functional with
-random configurations, torch.func transforms) against torch 2.13, and the known mismatches
+random configurations, torch.func transforms, integer / bool / float tensors through scatter,
+gather, index_*, take, bincount, searchsorted, unique and the reductions) against torch 2.13,
+and the known mismatches
 (strict xfails: when one is fixed, its xfail fails and the entry must go). Longer runs:
 `python tests/fuzz_s28.py MODE SECONDS FIRST` (docs/fuzz_long_run.md, "Session 28")."""
 
@@ -15,8 +17,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import fuzz_s28 as fz  # noqa: E402
 
-# programs per mode from program 0 (each mode ~2-4 s here)
-COUNTS = {"grad2": 120, "complex": 40, "nn": 500, "func": 150}
+# programs per mode from program 0 (each mode ~2-4 s here); index (session 29): 256 and 259
+# are open (docs/fuzz_long_run.md, "Session 29 (helper-218)")
+COUNTS = {"grad2": 120, "complex": 40, "nn": 500, "func": 150, "index": 250}
 
 
 @pytest.mark.parametrize("mode", sorted(COUNTS))

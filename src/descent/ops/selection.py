@@ -27,7 +27,7 @@ from ..errors import DescentError
 from ..grad_fn_names import mark_masked_select
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
-from ._common import as_tensor, refuse_kinds, return_type
+from ._common import as_tensor, fill_int, refuse_kinds, return_type
 from .elementwise import clone, nonzero_positions, saved_clone, where
 from .indexing import (
     IndexAdd,
@@ -300,7 +300,8 @@ def _src_tensor(x: Tensor, index: Tensor, src, value, op: str) -> Tensor:
     xp = backend.get_array_module(x._data)
     if src is None or not isinstance(src, Tensor):
         v = value if src is None else src
-        return Tensor._wrap(xp.full(index.shape, v, dtype=x.dtype))
+        # PyTorch's checked conversion of the value (uint8: -1 is 255, 300 an overflow error)
+        return Tensor._wrap(xp.full(index.shape, fill_int(v, x._data.dtype), dtype=x.dtype))
     check_src_dtype(x, src, op)
     if src.ndim != index.ndim and src.ndim:
         raise RuntimeError(
