@@ -227,3 +227,85 @@ def test_pieces_share_one_node(how):
 def test_output_nr_of_plain_tensors():
     x = descent.tensor(X, requires_grad=True)
     assert x.output_nr == 0 and (x * 2).output_nr == 0 and x[1].output_nr == 0
+
+
+# Part 2, keyword names in torch.linalg and torch.special (a probe of the names PyTorch's parser
+# accepts for the first argument: /work/notes/s29/h221/kw1.py; docs/pytorch.md, "Edges,
+# session 29"): where PyTorch takes a keyword descent refused, and the reverse
+M2 = np.array([[2.0, 1.0], [1.0, 3.0]])
+
+KEYWORD_CALLS = [
+    "L.linalg.inv(A=a)",
+    "L.linalg.det(A=a)",
+    "L.linalg.solve(A=a, B=v)",
+    "L.linalg.solve(a, B=v, left=True)",
+    "L.linalg.svdvals(A=a)",
+    "L.linalg.svdvals(a, driver=None)",
+    "L.linalg.matmul(input=a, other=a)",
+    "L.linalg.cholesky(input=a)",
+    "L.linalg.eigvals(input=a)",
+    "L.linalg.eigvalsh(input=a)",
+    "L.linalg.pinv(input=a)",
+    "L.linalg.cholesky_ex(input=a)",
+    "L.linalg.cond(input=a)",
+    "L.linalg.eig(input=a)",
+    "L.linalg.eigh(input=a, UPLO='U')",
+    "L.linalg.ldl_factor(input=a)",
+    "L.linalg.ldl_factor_ex(input=a)",
+    "L.linalg.matrix_exp(input=a)",
+    "L.linalg.matrix_norm(input=a, ord='nuc')",
+    "L.linalg.matrix_rank(input=a)",
+    "L.linalg.norm(input=a)",
+    "L.matrix_exp(input=a)",
+    "L.linalg.inv(a, out=L.empty(2, 2, dtype=L.float64))",
+    "L.special.erf(input=v)",
+    "L.special.exp2(input=v)",
+    "L.special.expit(input=v)",
+    "L.special.expm1(input=v)",
+    "L.special.log1p(input=v)",
+    "L.special.expm1(v, out=L.empty(2, dtype=L.float64))",
+    "L.special.airy_ai(x=v)",
+    "L.special.scaled_modified_bessel_k0(x=v)",
+    "L.special.scaled_modified_bessel_k1(x=v)",
+    "L.special.spherical_bessel_j0(x=v)",
+    # refused by PyTorch's parser (its docs say A; its schema's name is `self`, read `input`)
+    "L.linalg.cholesky(A=a)",
+    "L.linalg.eigh(A=a)",
+    "L.linalg.norm(A=a)",
+    "L.linalg.matrix_exp(A=a)",
+    "L.matrix_exp(A=a)",
+    "L.special.airy_ai(input=v)",
+    "L.linalg.svdvals(a, driver='gesvd')",  # (a cuSOLVER option: RuntimeError on the CPU)
+]
+
+
+def _outcome(lib, src: str):
+    env = {"L": lib, "a": lib.tensor(M2), "v": lib.tensor([0.5, 2.0], dtype=lib.float64)}
+    try:
+        out = eval(src, env)
+    except Exception as e:  # noqa: BLE001 - the class is the result
+        return type(e)
+    return [np.asarray(t) for t in (out if isinstance(out, tuple) else (out,))]
+
+
+@pytest.mark.parametrize("src", KEYWORD_CALLS)
+def test_linalg_special_keywords_as_torch(src):
+    t, d = _outcome(torch, src), _outcome(descent, src)
+    if isinstance(t, type):
+        assert isinstance(d, type) and issubclass(d, t), (t, d)
+        return
+    assert not isinstance(d, type), d
+    assert len(d) == len(t)
+    for x, y in zip(d, t, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_renamed_functions_keep_positional_calls_and_gradients():
+    """The renamed functions run the same code: positional calls, out= and gradients."""
+    a = descent.tensor(M2, requires_grad=True)
+    ta = torch.tensor(M2, requires_grad=True)
+    descent.linalg.inv(a).sum().backward()
+    torch.linalg.inv(ta).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
+    assert descent.linalg.solve(a, descent.tensor([1.0, 2.0], dtype=descent.float64)).shape == (2,)
+    assert descent.linalg.inv.__module__ == "descent.linalg"

@@ -48,9 +48,10 @@ from .ops.linalg_eig import eig as _eig
 from .ops.linalg_eig import eigvals
 from .ops.linalg_norm import vector_norm
 from .ops.linalg_spectral import eigh as _eigh
-from .ops.linalg_spectral import eigvalsh, pinv, svdvals
+from .ops.linalg_spectral import eigvalsh, pinv
 from .ops.linalg_spectral import largest as _largest
 from .ops.linalg_spectral import svd as _svd
+from .ops.linalg_spectral import svdvals as _svdvals
 from .ops.linalg_spectral import tolerances as _tolerances
 from .ops.reduce import amax as _amax
 from .ops.reduce import amin as _amin
@@ -113,6 +114,17 @@ def eig(A) -> _EigResult:
 def qr(A, mode: str = "reduced") -> _QRResult:
     """(Q, R) with A = Q R: mode 'reduced', 'complete' or 'r' (Q empty, not differentiable)."""
     return _QRResult(*_qr(A, mode))
+
+
+def svdvals(A, *, driver=None):
+    """Singular values, descending (torch.linalg.svdvals); `driver=` is accepted as PyTorch's
+    (None; a named cuSOLVER driver raises, as PyTorch's CPU kernel does)."""
+    if driver is not None:
+        raise _DescentError(
+            "linalg.svdvals: driver= is a cuSOLVER option (PyTorch takes it for CUDA inputs "
+            "only); descent has one driver: leave it None"
+        )
+    return _svdvals(A)
 
 
 def svd(A, full_matrices: bool = True, *, driver=None) -> _SVDResult:
@@ -658,3 +670,25 @@ def vander(x, *, N=None) -> _Tensor:
 from .out_functions import install as _install_out  # noqa: E402
 
 _install_out(globals(), "linalg")
+
+# PyTorch's keyword names (torch_keywords.torch_names: the same code under PyTorch's parameter
+# names, no wrapper): `linalg.inv(A=m)`, `linalg.solve(A=a, B=b)`, `linalg.matmul(input=,
+# other=)`, `linalg.cholesky(input=m)` (PyTorch's parser takes `input` there, not its docs'
+# A)
+from .torch_keywords import torch_names as _torch_names  # noqa: E402
+
+_TORCH_NAMES = {
+    **dict.fromkeys(("det", "inv"), {"a": "A"}),
+    "solve": {"a": "A", "b": "B"},
+    "matmul": {"a": "input", "b": "other"},
+    **dict.fromkeys(("cholesky", "eigvals", "eigvalsh", "pinv"), {"a": "input"}),
+    # (PyTorch's parser refuses A= for these; its schema names the matrix `self`, read `input`)
+    **dict.fromkeys(
+        ("cholesky_ex", "cond", "eig", "eigh", "ldl_factor", "ldl_factor_ex", "matrix_exp",
+         "matrix_norm", "matrix_rank", "norm"),
+        {"A": "input"},
+    ),  # fmt: skip
+}
+for _name, _renames in _TORCH_NAMES.items():
+    globals()[_name] = _torch_names(globals()[_name], _renames, __name__, _name)
+del _name, _renames

@@ -72,6 +72,7 @@ from .ops.special_functions import (
     zeta,
 )
 from .tensor import Tensor as _Tensor
+from .torch_keywords import torch_names as _torch_names
 
 psi = digamma
 
@@ -88,6 +89,13 @@ __all__ = [
     "scaled_modified_bessel_k1", "sinc", "softmax", "spherical_bessel_j0", "xlog1py", "xlogy",
     "zeta",
 ]  # fmt: skip
+
+
+# `x` where PyTorch's schema says x (its parser refuses input= there): renamed before the
+# float16 check below wraps them (torch_keywords.torch_names: the same code, new names)
+for _name in ("airy_ai", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+              "spherical_bessel_j0"):  # fmt: skip
+    globals()[_name] = _torch_names(globals()[_name], {"input": "x"}, __name__, _name)
 
 
 def _no_half_kernel(fn):
@@ -163,3 +171,9 @@ def logsumexp(input, dim, keepdim: bool = False) -> _Tensor:
 from .out_functions import install as _install_out  # noqa: E402
 
 _install_out(globals(), "special")
+
+# PyTorch's keyword name `input` where descent's functions say `x` (torch_keywords.torch_names:
+# the same code under the new name): `special.erf(input=t)`
+for _name in ("erf", "exp2", "expit", "expm1", "log1p"):
+    globals()[_name] = _torch_names(globals()[_name], {"x": "input"}, __name__, _name)
+del _name
