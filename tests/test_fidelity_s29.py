@@ -12,6 +12,8 @@ indices; gradients are checked unchanged.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -309,3 +311,20 @@ def test_renamed_functions_keep_positional_calls_and_gradients():
     np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-12)
     assert descent.linalg.solve(a, descent.tensor([1.0, 2.0], dtype=descent.float64)).shape == (2,)
     assert descent.linalg.inv.__module__ == "descent.linalg"
+
+
+@pytest.mark.parametrize("indexing", [None, "ij", "xy"])
+def test_meshgrid_warns_without_indexing_as_torch(indexing):
+    """PyTorch's UserWarning when `indexing` is left out (then 'ij'); none when it is given.
+    (PyTorch warns once per process, so its text is written here, not caught from torch.)"""
+    kw = {} if indexing is None else {"indexing": indexing}
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        grids = descent.meshgrid(descent.arange(2), descent.arange(3), **kw)
+    texts = [str(w.message) for w in got if w.category is UserWarning]
+    want = "torch.meshgrid: in an upcoming release, it will be required to pass the indexing"
+    assert [t[: len(want)] for t in texts] == ([want] if indexing is None else [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = torch.meshgrid(torch.arange(2), torch.arange(3), **kw)
+    assert [g.tolist() for g in grids] == [g.tolist() for g in ref]

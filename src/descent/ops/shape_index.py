@@ -10,6 +10,8 @@ so on; each is differentiable to any order because its pieces are.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import amp, backend
@@ -325,9 +327,18 @@ def narrow(x, dim: int, start: int, length: int) -> Tensor:
     return getitem(x, (slice(None),) * d + (slice(start, start + length),))
 
 
-def meshgrid(*tensors, indexing: str = "ij"):
+def meshgrid(*tensors, indexing: str | None = None):
     """Coordinate grids from 1-D tensors (torch.meshgrid; 'ij' by default, 'xy' swaps the
-    first two dimensions as NumPy's default)."""
+    first two dimensions as NumPy's default). Without `indexing`, PyTorch's UserWarning that
+    a coming release will require it, then 'ij'."""
+    if indexing is None:
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+            "argument (descent.meshgrid: pass indexing='ij', the default, or 'xy')",
+            UserWarning,
+            stacklevel=2,
+        )
+        indexing = "ij"
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     ts = [as_tensor(t) for t in tensors]
