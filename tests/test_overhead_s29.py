@@ -309,3 +309,36 @@ def test_dividing_adaptive_avg_pool2d_bitwise_avg_pool2d(shape, out, dtype, monk
         y.backward(ds.tensor(gy))
         want.backward(ds.tensor(gy))
         _bits(a.grad.numpy(), b.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "shape,out", [((2, 3, 4, 4, 4), 2), ((3, 4, 6, 2), (2, 3, 1)), ((4, 8, 16, 16, 16), 2)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dividing_adaptive_avg_pool3d_bitwise_avg_pool3d(shape, out, dtype, monkeypatch):
+    """adaptive_avg_pool3d with dividing sizes: avg_pool3d's node, divisor and bits (values
+    and gradients, -0.0 / nan / inf / huge), without avg_pool3d's argument checks; float16
+    and empty inputs still go through avg_pool3d."""
+    from descent.nn.functional import _pooling_extra as pe
+
+    rng = np.random.default_rng(8)
+    v = (rng.standard_normal(shape) * 100).astype(dtype)
+    v.flat[0], v.flat[5], v.flat[-1] = -0.0, np.nan, 3e38 if dtype == np.float32 else 1e308
+    v.flat[9] = -np.inf
+    calls = []
+    real = pe.avg_pool3d
+    monkeypatch.setattr(pe, "avg_pool3d", lambda *a, **k: calls.append(1) or real(*a, **k))
+    a, b = ds.tensor(v, requires_grad=True), ds.tensor(v, requires_grad=True)
+    y = F.adaptive_avg_pool3d(a, out)
+    assert calls == []
+    o = (out,) * 3 if isinstance(out, int) else out
+    want = real(b, tuple(s // k for s, k in zip(shape[-3:], o)))
+    _bits(y.detach().numpy(), want.detach().numpy())
+    gy = (rng.standard_normal(tuple(y.shape)) * 10).astype(dtype)
+    gy.flat[0], gy.flat[1] = -0.0, np.nan
+    y.backward(ds.tensor(gy))
+    want.backward(ds.tensor(gy))
+    _bits(a.grad.numpy(), b.grad.numpy())
+    F.adaptive_avg_pool3d(ds.tensor(v[:1].astype(np.float16)), out)
+    F.adaptive_avg_pool3d(ds.zeros((0, *shape[-4:])) if len(shape) == 5 else a, out)
+    assert calls == [1, 1] if len(shape) == 5 else calls == [1]

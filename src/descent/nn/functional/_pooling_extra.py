@@ -507,7 +507,15 @@ def adaptive_avg_pool3d(input, output_size) -> Tensor:
     if tuple(out) == (1, 1, 1):  # global pooling: PyTorch's mean (see adaptive_avg_pool2d)
         return x0.mean(axis=(-3, -2, -1), keepdims=True)
     if all(sz % o == 0 for sz, o in zip(sizes, out)):
-        y = avg_pool3d(x, tuple(sz // o for sz, o in zip(sizes, out)))
+        k = tuple(sz // o for sz, o in zip(sizes, out))
+        if x._data.size and x._data.dtype in _FUSED_AVG:
+            # avg_pool3d(x, k)'s AvgPool3d node without its argument checks (~4 us): its
+            # geometry for stride = kernel, no padding, and its remembered divisor array
+            geom = (k, k, (1, 1, 1), (0, 0, 0))
+            div = _avg_div_array(tuple(sizes), geom, (0, 0, 0), True, None, x._data.dtype)
+            y = AvgPool3d.apply(x, geom=geom, div=backend.get_array_module(x._data).asarray(div))
+        else:
+            y = avg_pool3d(x, k)
     elif x._data.dtype == HALF:  # the overlapping cells' gradients summed in float32, rounded
         y = in_float32(adaptive_avg_pool3d, x, out)  # once (as adaptive_avg_pool2d)
     elif not bool(backend.get_array_module(x._data).isfinite(x._data).all()):
