@@ -564,3 +564,27 @@ def test_lenet_step_at_two_mkl_threads_gives_one_threads_bits(two_mkl_threads):
     finally:
         blas.set_mkl_threads(2)
     _assert_bitwise(one, two)
+
+
+def test_eager_halves_beside_mkl(mkl, monkeypatch):
+    """At two MKL threads on two cores eager's non-BLAS halves (GELU's forward) run, with the
+    whole call's bits; attention stays whole (MKL's one grouped call over the heads); at one MKL
+    thread nothing splits."""
+    import descent
+    from descent import halves
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    x = np.random.default_rng(3).standard_normal(1 << 18).astype(np.float32)
+    q = np.zeros((4, 2, 64, 32), np.float32)
+    before = blas.set_mkl_threads(1)
+    try:
+        assert not halves.allowed(1 << 18) and halves.gelu_forward_d(x) is None
+        whole = descent.nn.functional.gelu(descent.tensor(x)).numpy()
+        blas.set_mkl_threads(2)
+        assert halves.two_blas_threads() and halves.allowed(1 << 18)
+        assert not halves.attention_ok(q, q, q)
+        y, _ = halves.gelu_forward_d(x)
+        split = descent.nn.functional.gelu(descent.tensor(x)).numpy()
+    finally:
+        blas.set_mkl_threads(before)
+    _assert_bitwise([whole, whole], [y, split])

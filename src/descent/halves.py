@@ -30,6 +30,8 @@ import os
 
 import numpy as np
 
+from . import blas
+
 #: On/off (A/B runs; tests force it on with a fake two-thread check)
 EAGER_HALVES = {"on": True}
 #: Calls with fewer values run whole: the hand-off to the worker costs ~15-70 us
@@ -85,8 +87,9 @@ def numpy_blas_controller():
 
 
 def two_blas_threads() -> bool:
-    """Two usable cores and NumPy's BLAS at two threads (the calling thread's cores noted in
-    `AFFINITY`); without threadpoolctl, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS or the core count
+    """Two usable cores and NumPy's BLAS at two threads, or MKL's where descent.blas runs the
+    products on MKL (NumPy's is held at one then), the calling thread's cores noted in
+    `AFFINITY`; without threadpoolctl, OPENBLAS_NUM_THREADS / OMP_NUM_THREADS or the core count
     stand for the BLAS's threads."""
     import os  # noqa: PLC0415
 
@@ -97,6 +100,8 @@ def two_blas_threads() -> bool:
     AFFINITY[0] = cores
     if len(cores) < 2:
         return False
+    if blas._ACTIVE[0] is not None:
+        return blas.mkl_threads() == 2
     if not _NUMPY_BLAS:
         _NUMPY_BLAS.append(numpy_blas_controller())
     lib = _NUMPY_BLAS[0]
@@ -149,7 +154,12 @@ def layer_norm_run(x, forward: bool):
 
 
 def attention_ok(q, k, v) -> bool:
-    """float32 NumPy (B, H, L, E) operands whose head products run on one BLAS thread."""
+    """float32 NumPy (B, H, L, E) operands whose head products run on one BLAS thread. Not under
+    MKL: it runs the heads in one grouped call on its two threads, as fast as the halves
+    (baby-gpt's eager step, Intel host: GELU's halves alone 0.946-0.955 of all whole, with
+    attention's halves on MKL at one thread each 0.954-0.959; docs/compile.md, session 29)."""
+    if blas._ACTIVE[0] is not None:
+        return False
     if not (type(q) is type(k) is type(v) is np.ndarray) or q.ndim != 4:
         return False
     if not (q.dtype == k.dtype == v.dtype == _F32) or k.ndim != 4 or v.ndim != 4:
