@@ -1301,16 +1301,19 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "func",
         r"nan at",
-        r"(?:math\.(?:inf|nan)|e\+300)(?:.*\n)*.*tf\.(?:hessian|jacrev|jacfwd|grad)",
-        "an infinite (or overflowing, 1e300) input through a derivative transform: PyTorch's "
+        r"(?:math\.(?:inf|nan)|e\+300|\b1000\.0)(?:.*\n)*.*tf\.(?:hessian|jacrev|jacfwd|grad)",
+        "an infinite (or overflowing: 1e300, exp(1000)) input through a derivative transform: "
+        "PyTorch's "
         "masked or overflowing backward formulas leak nan where descent's give 0, or the "
         "reverse where inf * 0 meets (the grad2 class)",
     ),
     (
         "func",
         r"values differ",
-        r"\(a \*\* 3\) \*\* 3\)\.cos\(\)|\(m\.exp\(a\) \*\* 3\)\.cos\(\)",
-        "cos of a large argument ((a^3)^3 or exp(a)^3 near 1e5): the power's last bit, "
+        r"\(a \*\* 3\) \*\* 3\)\.cos\(\)|\(m\.exp\(a\) \*\* 3\)\.cos\(\)|"
+        r"\(m\.exp\(\(a \*\* 3\)\) \+ b\)\.cos\(\)",
+        "cos of a large argument ((a^3)^3, exp(a)^3 near 1e5, exp(a^3) near 1e42): the last "
+        "bit of the power or exp, "
         "amplified by cos (float64: 2e-10 relative)",
     ),
     (
@@ -1423,24 +1426,26 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     ),
     (
         "index",
-        r"torch RuntimeError: (?:Function Scatter(?:Add|Reduce)?Backward0 returned an invalid "
-        r"gradient|The size of tensor a \(\d+\) must match the size of tensor b \(0\))",
-        r"i = m\.tensor\(\[\], dtype=m\.int64\)\.reshape(?:.*\n)*r = m\.scatter",
-        "a PyTorch bug: scatter / scatter_add / scatter_reduce with an empty index returns self, "
-        "but its backward gathers the source's gradient at the empty index's shape and its "
-        "engine refuses it (invalid gradient, or a size mismatch in scatter_reduce's formula); "
-        "descent's gradients are self's gradient and zeros (session 29)",
+        r"raises at line None vs \d+ \(descent - \| torch RuntimeError: (?:Function "
+        r"Scatter(?:Add|Reduce)?Backward0 returned an invalid gradient at index 1|The size of "
+        r"tensor a \(\d+\) must match the size of tensor b \(\d+\))",
+        r"r = m\.scatter(?:_add|_reduce)?\(",
+        "a PyTorch bug: scatter / scatter_add / scatter_reduce with an index smaller than the "
+        "source (empty, or shorter along a dim; allowed by its forward) gathers the source's "
+        "gradient at the index's shape, which its engine refuses (invalid gradient, or a size "
+        "mismatch in scatter_reduce's formula); descent's source gradient has the source's "
+        "shape, zeros where the index does not reach (session 29)",
     ),
     (
         "index",
-        r"raises at line (?:\d+ vs None \(descent IndexError: index -\d+ is out of bounds|None "
+        r"raises at line (?:\d+ vs None \(descent IndexError: index -?\d+ is out of bounds|None "
         r"vs \d+ \(descent - \| torch RuntimeError: index -\d+ is out of bounds)|exception "
         r"class IndexError vs RuntimeError at line \d+: index -?\d+ is out of bounds",
         r"r = m\.take_along_dim\(",
-        "PyTorch's take_along_dim with a negative index below -size: it wraps it (take_along_dim"
-        "(x of 2, [-3]) reads x[1]) where its gather and index_select refuse, and refuses -1 on "
-        "a 0-d x; descent refuses an index outside [-size, size) and takes -1 on 0-d as x[-1] "
-        "of its one element (session 29)",
+        "PyTorch's take_along_dim with an index outside [-size, size): it wraps it "
+        "(take_along_dim(x of 2, [-3]) reads x[1], [9] of 4 reads x[1]) where its gather and "
+        "index_select refuse, and refuses -1 on a 0-d x; descent refuses an index outside "
+        "[-size, size) and takes -1 on 0-d as x[-1] of its one element (session 29)",
     ),
     (
         "index",
@@ -1460,6 +1465,14 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "only PyTorch raises: a reduction / scan of a float tensor that requires grad with an "
         "integer or bool dtype= (its autograd refuses the integer result); descent computes "
         "it, without a gradient (a superset)",
+    ),
+    (
+        "index",
+        r"^out\[\d+\]\[1\]: values differ",
+        r"r = m\.scatter_reduce\(x, -?\d+, i, s, 'prod'",
+        "a PyTorch bug: scatter_reduce 'prod' with an index shorter than the source divides the "
+        "gathered gradient by the whole source, not the part the index covers, so unused source "
+        "entries get (grad * result).gather(index) / src; descent's are 0 (session 29)",
     ),
 ]
 
