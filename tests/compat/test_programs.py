@@ -1081,6 +1081,27 @@ CASES = {
     # MiDaS's scale-and-shift-invariant loss with gradient matching, SILog, berHu, median
     # alignment and the depth metrics; OneCycleLR
     "depth_ssi_loss": ((1e-5, 1e-6), None),
+    # DeiT's distillation token with hard / soft distillation from a frozen teacher, CaiT's
+    # LayerScale, talking-heads and class attention; no_weight_decay via @torch.jit.ignore
+    "deit_cait": ((1e-5, 1e-6), None),
+    # NODE: sparsemax / entmax15 Functions (gradcheck), oblivious trees by einsum over a bin
+    # code buffer, data-aware threshold init by percentiles and torch.quantile, DenseBlock
+    "node_oblivious_trees": ((1e-5, 1e-6), None),
+    # SAM: random Fourier position embeddings, point / box prompts by boolean-mask adds,
+    # LayerNorm2d, the two-way transformer, hypernetwork masks, focal + dice + IoU losses
+    "sam_prompt_decoder": ((1e-5, 1e-6), None),
+    # N-HiTS: MaxPool1d(ceil_mode) multi-rate pooling, knots interpolated by F.interpolate
+    # (linear / nearest), doubly residual stacks, nanmedian scaling, forward hooks
+    "nhits_interp": ((1e-5, 1e-6), None),
+    # FastSpeech 2: masks from lengths, variance predictors, the length regulator (expand,
+    # F.pad), bucketize pitch / energy embeddings, masked_select losses; Glow-TTS's MAS
+    "fastspeech_variance": ((1e-5, 1e-6), None),
+    # BYOL (hooked hidden layer, EMA target by .data assignment) and SimSiam (fix_lr groups,
+    # CosineSimilarity); augmentations by affine_grid / grid_sample; a k-NN monitor
+    "byol_simsiam": ((1e-5, 1e-6), None),
+    # GraphSAGE with sampled blocks: mean by scatter_reduce, max-pool by embedding_bag(max),
+    # LSTM over permuted packed neighbours; the unsupervised random-walk loss
+    "graphsage_sampler": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
