@@ -19,14 +19,15 @@ separately. The load average is printed before and after: on a shared machine th
 NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
 
 JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
-Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), the GPT
-workload adds "descent eager (mkl)", "descent compiled (mkl)" and "matmul floor (mkl)" (the
-floor's products through descent.blas.matmul on MKL), interleaved with the rest: each switches
-descent.backends.set_blas to MKL for its block (the untimed first call pays for the switch;
-NumPy's OpenBLAS is held at one thread meanwhile) and back to OpenBLAS after the round. At two
-threads PyTorch's eager step runs slower in a process where MKL's threads have run (29.1 ms
-against ~20-24 in an OpenBLAS-only one, session 28): compare the OpenBLAS rows with PyTorch's from
-a `--no-mkl` run, and the MKL rows with torch.compile's and the floors of their own run.
+Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), every
+workload adds "descent eager (mkl)" and "descent compiled (mkl)", the GPT workload also "matmul
+floor (mkl)" (the floor's products through descent.blas.matmul on MKL). They run in a child
+process started with DESCENT_BLAS=mkl (`MklChild`), whose rounds alternate with this process's:
+PyTorch and JAX never share a process with MKL's threads (session 28 measured PyTorch's eager
+GPT step at 29.1 ms in a process where MKL had run, against ~20-24 in one without; session 29
+measured 0-3% there, within the run-to-run spread, and found that a torch imported after
+descent's MKL was loaded runs its own products on it), and one run gives every ratio.
+`--no-mkl` leaves them out.
 torch.compile on the CPU needs a C++ compiler (g++) for its generated kernels.
 
 Run: python benchmarks/compile.py [--repeats 20] [--only gpt,mlp,lenet] [--no-torch-compile]
@@ -243,92 +244,195 @@ def lenet_workload():
 WORKLOADS = {"gpt": gpt_workload, "mlp": mlp_workload, "lenet": lenet_workload}
 
 
-SWITCH_SLEEP = 0.2  # s after a switch of BLAS, inside the block's untimed first call
+HANDOVER_SLEEP = 0.2  # s the idle process waits after handing the machine to the other
 
 
-def on_mkl(f):
-    """f run with descent's products on MKL (descent.backends.set_blas), switched on only when
-    the previous call left OpenBLAS on. The switch then waits SWITCH_SLEEP: OpenBLAS's worker
-    spins for a while after its last product (in a process that runs its products on MKL it
-    has none), and MKL's two threads ran the floor 1.5x slower beside it (27.4 against 18.9 ms
-    for OpenBLAS's, 2026-12-07)."""
+class MklChild:
+    """The MKL contestants of one workload in a child process (`--mkl-child`), with descent's
+    products on MKL for its whole life (DESCENT_BLAS=mkl), timed in rounds interleaved with the
+    parent's: the parent runs its round, hands over and waits (blocked on the pipe), the child
+    runs one block of each MKL contestant and hands back. So PyTorch eager, torch.compile and
+    JAX never share a process with MKL's threads (session 28 saw PyTorch's eager GPT step at
+    29.1 ms in a process where they had run, against ~20-24 in one without), and one run still
+    gives every ratio, the load drifts shared by both processes' rows. Each process waits
+    HANDOVER_SLEEP after the other's round before its own (the other's pools spin for a while
+    after their last call); the first call of every block is untimed anyway."""
 
-    def run():
-        if descent.backends.blas() != "mkl":
-            descent.backends.set_blas("mkl")
-            time.sleep(SWITCH_SLEEP)
-        return f()
+    def __init__(self, key: str, args) -> None:
+        import subprocess
+        import sys
 
-    run.compiled = getattr(f, "compiled", None)
-    return run
+        env = {k: v for k, v in os.environ.items() if k != "DESCENT_BLAS"}
+        cmd = [sys.executable, os.path.abspath(__file__), "--mkl-child", key,
+               "--block", str(args.block)]  # fmt: skip
+        if args.threads is not None:
+            cmd += ["--threads", str(args.threads)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     env=env, text=True)  # fmt: skip
+
+    def ask(self, what: str):
+        import json
+
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("@@ "):
+                return json.loads(line[3:])
+        raise SystemExit(f"the MKL child process ended (rc {self.proc.wait()})")
+
+    def close(self) -> None:
+        self.ask("quit")
+        self.proc.wait()
 
 
-def on_openblas(f):
-    def run():
-        if descent.backends.blas() != "openblas":
-            descent.backends.set_blas("openblas")
-            time.sleep(SWITCH_SLEEP)  # MKL's OpenMP threads likewise
-        return f()
+def mkl_child(key: str, args) -> None:
+    """The child's side of MklChild: answers 'first', 'warmup', 'round' and 'quit' on stdin
+    with one '@@ {json}' line on stdout."""
+    import json
+    import sys
 
-    run.compiled = getattr(f, "compiled", None)
-    return run
+    # MKL switched on here, after `import torch` (at the top), not by DESCENT_BLAS at descent's
+    # import: libmkl_rt's parts enter the process's global symbol scope, and a libtorch_cpu
+    # loaded after them binds its own MKL calls to them (4,878 symbols: torch's products on
+    # descent's MKL, torch.set_num_threads setting its threads; docs/compile.md, session 29).
+    _, threads = _common.setup_threads(args.threads)
+    descent.backends.set_blas("mkl")
+    descent.set_num_threads(threads)
+    w = WORKLOADS[key]()
+    d, mkl_floor = w[1], (w[5] if len(w) > 5 else None)
+    fns = {"descent eager (mkl)": d(False), "descent compiled (mkl)": d(True)}
+
+    def reply(obj) -> None:
+        sys.stdout.write("@@ " + json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    for line in sys.stdin:
+        what = line.strip()
+        if what == "first":
+            reply({k: first_calls(f) for k, f in fns.items()})
+            if mkl_floor is not None:
+                fns["matmul floor (mkl)"] = mkl_floor
+        elif what == "warmup":
+            time.sleep(HANDOVER_SLEEP)
+            for f in fns.values():
+                f()
+            reply({})
+        elif what == "round":
+            time.sleep(HANDOVER_SLEEP)
+            reply({k: _block(f, args.block) for k, f in fns.items()})
+        elif what == "plans":
+            f = fns["descent compiled (mkl)"].compiled
+            reply({"stats": f.stats, "plans": [p.threads.plan for p in f.programs()]})
+        else:
+            reply({})
+            return
 
 
-def run_workload(name, d, t, j, floor, args, mkl_floor=None) -> None:
+def _block(f, block: int) -> list:
+    """[(wall, cpu)] of the timed calls of one block (all but the first; block 1: the one)."""
+    out = []
+    for i in range(block):
+        c0, t0 = time.process_time(), time.perf_counter()
+        f()
+        t1, c1 = time.perf_counter(), time.process_time()
+        if i or block == 1:
+            out.append((t1 - t0, c1 - c0))
+    return out
+
+
+def run_workload(key, name, d, t, j, floor, args) -> None:
     fns = {"descent eager": d(False), "descent compiled": d(True), "torch eager": t(False)}
-    mkl = args.mkl and mkl_floor is not None and descent.backends.is_mkl_available()
-    if mkl:
-        fns = {k: on_openblas(f) for k, f in fns.items()}
-        fns["descent eager (mkl)"] = on_mkl(d(False))
-        fns["descent compiled (mkl)"] = on_mkl(d(True))
     if args.torch_compile:
         fns["torch.compile"] = t(True)
     if jax_models is not None:
         fns["jax jit"] = j()
+    child = MklChild(key, args) if args.mkl and descent.backends.is_mkl_available() else None
     # The first calls of each contestant, alone: recording (descent), tracing and compiling
     # (torch.compile, jax). Their losses must agree with descent eager's: same weights, data.
     firsts = {k: first_calls(f) for k, f in fns.items()}
+    if child is not None:
+        firsts.update({k: tuple(v) for k, v in child.ask("first").items()})
     ref = firsts["descent eager"][0]
     for k, (losses, _) in firsts.items():
         if not np.allclose(ref, losses, rtol=2e-4, atol=1e-5):
             raise SystemExit(f"{name}: {k} losses {losses} disagree with descent eager's {ref}")
     if floor is not None:
-        fns["matmul floor"] = on_openblas(floor) if mkl else floor
-    if mkl:
-        fns["matmul floor (mkl)"] = on_mkl(mkl_floor)
-    med = _common.time_interleaved(fns, args.repeats, args.warmup, args.block, cpu=True)
+        fns["matmul floor"] = floor
+    # interleaved rounds: the parent's contestants, then the child's (see MklChild)
+    for _ in range(args.warmup):
+        for f in fns.values():
+            f()
+        if child is not None:
+            child.ask("warmup")
+            time.sleep(HANDOVER_SLEEP)
+    timed: dict = {k: [] for k in fns}
+    for _ in range(args.repeats):
+        for k, f in fns.items():
+            timed[k] += _block(f, args.block)
+        if child is not None:
+            for k, v in child.ask("round").items():
+                timed.setdefault(k, []).extend(tuple(x) for x in v)
+            time.sleep(HANDOVER_SLEEP)
+    med = {}  # (median wall, process cpu / wall over the timed calls)
+    for k, v in timed.items():
+        med[k] = (float(np.median([w for w, _ in v])), sum(c for _, c in v) / sum(w for w, _ in v))
     base = med["torch eager"][0]
     how = f"blocks of {args.block}, first of each untimed" if args.block > 1 else "single calls"
     print(f"\n## {name}: median of {args.repeats} rounds, interleaved in {how}")
-    print(f"{'contestant':<20}{'ms':>10}{'/ torch eager':>15}{'cpu/wall':>10}  first calls (s)")
-    for k, (wall, cores) in med.items():
+    if child is not None:
+        print(
+            "# (mkl) rows: a child process with descent's products on MKL, its rounds "
+            "interleaved with this process's"
+        )
+    print(f"{'contestant':<24}{'ms':>8}{'/ torch eager':>15}{'cpu/wall':>10}  first calls (s)")
+    order = [k for k in ("descent eager", "descent compiled", "descent eager (mkl)",
+                         "descent compiled (mkl)") if k in med]  # fmt: skip
+    order += [k for k in med if k not in order]
+    for k in order:
+        wall, cores = med[k]
         first = ", ".join(f"{s:.2f}" for s in firsts[k][1]) if k in firsts else ""
-        print(f"{k:<20}{wall * 1e3:>10.2f}{wall / base:>15.2f}{cores:>10.2f}  {first}")
+        print(f"{k:<24}{wall * 1e3:>8.2f}{wall / base:>15.2f}{cores:>10.2f}  {first}")
     if jax_models is None:
-        print(f"{'jax jit':<20}{'(not installed: ' + JAX_WHY + ')':>10}")
+        print(f"{'jax jit':<24}{'(not installed: ' + JAX_WHY + ')':>10}")
     plans = {None: "still timing", 0: "one thread", 1: "every core", 2: "halves"}
-    for key in ("descent compiled", "descent compiled (mkl)"):
-        if key in fns:
-            c = fns[key].compiled
-            chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
-            print(f"# {key}: descent.compile stats: {c.stats}; kernel threads: {chosen}")
-    if mkl:
-        descent.backends.set_blas("openblas")
+    c = fns["descent compiled"].compiled
+    chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
+    print(f"# descent compiled: descent.compile stats: {c.stats}; kernel threads: {chosen}")
+    if child is not None:
+        info = child.ask("plans")
+        chosen = ", ".join(plans[p] for p in info["plans"])
+        print(
+            f"# descent compiled (mkl): descent.compile stats: {info['stats']}; "
+            f"kernel threads: {chosen}"
+        )
+        child.close()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--block", type=int, default=4,
-                    help="calls per contestant per round, the first untimed (1: single calls)")
+    ap.add_argument(
+        "--block",
+        type=int,
+        default=4,
+        help="calls per contestant per round, the first untimed (1: single calls)",
+    )
     ap.add_argument("--only", default="gpt,mlp,lenet")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")
     ap.add_argument("--no-torch-compile", dest="torch_compile", action="store_false")
-    ap.add_argument("--no-mkl", dest="mkl", action="store_false",
-                    help="leave out the MKL rows: at two threads MKL's threads slow PyTorch's "
-                    "eager step in the same process (its ratios are then not a result)")
+    ap.add_argument(
+        "--no-mkl",
+        dest="mkl",
+        action="store_false",
+        help="leave out the MKL rows (a child process with descent's products on "
+        "MKL, where the `mkl` extra is installed)",
+    )
+    ap.add_argument("--mkl-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.mkl_child:  # MklChild's process: no report of its own
+        mkl_child(args.mkl_child, args)
+        return
     if args.torch_compile and shutil.which("g++") is None and shutil.which("c++") is None:
         print("# torch.compile needs a C++ compiler on the CPU: none found, its rows are skipped")
         args.torch_compile = False
@@ -339,7 +443,7 @@ def main() -> None:
     print(f"# before: {_loadavg()}. NOT a quiet-machine result when the load exceeds ~0.5.")
     for key in args.only.split(","):
         w = WORKLOADS[key]()  # (name, d, t, j, floor) and for the GPT step its MKL floor
-        run_workload(*w[:5], args, *w[5:])
+        run_workload(key, *w[:5], args)
     print(f"\n# after: {_loadavg()}")
 
 
