@@ -59,7 +59,12 @@ NCF, DeepONet, neural SDEs, Shake-Shake, grokking, DoRA, minGRU, DeltaNet, liqui
 DeepAR, offline RL, bandits, interval bound propagation, an MPNN with Set2Set, genomics CNNs,
 memory networks, SVGD, differentiable sorting, RBMs, score matching, 2024 optimizers and LLM
 attention variants, YOLO losses, A2C on a torch CartPole, ChebNet / APPNP, HiFi-GAN, Koopman
-autoencoders, beta-TCVAE, ESIM, DCRNN, CTGAN).
+autoencoders, beta-TCVAE, ESIM, DCRNN, CTGAN; RepVGG re-parameterisation, torchvision's Bottleneck
+ResNet with FrozenBatchNorm2d and an FPN, ColBERT, Graphormer, MLP-Mixer / gMLP, the Annotated
+Transformer, makemore's manual backprop, TimesNet, SegFormer, DIN / AutoInt / xDeepFM, a
+stacked hourglass, DAC's residual VQ, HF GPT-2 and BERT QA, a Trainer-style loop by hand, a
+v-prediction diffusion U-Net, a TSP attention model, DDPG + HER, MiDaS depth losses, DeiT /
+CaiT, NODE, SAM's mask decoder, N-HiTS, FastSpeech 2, BYOL / SimSiam, GraphSAGE).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
