@@ -1,15 +1,14 @@
 # A detection backbone the way torchvision's resnet.py, ops/misc.py and
-# ops/feature_pyramid_network.py write it (our own condensed rewrite): Bottleneck blocks
-# (expansion 4, 1x1-3x3-1x1 with the
-# stride on the 3x3 as in ResNet V1.5, a downsample Sequential of conv1x1 + norm_layer),
-# _make_layer with dilation bookkeeping, kaiming_normal_(mode="fan_out", nonlinearity="relu")
-# and zero_init_residual (nn.init.constant_(m.bn3.weight, 0)), FrozenBatchNorm2d as buffers with
-# its _load_from_state_dict dropping num_batches_tracked and a fused scale/shift forward, the
-# backbone's batch norms replaced by FrozenBatchNorm2d copied from a trained BatchNorm2d,
-# IntermediateLayerGetter over named_children into an OrderedDict, the FPN's inner/layer blocks
-# in ModuleLists, top-down upsampling by F.interpolate(size=..., mode="nearest"), LastLevelMaxPool
-# by F.max_pool2d(x, 1, 2, 0), layers frozen by requires_grad_(False) by name prefix, and a
-# dense prediction head trained by SGD with weight decay under MultiStepLR.
+# ops/feature_pyramid_network.py write it (our own condensed rewrite): Bottleneck blocks (expansion
+# 4, 1x1-3x3-1x1 with the stride on the 3x3 as in ResNet V1.5, a downsample Sequential of conv1x1 +
+# norm_layer), _make_layer with dilation bookkeeping, kaiming_normal_(mode="fan_out",
+# nonlinearity="relu") and zero_init_residual (nn.init.constant_(m.bn3.weight, 0)),
+# FrozenBatchNorm2d as buffers with its _load_from_state_dict dropping num_batches_tracked and a
+# fused scale/shift forward, the backbone's batch norms replaced by FrozenBatchNorm2d copied from a
+# trained BatchNorm2d, IntermediateLayerGetter over named_children into an OrderedDict, the FPN's
+# inner/layer blocks in ModuleLists, top-down upsampling by F.interpolate(size=..., mode="nearest"),
+# LastLevelMaxPool by F.max_pool2d(x, 1, 2, 0), layers frozen by requires_grad_(False) by name
+# prefix, and a dense prediction head trained by SGD with weight decay under MultiStepLR.
 from collections import OrderedDict
 
 import numpy as np
