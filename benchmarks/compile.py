@@ -22,12 +22,12 @@ JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it it
 Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), every
 workload adds "descent eager (mkl)" and "descent compiled (mkl)", the GPT workload also "matmul
 floor (mkl)" (the floor's products through descent.blas.matmul on MKL). They run in a child
-process started with DESCENT_BLAS=mkl (`MklChild`), whose rounds alternate with this process's:
-PyTorch and JAX never share a process with MKL's threads (session 28 measured PyTorch's eager
-GPT step at 29.1 ms in a process where MKL had run, against ~20-24 in one without; session 29
-measured 0-3% there, within the run-to-run spread, and found that a torch imported after
-descent's MKL was loaded runs its own products on it), and one run gives every ratio.
-`--no-mkl` leaves them out.
+process that switches descent to MKL after importing torch (`MklChild`), whose rounds alternate
+with this process's: PyTorch and JAX never share a process with MKL's threads (session 28
+measured PyTorch's eager GPT step at 29.1 ms in a process where MKL had run, against ~20-24 in
+one without; session 29 measured 0-3% there, within the run-to-run spread, and found that a
+torch imported after descent's MKL was loaded runs its own products on it), and one run gives
+every ratio. `--no-mkl` leaves them out.
 torch.compile on the CPU needs a C++ compiler (g++) for its generated kernels.
 
 Run: python benchmarks/compile.py [--repeats 20] [--only gpt,mlp,lenet] [--no-torch-compile]
@@ -249,14 +249,14 @@ HANDOVER_SLEEP = 0.2  # s the idle process waits after handing the machine to th
 
 class MklChild:
     """The MKL contestants of one workload in a child process (`--mkl-child`), with descent's
-    products on MKL for its whole life (DESCENT_BLAS=mkl), timed in rounds interleaved with the
-    parent's: the parent runs its round, hands over and waits (blocked on the pipe), the child
-    runs one block of each MKL contestant and hands back. So PyTorch eager, torch.compile and
-    JAX never share a process with MKL's threads (session 28 saw PyTorch's eager GPT step at
-    29.1 ms in a process where they had run, against ~20-24 in one without), and one run still
-    gives every ratio, the load drifts shared by both processes' rows. Each process waits
-    HANDOVER_SLEEP after the other's round before its own (the other's pools spin for a while
-    after their last call); the first call of every block is untimed anyway."""
+    products on MKL for its whole life (set_blas once torch is imported), timed in rounds
+    interleaved with the parent's: the parent runs its round, hands over and waits (blocked on
+    the pipe), the child runs one block of each MKL contestant and hands back. So PyTorch eager,
+    torch.compile and JAX never share a process with MKL's threads (session 28 saw PyTorch's
+    eager GPT step at 29.1 ms in a process where they had run, against ~20-24 in one without),
+    and one run still gives every ratio, the load drifts shared by both processes' rows. Each
+    process waits HANDOVER_SLEEP after the other's round before its own (the other's pools spin
+    for a while after their last call); the first call of every block is untimed anyway."""
 
     def __init__(self, key: str, args) -> None:
         import subprocess
