@@ -88,8 +88,7 @@ def test_layer_norm_backward_matches_torch_float64(has_w, need_wb, d):
     y, mean, rstd = np.empty_like(x), np.empty(37, np.float32), np.empty(37, np.float32)
     jit.layer_norm_fwd32(x, w, b, y, mean, rstd, eps, has_w, True, 0, 37)
     gx, gw, gb = np.empty_like(x), np.zeros(d, np.float32), np.zeros(d, np.float32)
-    jit.layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw[None], gb[None], has_w, True, need_wb,
-                         0, 37, 37)  # fmt: skip
+    jit.layer_norm_bwd32(x, w, gy, mean, rstd, gx, gw, gb, has_w, True, need_wb, 0, 37)
     xt = torch.from_numpy(x.astype(np.float64)).requires_grad_()
     wt = torch.from_numpy(w.astype(np.float64)).requires_grad_()
     bt = torch.from_numpy(b.astype(np.float64)).requires_grad_()
@@ -103,7 +102,6 @@ def test_layer_norm_backward_matches_torch_float64(has_w, need_wb, d):
         np.testing.assert_allclose(gb, bt.grad.numpy(), rtol=1e-5, atol=5e-6)
     # gw, gb alone (no gx): the row loop without the sums
     gw2, gb2 = np.zeros(d, np.float32), np.zeros(d, np.float32)
-    jit.layer_norm_bwd32(x, w, gy, mean, rstd, x, gw2[None], gb2[None], has_w, False, True,
-                         0, 37, 37)  # fmt: skip
+    jit.layer_norm_bwd32(x, w, gy, mean, rstd, x, gw2, gb2, has_w, False, True, 0, 37)
     np.testing.assert_allclose(gw2, gw if need_wb else gw2, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(gb2, bt.grad.numpy(), rtol=1e-5, atol=5e-6)

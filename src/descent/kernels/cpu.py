@@ -409,27 +409,32 @@ def layer_norm_rows_backward(x2, w, gy2, mean, rstd, gx, has_w, need_x, need_wb,
     need_x (gx: an (M, D) float32 array), and (gw, gb) as fresh (D,) float32 arrays when
     need_wb, else (None, None): the blocks' sums (above)."""
     jit = _k()
-    k = jit.layer_norm_bwd32
     m, d = x2.shape
     rows = -(-m // LN_BLOCKS)
     blocked = need_wb and x2.size >= LN_BLOCKED_MIN
+    g = x2 if gx is None else gx.reshape(m, d)
     if blocked:
         aw, ab = np.zeros((LN_BLOCKS, d), np.float32), np.zeros((LN_BLOCKS, d), np.float32)
-        block = rows
-    else:  # one block of all rows (a call in parts needs LN_BLOCKED_MIN values)
+        k = jit.layer_norm_bwd32_blocks
+        args = (x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb)
+
+        def part(r0, r1):
+            k(*args, r0, r1, rows)
+    else:  # one pass over all rows (as before session 29; in parts only without the sums)
         gw = np.zeros(d, np.float32) if need_wb else x2[0]
         gb = np.zeros(d, np.float32) if need_wb else x2[0]
-        aw, ab, block = gw.reshape(1, d), gb.reshape(1, d), max(m, 1)
+        k = jit.layer_norm_bwd32
         if need_wb:
-            run = None  # (whole: the one pass's sums)
-    g = x2 if gx is None else gx.reshape(m, d)
+            run = None
+
+        def part(r0, r1):
+            k(x2, w, gy2, mean, rstd, g, gw, gb, has_w, need_x, need_wb, r0, r1)
+
     if run is None or m < LN_BLOCKS:
-        k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, 0, m, block)
+        part(0, m)
     else:
         h = min(m, rows * layer_norm_caller_blocks(x2.size))
-        run(((0, h), (h, m)),
-            lambda r0, r1: k(x2, w, gy2, mean, rstd, g, aw, ab, has_w, need_x, need_wb, r0, r1,
-                             block))  # fmt: skip
+        run(((0, h), (h, m)), part)
     if not need_wb:
         return None, None
     if blocked:
