@@ -328,3 +328,54 @@ def test_meshgrid_warns_without_indexing_as_torch(indexing):
         warnings.simplefilter("ignore")
         ref = torch.meshgrid(torch.arange(2), torch.arange(3), **kw)
     assert [g.tolist() for g in grids] == [g.tolist() for g in ref]
+
+
+def _pieces(x, how):
+    if how == "aminmax":
+        return x.aminmax()
+    return {"split": x.split(2, 1), "chunk": x.chunk(2, 1), "unbind": x.unbind(1)}[how]
+
+
+def _piece_grads(lib, how):
+    """Each piece's gradient: PyTorch's from one prehook on the shared node, descent's from a
+    tensor hook on each piece (after checking that node hooks on the shared node are refused)."""
+    x = lib.tensor(X, requires_grad=True)
+    p = _pieces(x, how)
+    seen = {}
+    if lib is torch:
+        p[1].grad_fn.register_prehook(lambda go: seen.update(enumerate(go)) or None)
+    else:
+        for reg in ("register_hook", "register_prehook"):
+            with pytest.raises(RuntimeError, match="register a hook on each output tensor"):
+                getattr(p[1].grad_fn, reg)(lambda *a: None)
+        for k, q in enumerate(p):
+            q.register_hook(lambda g, k=k: seen.__setitem__(k, g))
+    sum(float(k + 1) * (q * q).sum() for k, q in enumerate(p)).backward()
+    return {k: np.asarray(g.detach()) for k, g in seen.items()}
+
+
+@pytest.mark.parametrize("how", ["split", "chunk", "unbind", "aminmax"])
+def test_shared_node_refuses_node_hooks(how):
+    """A node hook on the node split's pieces (aminmax's results) share would see one piece's
+    gradient where PyTorch's sees all of them: refused, naming the fix; each piece's tensor
+    hook sees the gradient PyTorch's node hook gets for that piece."""
+    want, got = _piece_grads(torch, how), _piece_grads(descent, how)
+    assert want.keys() == got.keys()
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
+
+
+def _one_piece_hook(lib):
+    x = lib.tensor(X, requires_grad=True)
+    (a,) = x.split(X.shape[0])
+    seen = []
+    a.grad_fn.register_hook(lambda gi, go: seen.append(np.asarray(go[0].detach())))
+    (a * 3).sum().backward()
+    return seen
+
+
+def test_one_piece_keeps_node_hooks():
+    """split into one piece: its node is the piece's own, hooks run as on any node."""
+    want, got = _one_piece_hook(torch), _one_piece_hook(descent)
+    assert len(want) == len(got) == 1
+    np.testing.assert_array_equal(got[0], want[0])

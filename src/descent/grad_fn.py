@@ -143,8 +143,9 @@ def show_pieces(pieces, name: str, x) -> None:
     """Show the pieces of split / chunk / unbind (slices of `x`, one node each here) as
     PyTorch's one node `name` over `x` that all of them share: `a.grad_fn is b.grad_fn`, and
     piece k is its output k (`b.output_nr`, the index in a `next_functions` pair). The node
-    shown is the first piece's (descent's own; hooks on it see that piece's gradient)."""
-    first = None
+    shown is the first piece's (descent's own); with two or more pieces it refuses node hooks
+    (`_refuse_shared`: they would see one piece's gradient, PyTorch's see all)."""
+    first, count = None, 0
     for k, p in enumerate(pieces):
         node = getattr(p, "_node", None)
         if node is None or getattr(x, "_node", None) is node:
@@ -153,8 +154,30 @@ def show_pieces(pieces, name: str, x) -> None:
         # PyTorch's shared node); its own holds None (an entry must not hold its weak key)
         _MARKED[node] = (name, (x._node if x._node is not None else x if x._rg else None,),
                          first, k)  # fmt: skip
+        count += 1
         if first is None:
             first = node
+    if count > 1:
+        _GROUP[first] = count
+
+
+# the shared node of split / chunk / unbind pieces (aminmax's results) -> how many there are
+_GROUP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _refuse_shared(node, what: str) -> None:
+    """A node hook on the node several pieces share: descent runs each piece's backward apart,
+    so the hook would see one piece's gradient where PyTorch's sees all of them at once."""
+    n = _GROUP.get(node) if _GROUP else None
+    if n:
+        name = type(node).__name__
+        raise RuntimeError(
+            f"{name}.{what}: descent computes the {n} outputs this node shows (split / chunk / "
+            "unbind pieces, aminmax's results) in separate backward steps, so a hook on their "
+            "shared node would see one output's gradient where PyTorch's sees all of them; "
+            "register a hook on each output tensor instead (t.register_hook(fn) gets that "
+            "output's gradient)"
+        )
 
 
 def _shared(node) -> tuple:
@@ -407,6 +430,7 @@ def _add(node, entry, handle_class):
 def register_prehook(node, hook, handle_class):
     """`grad_fn.register_prehook(hook)`: `hook(grad_outputs)` before the node's backward; a
     returned tuple replaces grad_outputs (descent's nodes have one output)."""
+    _refuse_shared(node, "register_prehook")
 
     def as_tensor_hook(g):
         r = hook((g,))
@@ -419,6 +443,7 @@ def register_prehook(node, hook, handle_class):
 def register_hook(node, hook, handle_class):
     """`grad_fn.register_hook(hook)`: `hook(grad_inputs, grad_outputs)` after the node's
     backward; a returned tuple replaces grad_inputs (the gradients sent to its inputs)."""
+    _refuse_shared(node, "register_hook")
     return _add(node, _PostHook(hook), handle_class)
 
 

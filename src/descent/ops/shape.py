@@ -650,7 +650,7 @@ def split(x, split_size_or_sections, axis: int = 0, *, dim=None) -> tuple[Tensor
     return tuple(out)
 
 
-_GETITEM: list = []  # [ops.indexing.GetItem], on split's first call
+_GETITEM: list = []  # [the indexing module's GetItem], on split's first call
 
 
 # `sum` is shadowed in ops (descent's own reductions); this adds plain ints.
