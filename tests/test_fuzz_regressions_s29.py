@@ -333,3 +333,29 @@ def test_scatter_value_into_an_integer_tensor(dtype, value):
         assert d is not None and isinstance(d, type) and issubclass(d, RuntimeError), d
     else:
         _same(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. scatter / scatter_reduce with an empty index: out is x's copy, and src is still an input
+# of the node, so autograd.grad gives it zeros (descent: None, src was left out of the graph;
+# index fuzz 29900166, 29903841); grad_fn named as PyTorch's
+
+
+@pytest.mark.parametrize("op", ["scatter", "sum", "prod", "mean", "amax", "amin"])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_empty_index_scatter_gives_src_a_zero_gradient(op, create_graph):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([[0.15, -0.46]], dtype=m.float64, requires_grad=True)
+        s = m.tensor([[-0.6, -0.8]], dtype=m.float64, requires_grad=True)
+        i = m.tensor([], dtype=m.int64).reshape(0, 2)
+        if op == "scatter":
+            r = m.scatter(x, 0, i, s)
+        else:
+            r = m.scatter_reduce(x, 0, i, s, op, include_self=op != "mean")
+        g = m.autograd.grad((r * 3).sum(), [x, s], allow_unused=True, create_graph=create_graph)
+        outs.append((type(r.grad_fn).__name__, r, *g))
+    assert outs[0][0] == outs[1][0]
+    for d, t in zip(outs[0][1:], outs[1][1:], strict=True):
+        assert d is not None
+        _same(d, t)

@@ -248,6 +248,7 @@ _RULES = {
     "SavedClone": lambda node: node.torch_name,
     "FixedWhere": lambda node: node.torch_name,
     "ScatterCopy": lambda node: node.torch_name,
+    "EmptyScatter": lambda node: node.torch_name,
     # fft.fft / fft.ifft of a real tensor: PyTorch's r2c transform (ifft: conjugated after)
     "FFTR2CFull": lambda node: "ConjBackward0" if node.inverse else "FftR2CBackward0",
     "ClampTensor": _clamp_tensor,

@@ -28,7 +28,7 @@ from ..grad_fn_names import mark_masked_select
 from ..grad_mode import check_inference_saved, is_grad_enabled
 from ..tensor import Tensor
 from ._common import as_tensor, fill_int, refuse_kinds, return_type
-from .elementwise import clone, nonzero_positions, saved_clone, where
+from .elementwise import nonzero_positions, saved_clone, where
 from .indexing import (
     IndexAdd,
     SelectedValues,
@@ -43,7 +43,7 @@ from .indexing import (
     warn_uint8_index,
 )
 from .shape import broadcast_to, reshape
-from .shape_index import scatter_reduce
+from .shape_index import empty_scatter, scatter_reduce
 from .tie_order import fix_sort, fix_topk, topk_order, torch_sort_order
 from .untracked import computed, derived, derived_observers, guarded
 from .view_rules import overlaps, writable_alias
@@ -349,7 +349,8 @@ def scatter(x, dim: int, index, src=None, *, value=None, reduce: str | None = No
         if reduce not in (None, "add", "sum", "multiply"):
             raise RuntimeError(f"scatter: reduce argument must be either add or multiply, "
                                f"got {reduce!r}")  # fmt: skip
-        return clone(x)
+        # (with reduce PyTorch has no derivative: x's copy, as before)
+        return x.clone() if reduce else empty_scatter(x, src, "ScatterBackward0")
     if (x.ndim == 0 or index.ndim == 0) and max(x.ndim, index.ndim) == 1:
         # PyTorch counts a 0-d tensor as 1-d of one element here: x (or index, or src) is
         # made 1-d and the result given x's shape (a 0-d index wrote every slot before)

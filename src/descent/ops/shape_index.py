@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import amp, backend
 from ..array_backward import along_axis_index
+from ..autograd import _ZERO_GRAD as ZERO_GRAD
 from ..autograd import Function
 from ..autograd import _mark_unrecorded_view as mark_unrecorded_view
 from ..autograd import _mark_view as mark_view
@@ -582,6 +583,28 @@ def _refuse_scatter_reduce(x, reduce: str):
                      f"x.float()")  # fmt: skip
 
 
+class EmptyScatter(Function):
+    """scatter / scatter_reduce with an empty index: nothing is written, out is x's copy (no
+    shape checks, as PyTorch's). d/dx = 1; d/dsrc is a known zero: src is an input of
+    PyTorch's node, so autograd.grad gives it zeros, not None (index fuzz 29900166)."""
+
+    __slots__ = ("torch_name",)
+    zero_passes = True  # a known-zero gradient passes to x (and src's is zero anyway)
+
+    def forward(self, x, src):
+        return x.copy()
+
+    def backward(self, gy, ops):
+        return gy, ZERO_GRAD
+
+
+def empty_scatter(x: Tensor, src, torch_name: str) -> Tensor:
+    """x's copy for an empty index, recording a tensor src as an input with a zero gradient."""
+    if isinstance(src, Tensor):
+        return EmptyScatter.apply(x, src, torch_name=torch_name)
+    return x.clone()
+
+
 def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool = True) -> Tensor:
     """out = x with src reduced into the slots `index` names along `dim` (torch.scatter_reduce;
     reduce 'sum', 'prod', 'mean', 'amax' or 'amin')."""
@@ -600,7 +623,7 @@ def scatter_reduce(x, dim: int, index, src, reduce: str, *, include_self: bool =
         _refuse_scatter_reduce(x, reduce)  # (PyTorch's kernel raises before its index check
         # with include_self, and its mean's division by the counts with an empty index)
     if idx.size == 0:  # PyTorch: nothing written, no shape checks (x's copy)
-        return x.clone()
+        return empty_scatter(x, src, "ScatterReduceBackward0")
     if min(x.ndim, idx.ndim, src.ndim) == 0 and max(x.ndim, idx.ndim, src.ndim) <= 1:
         # PyTorch counts a 0-d tensor as 1-d of one element: all made 1-d, x's shape after
         out = scatter_reduce(reshape(x, (-1,)), d, Tensor._wrap(idx.reshape(-1)),
