@@ -424,8 +424,9 @@ def layer_norm_rows_backward(x2, w, gy2, mean, rstd, gx, has_w, need_x, need_wb,
         gw = np.zeros(d, np.float32) if need_wb else x2[0]
         gb = np.zeros(d, np.float32) if need_wb else x2[0]
         k = jit.layer_norm_bwd32
-        if need_wb:
-            run = None
+        if need_wb or run is None or m < LN_BLOCKS:  # (the kernel called directly: 1-4 us)
+            k(x2, w, gy2, mean, rstd, g, gw, gb, has_w, need_x, need_wb, 0, m)
+            return (gw, gb) if need_wb else (None, None)
 
         def part(r0, r1):
             k(x2, w, gy2, mean, rstd, g, gw, gb, has_w, need_x, need_wb, r0, r1)
