@@ -198,15 +198,26 @@ def _step_from_grads(opt, group, buf) -> bool:
     m, v = a.state.get("exp_avg"), a.state.get("exp_avg_sq")
     if m is None or v is None or len(a.state) != 2:
         return False
-    state = opt.state
+    fast = buf.fast
+    if fast is None:  # the layout's constants: its views' shapes and layout, the halves' cut
+        bounds = buf.bounds
+        n = len(bounds)
+        cut = min(n - 1, max(1, int(np.searchsorted([b[0] for b in bounds], p_flat.size / 2))))
+        contiguous = all(view.flags.c_contiguous for view in buf.views)
+        fast = buf.fast = ([view.shape for view in buf.views], contiguous, cut)
+    shapes, contiguous, cut = fast
+    if not contiguous:
+        return False
     gs = []
-    for p, view in zip(buf.params, buf.views):
+    # (the step's `layout.is_current` has just checked that each parameter's state dict is
+    # `opt.state[p]`: buf.state_dicts[i]; an empty or missing one is a first step)
+    for p, shape, st in zip(buf.params, shapes, buf.state_dicts):
         g = p.grad
-        if g is None or not state.get(p):
+        if g is None or not st:
             return False
         d = g._data
-        if (type(d) is not np.ndarray or d.dtype != _F32 or d.shape != view.shape
-                or not d.flags.c_contiguous or not view.flags.c_contiguous):  # fmt: skip
+        if (type(d) is not np.ndarray or d.dtype != _F32 or d.shape != shape
+                or not d.flags.c_contiguous):  # fmt: skip
             return False
         gs.append(d.reshape(-1))
     steps = buf.scalars["step"].tolist()
@@ -232,7 +243,6 @@ def _step_from_grads(opt, group, buf) -> bool:
 
     n = len(gs)
     if n >= 2 and p_flat.size >= HALVES_MIN and halves.allowed(p_flat.size):
-        cut = min(n - 1, max(1, int(np.searchsorted([b[0] for b in bounds], p_flat.size / 2))))
         halves.run(((0, cut), (cut, n)), run)
     else:
         run(0, n)

@@ -79,7 +79,8 @@ def _norm_and_coef(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False
         maxima = [xp.abs(g).max() for g in grads if g.size]
         total = float(xp.stack(maxima).max()) if maxima else 0.0
     elif p == 2.0:
-        total = math.sqrt(backend.host_sum(xp.vdot(g.ravel(), g.ravel()).real for g in grads))
+        flat = [g.ravel() for g in grads]
+        total = math.sqrt(backend.host_sum([xp.vdot(f, f).real for f in flat]))
     elif p == 1.0:
         total = backend.host_sum(xp.abs(g).sum() for g in grads)
     else:

@@ -73,6 +73,7 @@ class _FlatBuffer:
         "scalars",
         "scalar_views",
         "checked_views",
+        "fast",
     )
 
     def __init__(
@@ -104,6 +105,8 @@ class _FlatBuffer:
         self.scalars = {name: np.full(len(params), fill, sdt) for name, fill in scalar_init.items()}
         self.views, self.grad_views, self.state_views, self.state_dicts = [], [], [], []
         self.scalar_views, self.checked_views = [], []
+        #: a rule's constants of this layout, computed at its first step (adam._step_from_grads)
+        self.fast = None
         for i, (p, (lo, hi)) in enumerate(zip(params, bounds, strict=True)):
             shape = p._data.shape
             # a channels-last parameter (Module.to(memory_format=)) keeps its layout; its
@@ -153,14 +156,17 @@ class _FlatBuffer:
             return False
         if scalar_init.keys() != self.scalars.keys():
             return False
-        for i, p in enumerate(self.params):
-            if p._data is not self.views[i]:
+        get = opt_state.get
+        for p, view, sd, checked in zip(
+            self.params, self.views, self.state_dicts, self.checked_views, strict=True
+        ):
+            if p._data is not view:
                 return False
-            st = opt_state.get(p)
-            if st is not self.state_dicts[i]:
+            st = get(p)
+            if st is not sd:
                 return False
             if st:
-                for name, sview in self.checked_views[i].items():
+                for name, sview in checked.items():
                     t = st.get(name)
                     if t is None or t._data is not sview:
                         return False

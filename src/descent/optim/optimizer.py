@@ -379,14 +379,16 @@ class Optimizer(OptimizerHooks):
             g = p.grad
             if g is None:
                 continue
-            if g.is_sparse:  # PyTorch's refusal, or its dense form (SGD, Adagrad)
-                g = self._sparse_grad(group, g)
-            if g.shape != p.shape:
-                raise RuntimeError(
-                    f"{type(self).__name__}.step: gradient of shape {tuple(g.shape)} for a "
-                    "parameter "
-                    f"of shape {tuple(p.shape)}; fix whatever assigned this .grad"
-                )
+            # (a plain Tensor of the parameter's shape, the common case, needs neither check)
+            if type(g) is not Tensor or g._data.shape != p._data.shape:
+                if g.is_sparse:  # PyTorch's refusal, or its dense form (SGD, Adagrad)
+                    g = self._sparse_grad(group, g)
+                if g.shape != p.shape:
+                    raise RuntimeError(
+                        f"{type(self).__name__}.step: gradient of shape {tuple(g.shape)} for a "
+                        "parameter "
+                        f"of shape {tuple(p.shape)}; fix whatever assigned this .grad"
+                    )
             buf.grad_views[i][...] = g._data  # our own copy: the rule may overwrite it
             live.append(i)
             if repeats and p in repeats:
@@ -394,7 +396,12 @@ class Optimizer(OptimizerHooks):
         if not live:
             return
         # True where a parameter's state was created now (its first update)
-        new = [self._state_of(buf, i, state_init, scalar_init) for i in live]
+        # (`layout.is_current` has just checked buf.state_dicts[i] is self.state.get(p): one
+        # that is not empty needs nothing created)
+        sdicts = buf.state_dicts
+        new = [
+            False if sdicts[i] else self._state_of(buf, i, state_init, scalar_init) for i in live
+        ]
         # (PyTorch's foreach SGD takes its list kernels only when every parameter with a
         # gradient had its state already: sgd.py reads this)
         self._all_had_state = not any(new)
