@@ -1474,6 +1474,37 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "gathered gradient by the whole source, not the part the index covers, so unused source "
         "entries get (grad * result).gather(index) / src; descent's are 0 (session 29)",
     ),
+    (
+        "index",
+        r"exception class IndexError vs RuntimeError at line \d+: .*\| setStorage: sizes \[",
+        r"r = x\.index_(?:fill|copy)\(",
+        "PyTorch's index_fill / index_copy along a dimension of size 0 with a nonempty index "
+        "(every index out of range) restride the empty x to the index's length with stride 0 "
+        "and its setStorage check refuses the view (a RuntimeError from inside); descent's "
+        "bounds check raises IndexError, PyTorch's class for an index out of range (session "
+        "29, helper-224)",
+    ),
+    (
+        "nn",
+        r"^out\[\d+\]\[0\]: values differ \(\d+ of \d+\): np\.float(?:32|64)\(0\.0\) vs",
+        r"y = F\.max_pool[123]d\(.*dilation=\((?!1(?:, 1)*\))",
+        "a PyTorch bug: its CPU max-pool kernel starts a window wholly in the padding (possible "
+        "with dilation: the taps step over the input) at index ih0 * W + iw0 after stepping "
+        "past the padding, an element of the next row or past the plane, so the -inf output's "
+        "gradient lands there (an arange(4) column pooled with kernel (1, 2), padding (0, 1), "
+        "dilation (1, 2) gives indices 1, 2, 3, 4: the last one is the next sample's); "
+        "descent's window has no tap and no gradient (session 29, helper-224)",
+    ),
+    (
+        "nn",
+        r"nan at .*: -?inf vs nan",
+        r"math\.inf(?:.*\n)*y = F\.(?:instance|batch)_norm\(",
+        "PyTorch's batch-norm CPU kernel (instance_norm runs it) folds the affine into "
+        "x * a + (b - mean * a) with a = weight * invstd: an infinite weight makes both terms "
+        "infinite and their sum nan where the signs differ; descent's (x - mean) * invstd * "
+        "weight + bias is the infinity (layer_norm's kernel gives it too) (session 29, "
+        "helper-224)",
+    ),
 ]
 
 

@@ -187,8 +187,9 @@ def diagflat(input, offset: int = 0) -> Tensor:
 # Index copies and reductions along a dimension
 
 
-def _index_along(x: Tensor, dim, index, op: str):
-    """(d, idx, index array): the advanced index that names `index` along dim d of x."""
+def _index_along(x: Tensor, dim, index, op: str, check=None):
+    """(d, idx, index array): the advanced index that names `index` along dim d of x.
+    check(d, ix) runs the op's own checks before the bounds check (PyTorch's order)."""
     xp = backend.get_array_module(x._data)
     ix = _index_tensor(index, xp, op)
     if ix.ndim > 1:
@@ -196,6 +197,14 @@ def _index_along(x: Tensor, dim, index, op: str):
     ix = ix.reshape(-1)
     d = _dim(x, dim, op) if x.ndim else 0
     n = x.shape[d] if x.ndim else 1
+    if check is not None:
+        check(d, ix)
+    if op == "index_copy" and n and 0 in x.shape:
+        # PyTorch checks the indices in its kernel's loop over x's slices: with a dimension
+        # other than dim of size 0 there are none and no index is checked (one of size n
+        # writes nothing: a stand-in in range keeps the scatter's shapes)
+        ix = xp.clip(ix, 0, n - 1)
+        return d, (slice(None),) * d + (ix,), ix
     # PyTorch's index_copy and index_reduce refuse negative indices (IndexError).
     if ix.size and (int(ix.max()) >= n or int(ix.min()) < 0):
         raise IndexError(
@@ -218,13 +227,53 @@ def index_copy(input, dim: int, index, source) -> Tensor:
     unspecified). Differentiable in input (zero at the copied slots) and source."""
     x = as_tensor(input)
     _check_inference_index(index, x, source)
+    src = as_tensor(source, x)
     if x.ndim == 0:  # a 0-d tensor is one slot along dim 0
-        out = index_copy(reshape(x, (1,)), dim, index, reshape(as_tensor(source, x), (-1,)))
+        _index_along(x, dim, index, "index_copy", lambda d, ix: _index_copy_check(x, src, d, ix))
+        out = index_copy(reshape(x, (1,)), dim, index, reshape(src, (-1,)))
         return reshape(out, ())
-    d, idx, ix = _index_along(x, dim, index, "index_copy")
+    d, idx, ix = _index_along(x, dim, index, "index_copy",
+                              lambda d, ix: _index_copy_check(x, src, d, ix))  # fmt: skip
     want = list(x.shape)
     want[d] = ix.size
     return _scatter(x, source, idx, "index_copy", tuple(want), saved=True)
+
+
+def _index_copy_check(x: Tensor, src: Tensor, d: int, ix) -> None:
+    """index_copy's shape checks in PyTorch's order and classes (index_copy_meta: the number
+    of dimensions and of indices are IndexErrors, the dtype and the slices RuntimeErrors)."""
+    where = f"(self {tuple(x.shape)}, source {tuple(src.shape)}, index of {ix.size})"
+    if src.ndim == 0 and ix.size != 1:
+        raise IndexError(
+            f"index_copy_(): When source is scalar, index should have one element (got "
+            f"{ix.size}) {where}"
+        )
+    if src.ndim != x.ndim and src.ndim and x.ndim:
+        raise IndexError(
+            f"index_copy_(): When source and destination are not scalars, their "
+            f"dimensionality must match. Source dimensionality ({src.ndim}), destination "
+            f"dimensionality ({x.ndim}) {where}"
+        )
+    if src.dtype != x.dtype:
+        raise RuntimeError(
+            f"index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{x.dtype} and (source) {src.dtype} {where}; convert it first, e.g. src.to(x.dtype)"
+        )
+    xs, ss = list(x.shape), list(src.shape)
+    if xs:
+        del xs[d]
+    if ss:
+        del ss[d]
+    if xs != ss:
+        raise RuntimeError(
+            f"index_copy_(): Source/destination tensor must have same slice shapes {where}: "
+            f"the sizes other than dim {d} must match"
+        )
+    if src.ndim and ix.size != src.shape[d]:
+        raise IndexError(
+            f"index_copy_(): Number of indices ({ix.size}) should be equal to source.size(dim) "
+            f"({src.shape[d]}) {where}"
+        )
 
 
 def index_reduce(input, dim: int, index, source, reduce: str, *, include_self: bool = True):

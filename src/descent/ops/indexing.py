@@ -119,6 +119,12 @@ def _convert_index(index, xp, shape):
             pos += n
             continue
         else:
+            if (hasattr(i, "dtype") and i.dtype.kind in "iu" and i.size and 0 in shape
+                    and shape[pos]):  # fmt: skip
+                # x has no element and the axis has some: PyTorch checks the indices in its
+                # kernel's loop, which then has nothing to visit (x[..., [9]] of a (3, 0, 3)
+                # tensor is (3, 0, 1)); a stand-in in range selects the same nothing
+                i = xp.clip(i, -shape[pos], shape[pos] - 1)
             pos += n
         if hasattr(i, "dtype") and hasattr(i, "ndim"):
             basic = False
@@ -1294,7 +1300,15 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
     axis = _one_axis(axis, x.ndim, "index_add")
     if source.shape != x.shape or index.size != x.shape[axis]:
         _check_index_add_source(x, source, index, axis)
-    check_index_bounds("index_add", index, x.shape[axis], axis)
+    n = x.shape[axis]
+    if x.ndim > 1 and n and 0 in x.shape:
+        # PyTorch's index_add_cpu_ returns before its index checks when self has no element
+        # and more than one dimension: the slices are empty, so any index writes nothing (a
+        # stand-in in range keeps the shapes)
+        index = backend.get_array_module(index).clip(index, 0, n - 1)
+    check_index_bounds("index_add", index, n, axis)
+    if x._data.dtype == np.bool_:  # PyTorch takes alpha as a bool: self | (alpha & source)
+        alpha = int(bool(alpha))
     saved = (source, source._version) if source._rg and is_grad_enabled() else None
     return IndexAdd.apply(x, source, idx=index, axis=axis, alpha=alpha, source=saved)
 

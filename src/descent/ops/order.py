@@ -259,6 +259,19 @@ def unique(x, sorted: bool = True, return_inverse: bool = False, return_counts: 
     x = as_tensor(x)
     refuse_kinds("unique", x, "c")  # no PyTorch kernel
     d = None if dim is None else _dim(x, dim, "unique")
+    if d is not None and 0 in x.shape:  # PyTorch's _unique_dim_cpu_impl checks
+        zeros = tuple(x.shape).count(0)
+        if x.shape[d] != 0:
+            raise RuntimeError(
+                "There are 0 sized dimensions, and they aren't selected, so unique cannot be "
+                f"applied (unique: shape {tuple(x.shape)}, dim {d}); select a dim of size 0 or "
+                "reshape"
+            )
+        if zeros > 1:
+            raise RuntimeError(
+                "Number of zero sized dimensions is more than one, so unique cannot be applied "
+                f"(unique: shape {tuple(x.shape)}, dim {d}); reshape to one 0-size dimension"
+            )
     # (their shapes depend on x's values: guarded for descent.compile, ops/untracked.py)
     res = guarded(_unique_kernel, (x,), (bool(return_inverse), bool(return_counts), d), "unique")
     return res[0] if len(res) == 1 else res

@@ -431,9 +431,11 @@ def scatter_(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -
                            "scatter_")  # fmt: skip
 
 
-def _linear_index(x: Tensor, indices):
+def _linear_index(x: Tensor, indices, check: bool = True):
     """(row numbers, k): the flat positions over x's first k dims named by a tuple of index
-    tensors (broadcast together; bool masks count as their nonzero indices)."""
+    tensors (broadcast together; bool masks count as their nonzero indices). check=False: the
+    slices are empty, so indices out of range stand for any row (PyTorch's kernel, which
+    checks them, has no element to loop over)."""
     if not isinstance(indices, (tuple, list)):
         indices = (indices,)
     xp = backend.get_array_module(x._data)
@@ -443,7 +445,11 @@ def _linear_index(x: Tensor, indices):
     n_index = sum(int(t._data.ndim) if t._data.dtype == np.bool_ else 1 for t in tensors)
     if not n_index or n_index > x.ndim:
         raise IndexError(f"index_put: {n_index} indices for a tensor with {x.ndim} dimensions")
-    rows = computed(_linear_rows, tensors, (tuple(x.shape[:n_index]),))._data
+    lead = tuple(x.shape[:n_index])
+    if check or 0 in lead or 0 not in x.shape[n_index:]:
+        rows = computed(_linear_rows, tensors, (lead,))._data
+    else:
+        rows = computed(_linear_rows_unchecked, tensors, (lead,))._data
     if derived_observers and any(t._data.dtype == np.bool_ for t in tensors):
         derived(rows, op="index_put with a boolean mask")
     return rows, n_index
@@ -474,6 +480,16 @@ def _linear_rows(*operands):
     return xp.ravel_multi_index(arrs, lead)
 
 
+def _linear_rows_unchecked(*operands):
+    """`_linear_rows` for empty slices: each index clipped into [-n, n) first (the rows hold
+    no element, so which row an index names does not matter)."""
+    *indices, lead = operands
+    xp = backend.get_array_module(indices[0])
+    clipped = [a if a.dtype == np.bool_ else xp.clip(a.astype(np.int64), -n, n - 1)
+               for a, n in zip(indices, lead)]  # fmt: skip
+    return _linear_rows(*clipped, lead)
+
+
 def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     """Out-of-place torch.index_put: out[indices] = values (or += with accumulate)."""
     x = as_tensor(x)
@@ -489,16 +505,16 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     indices = _uint8_masks(indices, values, accumulate)
     if _with_masks(x, indices, values):
         return _mask_index_put(x, indices, values, accumulate)
-    rows, k = _linear_index(x, indices)
+    if isinstance(values, Tensor) and values.dtype != x.dtype:  # PyTorch's check (x[i] = v casts)
+        raise DescentError(  # (before the indices' bounds, which its kernel checks)
+            "Index put requires the source and destination dtypes match, got "
+            f"{x.dtype} for the destination and {values.dtype} for the source."
+        )
+    rows, k = _linear_index(x, indices, check=False)
     tail = tuple(x.shape[k:])
     inner = int(np.prod(tail, dtype=np.int64))
     n_rows = int(np.prod(x.shape[:k], dtype=np.int64))
     flat = reshape(x, (n_rows, inner))  # (rows, the trailing dims flattened)
-    if isinstance(values, Tensor) and values.dtype != x.dtype:  # PyTorch's check (x[i] = v casts)
-        raise DescentError(
-            "Index put requires the source and destination dtypes match, got "
-            f"{x.dtype} for the destination and {values.dtype} for the source."
-        )
     v = as_tensor(values, x)
     v = v if v.dtype == x.dtype else v.to(x.dtype)  # (a number or a list: x's dtype)
     v = reshape(broadcast_to(v, tuple(rows.shape) + tail), (int(rows.size), inner))

@@ -396,7 +396,9 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     # The mask is data computed from the index's values: `computed` shows descent.compile how
     # (ops/untracked.py)
     it = index if isinstance(index, Tensor) else Tensor._wrap(idx)
-    mask = computed(_fill_mask, (it,), (n, tuple(view)))
+    # PyTorch checks the indices in its kernel's loop over x's slices: with another dimension
+    # of size 0 there are none and no index is checked (check=False: any index fills nothing)
+    mask = computed(_fill_mask, (it,), (n, tuple(view), not (n and 0 in x.shape)))
     if isinstance(value, Tensor):
         if value.ndim != 0:
             raise DescentError(f"index_fill_ only supports a 0-dimensional value tensor, but got "
@@ -413,11 +415,15 @@ def index_fill(x, dim: int, index, value) -> Tensor:
     return show_as(masked_fill(x, mask, value), "IndexFillBackward0", (x,))
 
 
-def _fill_mask(idx, n: int, view: tuple):
-    """index_fill's mask (True at the indices along the dim), of shape `view`."""
+def _fill_mask(idx, n: int, view: tuple, check: bool = True):
+    """index_fill's mask (True at the indices along the dim), of shape `view`; check=False
+    takes any index (x has no element: the mask selects nothing that exists)."""
     xp = backend.get_array_module(idx)
     mask = xp.zeros(n, dtype=bool)
-    mask[idx.astype(np.int64, copy=False).reshape(-1)] = True  # (negative: from the end)
+    idx = idx.astype(np.int64, copy=False).reshape(-1)
+    if not check:
+        idx = xp.clip(idx, -n, n - 1)
+    mask[idx] = True  # (negative: from the end)
     return mask.reshape(view)
 
 
