@@ -591,3 +591,10 @@ _apply_torch_names(globals())
 from .out_functions import install as _install_out  # noqa: E402
 
 _install_out(globals())
+
+# NumPy's keyword names where PyTorch's parser takes them (torch.topk(t, 1, axis=0),
+# t.kthvalue(1, axis=0, keepdims=True)) on the functions with a `dim` and no `axis` of their own
+# (torch_keywords.NUMPY_ALIASES); the hot functions take `axis` / `keepdims` in their signatures.
+from .torch_keywords import apply_numpy_aliases as _apply_numpy_aliases  # noqa: E402
+
+_apply_numpy_aliases(globals(), Tensor)

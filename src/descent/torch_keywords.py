@@ -17,11 +17,21 @@ hand. A name is renamed only where descent has no parameter of PyTorch's name al
 
 from __future__ import annotations
 
+import inspect
 import types
 
 from .ops.elementwise import clone as _clone
 
-__all__ = ["RENAMES", "apply_torch_names", "clone", "torch_names"]
+__all__ = [
+    "NUMPY_ALIASES",
+    "NUMPY_ALIASES_TENSOR",
+    "RENAMES",
+    "apply_numpy_aliases",
+    "apply_torch_names",
+    "clone",
+    "numpy_aliases",
+    "torch_names",
+]
 
 _X = {"x": "input"}
 _AB = {"a": "input", "b": "other"}
@@ -117,3 +127,173 @@ def apply_torch_names(namespace: dict) -> None:
         fn = namespace.get(name)
         if fn is not None:
             namespace[name] = torch_names(fn, renames, module, name)
+
+
+# PyTorch's argument parser also takes NumPy's names for four parameters
+# (python_arg_parser.cpp's numpy_compatibility_arg_names): `axis` for `dim`, `keepdims` for
+# `keepdim`, `x` / `a` / `x1` for `input`, `x2` for `other`; only on functions its parser binds
+# (not on torch.unique / split / norm / stft, which are Python functions there). descent's
+# reductions, cat / stack, softmax, sort, cumsum, flip and squeeze take `axis` / `keepdims` in
+# their own signatures. The functions below have a `dim` (or `keepdim`) and no `axis` (or
+# `keepdims`); one slot has one name, so each is wrapped once, at import, by `numpy_aliases`:
+# the wrapper renames the alias keywords and calls the function. A function that would need
+# the wrapper only for `input`'s names (the elementwise ops, add, mul, exp, ...) is not wrapped:
+# that is the hot path, and no call there would use the aliases. Tensor.size / stride (a
+# metadata call of ~0.1 us) are not wrapped either. The list was made by
+# /work/notes/s29/h223/gen.py against torch 2.13 (each function's aten schema) and is checked
+# call by call in tests/test_numpy_aliases_s29.py.
+_DIM = {"axis": "dim"}
+_DIM_IN = {"axis": "dim", "x": "input", "a": "input", "x1": "input"}
+_DIM_KEEP = {"axis": "dim", "keepdims": "keepdim"}
+_DIM_KEEP_IN = {**_DIM_KEEP, "x": "input", "a": "input", "x1": "input"}
+
+#: top-level function name -> {NumPy's name: descent's (PyTorch's) parameter}
+NUMPY_ALIASES: dict[str, dict[str, str]] = {
+    **dict.fromkeys(
+        """aminmax frobenius_norm hash_tensor kthvalue mode nanmedian nanquantile nuclear_norm
+        quantile""".split(),
+        _DIM_KEEP_IN,
+    ),
+    **dict.fromkeys(
+        "cosine_similarity cumulative_trapezoid index_fill norm_except_dim trapezoid trapz".split(),
+        _DIM,
+    ),
+    **dict.fromkeys(
+        """diff gradient index_copy index_reduce narrow narrow_copy renorm repeat_interleave
+        scatter scatter_reduce select select_copy select_scatter slice_copy slice_scatter
+        split_copy split_with_sizes split_with_sizes_copy squeeze_copy take_along_dim
+        tensor_split topk unbind unbind_copy unflatten unsafe_chunk unsafe_split
+        unsafe_split_with_sizes unsqueeze_copy""".split(),
+        _DIM_IN,
+    ),
+    **dict.fromkeys(
+        "median nanmean nansum".split(),
+        {"keepdims": "keepdim", "x": "input", "a": "input", "x1": "input"},
+    ),
+    "cross": {**_DIM_IN, "x2": "other"},
+    "pairwise_distance": {"keepdims": "keepdim"},
+}
+
+#: Tensor method name -> {NumPy's name: the parameter}
+NUMPY_ALIASES_TENSOR: dict[str, dict[str, str]] = {
+    **dict.fromkeys(
+        """aminmax kthvalue mode nanmean nanmedian nanquantile nansum quantile""".split(),
+        _DIM_KEEP,
+    ),
+    **dict.fromkeys(
+        """count_nonzero cumprod_ cumsum_ diff index_add_ index_copy index_copy_ index_fill
+        index_fill_ index_reduce index_reduce_ narrow narrow_copy renorm renorm_
+        repeat_interleave scatter scatter_ scatter_add_ scatter_reduce scatter_reduce_ select
+        select_scatter slice_scatter split_with_sizes squeeze_ take_along_dim topk unbind
+        unsafe_chunk unsafe_split unsafe_split_with_sizes unsqueeze_""".split(),
+        _DIM,
+    ),
+    "cross": {"axis": "dim", "x2": "other"},
+    "median": {"keepdims": "keepdim"},
+}
+
+
+_MISSING = object()
+
+
+def numpy_aliases(fn, aliases: dict[str, str], module: str, qualname: str):
+    """fn wrapped to take NumPy's keyword names (`aliases`: NumPy's name -> fn's parameter), as
+    PyTorch's parser does. Giving both spellings is PyTorch's error ("got multiple values").
+
+    The wrapper has fn's own parameters (each required one defaulting to a sentinel), the
+    aliases as keyword-only ones, and calls fn with its arguments by position when no alias
+    (and no `out=`) is given: one plain call (~0.1 us) where a `*args, **kwargs` wrapper costs
+    2.5 times that. Other calls take the general path (`_numpy_aliases_call`), which also
+    raises fn's own TypeError for a missing argument."""
+    name = qualname.rpartition(".")[2]
+    params = list(inspect.signature(fn).parameters.values())
+    kinds = {p.kind for p in params}
+    simple = kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY}
+    names = [p.name for p in params]
+    if not simple or any(a in names for a in aliases) or "out" in names or "_M" in names:
+        wrapper = _generic_aliases(fn, aliases, name)
+    else:
+        takes_out = hasattr(fn, "__wrapped_for_out__")  # ops/out_arg.with_out hides out=
+        pos = [p for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+        kw = [p for p in params if p.kind == p.KEYWORD_ONLY]
+        extra = list(aliases) + (["out"] if takes_out else [])
+        defaults = {p.name: p.default for p in params}
+        sig = [f"{p.name}=_M" if p.default is p.empty else f"{p.name}=_d[{p.name!r}]" for p in pos]
+        sig.append("*")
+        sig += [f"{p.name}=_M" if p.default is p.empty else f"{p.name}=_d[{p.name!r}]" for p in kw]
+        sig += [f"{a}=_M" for a in extra]
+        checks = [f"{a} is not _M" for a in extra]
+        checks += [f"{p.name} is _M" for p in params if p.default is p.empty]
+        call = [p.name for p in pos] + [f"{p.name}={p.name}" for p in kw]
+        given = ", ".join(f"{n}={n}" for n in names + extra)
+        src = (
+            f"def {name}({', '.join(sig)}):\n"
+            f"    if {' or '.join(checks)}:\n"
+            f"        return _slow(_fn, _al, {name!r}, dict({given}), _d)\n"
+            f"    return _fn({', '.join(call)})\n"
+        )
+        scope = {"_M": _MISSING, "_d": defaults, "_fn": fn, "_al": aliases}
+        scope["_slow"] = _numpy_aliases_call
+        exec(compile(src, f"<numpy_aliases {qualname}>", "exec"), scope)  # noqa: S102
+        wrapper = scope[name]
+    wrapper.__wrapped__ = fn
+    wrapper.__name__ = name
+    wrapper.__qualname__ = qualname
+    wrapper.__module__ = module
+    wrapper.__doc__ = fn.__doc__
+    wrapper.__numpy_aliases__ = dict(aliases)
+    return wrapper
+
+
+def _numpy_aliases_call(fn, aliases, name, given, defaults):
+    """The general path of a numpy_aliases wrapper: the given arguments (sentinels dropped) by
+    keyword, each alias under its parameter's name. A parameter that holds its default object
+    counts as not given when its alias is (`dim=None, axis=0` is taken as `axis=0`)."""
+    kwargs = {k: v for k, v in given.items() if v is not _MISSING and k not in aliases}
+    for alias, target in aliases.items():
+        value = given[alias]
+        if value is _MISSING:
+            continue
+        if target in kwargs and kwargs[target] is not defaults.get(target, _MISSING):
+            raise TypeError(
+                f"{name}() got multiple values for argument '{target}' (given as "
+                f"'{target}' and as NumPy's '{alias}'): pass one of them"
+            )
+        kwargs[target] = value
+    return fn(**kwargs)
+
+
+def _generic_aliases(fn, aliases, name):
+    names = frozenset(aliases)
+
+    def wrapper(*args, **kwargs):
+        if kwargs and not names.isdisjoint(kwargs):
+            for alias in names.intersection(kwargs):
+                target = aliases[alias]
+                if target in kwargs:
+                    raise TypeError(
+                        f"{name}() got multiple values for argument '{target}' (given as "
+                        f"'{target}' and as NumPy's '{alias}'): pass one of them"
+                    )
+                kwargs[target] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def apply_numpy_aliases(namespace: dict, tensor_class) -> None:
+    """Wrap the functions of NUMPY_ALIASES in `namespace` (descent's) and the methods of
+    NUMPY_ALIASES_TENSOR on `tensor_class` to take NumPy's keyword names."""
+    module = namespace["__name__"]
+    for name, aliases in NUMPY_ALIASES.items():
+        fn = namespace.get(name)
+        if fn is not None:
+            namespace[name] = numpy_aliases(fn, aliases, module, name)
+    for name, aliases in NUMPY_ALIASES_TENSOR.items():
+        # wrapped where it is defined (Tensor or one of its method bases), so no base's
+        # method is shadowed by one on Tensor itself
+        owner = next((c for c in tensor_class.__mro__ if name in vars(c)), None)
+        fn = None if owner is None else vars(owner)[name]
+        if callable(fn) and not isinstance(fn, (staticmethod, classmethod)):
+            qualname = f"{owner.__name__}.{name}"
+            setattr(owner, name, numpy_aliases(fn, aliases, fn.__module__, qualname))
