@@ -1460,7 +1460,8 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "index",
         r"raises at line None vs \d+ \(descent - \| torch RuntimeError: Autograd not support "
         r"dtype: \w+\)",
-        r"dtype=m\.(?:float32|float64), requires_grad=True\)\n(?:.*\n)*r = m\.\w+\(x.*"
+        r"dtype=m\.(?:float32|float64), requires_grad=True\)(?:\.reshape\([\d, ]*\))?\n"
+        r"(?:.*\n)*r = m\.\w+\(x.*"
         r"dtype=m\.(?:int\d+|uint8|bool)\)",
         "only PyTorch raises: a reduction / scan of a float tensor that requires grad with an "
         "integer or bool dtype= (its autograd refuses the integer result); descent computes "
@@ -1483,6 +1484,36 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "and its setStorage check refuses the view (a RuntimeError from inside); descent's "
         "bounds check raises IndexError, PyTorch's class for an index out of range (session "
         "29, helper-224)",
+    ),
+    (
+        "index",
+        r"raises at line None vs \d+ \(descent - \| torch RuntimeError: INDICES element is out "
+        r"of DATA bounds",
+        r"r = x\.index_(?:copy|add)\(",
+        "PyTorch's index_copy / index_add of an x with no element do not check the index (its "
+        "kernel has no slice to visit; descent matches), but their backward gathers the "
+        "source's gradient at those indices (index_select) and refuses them; descent's "
+        "gradient is the empty one (session 29, helper-224)",
+    ),
+    (
+        "index",
+        r"^out\[\d+\]\[0\]: nan at .*: \S+ vs nan$",
+        r"x = m\.tensor\(.*math\.(?:nan|inf)(?:.*\n)*r = m\.scatter_reduce\(x, -?\d+, i, s, "
+        r"'(?:prod|amax|amin)'",
+        "PyTorch's scatter_reduce backward gives every entry of self grad * result / self "
+        "('prod', masked where self is 0) or (self == result) * grad / N ('amax' / 'amin', N "
+        "the ties): an entry the index does not reach, nan or inf, gets 0 * nan / nan or "
+        "0 * grad / 0 = nan where its gradient is grad (descent's); session 29, helper-224",
+    ),
+    (
+        "index",
+        r"^out\[\d+\]\[1\]: values differ \(\d+ of \d+\): np\.float(?:32|64)\(0\.0\) vs",
+        r"r = m\.scatter_reduce\(x, -?\d+, i, s, 'am(?:ax|in)'",
+        "a PyTorch bug: scatter_reduce 'amax' / 'amin' with an index smaller than the source "
+        "compares the whole source with result.gather(index) (broadcast), so source entries "
+        "the index never reads get a share of the gradient where they equal the gathered "
+        "value (zeros(2, 2) with [[1, 1], [1, 5], [1, 1]] at [[0, 1]]: 5 shares of a "
+        "gradient of 2); descent's are 0 (session 29, helper-224)",
     ),
     (
         "nn",

@@ -164,11 +164,14 @@ def test_empty_slices_gradients(op):
 # make_index_put_iterator; the bounds are its kernel's): index fuzz 29909444, 29914795
 
 
-@pytest.mark.parametrize("shape", [(4, 0), (4, 2)])
+@pytest.mark.parametrize("idx", [[-5, 2], []])
+@pytest.mark.parametrize("shape", [(4, 0), (4, 2), (0, 2), (0,)])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_index_put_dtype_before_bounds(shape, accumulate):
+def test_index_put_dtype_before_bounds(shape, accumulate, idx):
+    """...but after AdvancedIndex's IndexError for an index into a 0-size dimension (index
+    fuzz 30009115, 30022440)."""
     _check(lambda m: m.zeros(*shape, dtype=m.int8).index_put(
-        (_i(m, [-5, 2]),), m.tensor(0), accumulate=accumulate))  # fmt: skip
+        (_i(m, idx),), m.tensor(0), accumulate=accumulate))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,3 +206,61 @@ UNIQUE = [((4, 0, 3), 0), ((4, 0, 3), -3), ((4, 0, 3), 1), ((4, 0, 0), 1), ((0, 
 def test_unique_dim_zero_size(shape, dim, dtype):
     _check(lambda m: m.unique(m.zeros(*shape, dtype=getattr(m, dtype)), dim=dim,
                               return_inverse=True, return_counts=True))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim"), [((0, 0), -1), ((0, 0, 2), 0), ((0, 3), 0), ((4, 0, 3), 0)]
+)
+def test_unique_consecutive_dim_zero_size(shape, dim):
+    """unique_consecutive refuses two 0-size dimensions too (index fuzz 29998412)."""
+    _check(lambda m: m.unique_consecutive(m.zeros(*shape), dim=dim, return_counts=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. cumsum / cumprod with dtype=bool of a 0-d or empty tensor: PyTorch never reaches its kernel
+# (which has no bool version) and returns the copy cast to bool (index fuzz 30030163, 30048930,
+# 30057613, 30059158, 30102470, 30105522: descent refused them)
+
+BOOL_SCANS = [("cumsum", (), "int32", 0), ("cumsum", (), "float32", -1),
+              ("cumsum", (0,), "int32", 0),
+              ("cumsum", (2, 0), "int64", 1), ("cumsum", (0, 2), "float32", None),
+              ("cumsum", (1,), "int32", 0), ("cumsum", (2, 2), "int32", 1),
+              ("cumsum", (), "int32", 1), ("cumprod", (), "int32", 0),
+              ("cumprod", (), "float32", -1), ("cumprod", (0,), "int32", 0),
+              ("cumprod", (2, 0), "int64", 1), ("cumprod", (1,), "int32", 0),
+              ("cumprod", (2, 2), "int32", 1), ("cumprod", (), "int32", 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("op", "shape", "dtype", "dim"), BOOL_SCANS)
+def test_bool_scan_of_0d_or_empty(op, shape, dtype, dim):
+    def fn(m):
+        x = m.full(shape, -5, dtype=getattr(m, dtype))
+        if dim is None:  # (cumsum of the flattened tensor)
+            return m.cumsum(x.flatten(), 0, dtype=m.bool)
+        return getattr(m, op)(x, dim, dtype=m.bool)
+
+    _check(fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. scatter_reduce 'amax' / 'amin' with include_self: a slot no index reaches passes x's value
+# through, nan too, so its gradient is gy (descent gave 0: nan != nan; PyTorch gives nan, a KNOWN
+# class of tests/fuzz_s28.py). Index fuzz 30087800.
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_scatter_reduce_minmax_untouched_nan_gradient(reduce, dtype):
+    grads = []
+    for m in (descent, torch):
+        dt = getattr(m, dtype)
+        x = m.tensor([-0.1, float("inf"), float("nan"), -0.48], dtype=dt, requires_grad=True)
+        s = m.tensor([0.2, 0.3], dtype=dt, requires_grad=True)
+        r = m.scatter_reduce(x, 0, m.tensor([3, 0]), s, reduce, include_self=True)
+        w = m.arange(4, dtype=dt) + 1
+        grads.append(_np(list(m.autograd.grad((r * w).sum(), [x, s]))))
+    (dx, ds), (tx, ts) = grads
+    assert dx[2] == 3  # x[2] = nan passes through: gy
+    mask = np.arange(4) != 2  # (PyTorch's nan there)
+    np.testing.assert_array_equal(dx[mask], tx[mask])
+    np.testing.assert_array_equal(ds, ts)

@@ -521,6 +521,12 @@ def unique_consecutive(input, return_inverse: bool = False, return_counts: bool 
                 "There are 0 sized dimensions, and they aren't selected, so unique cannot be "
                 f"applied (shape {tuple(a.shape)}, dim {d}); select a dim of size 0 or reshape"
             )
+        if a.shape.count(0) > 1:  # (PyTorch's _unique_dim_cpu_impl, as unique's)
+            raise RuntimeError(
+                "Number of zero sized dimensions is more than one, so unique cannot be applied "
+                f"(unique_consecutive: shape {tuple(a.shape)}, dim {d}); reshape to one 0-size "
+                "dimension"
+            )
     # (their shapes depend on x's values: guarded for descent.compile, ops/untracked.py)
     out = guarded(_unique_consecutive_kernel, (x,),
                   (bool(return_inverse), bool(return_counts), d), "unique_consecutive")  # fmt: skip

@@ -875,6 +875,10 @@ def cumsum(x, axis=None, *, dim=None, dtype=None) -> Tensor:
         _refuse_bool_scan(x, dtype, "cumsum")
     x = cast(x, dtype) if dtype is not None else _as_int64(x)
     axis = axis_arg(axis, dim)
+    if x._data.dtype == np.bool_:  # a 0-d or empty x to bool (_refuse_bool_scan): PyTorch's
+        normalize_axis(0 if axis is None else axis, x.ndim, "cumsum")  # copy, no kernel
+        y = x if axis is not None else reshape(x, -1)
+        return clone(y) if y is x0 else y
     # NumPy's rule: no axis means the flattened tensor.
     if axis is None:
         return CumSum.apply(reshape(x, -1), axis=0)

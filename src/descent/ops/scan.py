@@ -208,8 +208,9 @@ def _scan_kernel(name, x, axis, *more):
 
 def _refuse_bool_scan(x, dtype, op: str) -> None:
     """cumsum / cumprod with dtype=bool: PyTorch has no bool scan kernel ("cumsum_out_cpu" not
-    implemented for 'Bool'); descent summed in int64 (cumsum) or in bool."""
-    if np.dtype(_as_dtype(dtype)) == np.bool_:
+    implemented for 'Bool'); descent summed in int64 (cumsum) or in bool. A 0-d or empty x
+    never reaches its kernel (a copy cast to bool, an empty result): no refusal there."""
+    if np.dtype(_as_dtype(dtype)) == np.bool_ and x.ndim and x._data.size:
         raise DtypeError(
             f"{op}: not implemented for dtype=bool (input {x.dtype} of shape {tuple(x.shape)}), "
             f"as in PyTorch; scan in an integer dtype and compare with != 0"
@@ -218,13 +219,16 @@ def _refuse_bool_scan(x, dtype, op: str) -> None:
 
 def cumprod(x, dim=None, *, axis=None, dtype=None) -> Tensor:
     """Cumulative product along `dim` (torch.cumprod); exact gradient with zeros."""
-    x = as_tensor(x)
+    x0 = x = as_tensor(x)
     if dtype is not None:
         _refuse_bool_scan(x, dtype, "cumprod")
         x = cast(x, dtype)
     elif x._data.dtype.kind in "iu" and x._data.dtype.itemsize < 8:
         x = cast(x, np.int64)  # narrower integers multiply in int64, as in PyTorch
     dim = axis_arg(axis, dim)
+    if x._data.dtype == np.bool_ and dtype is not None:  # a 0-d or empty x to bool
+        normalize_axis(0 if dim is None else dim, x.ndim, "cumprod")  # (_refuse_bool_scan):
+        return x if x is not x0 else x.clone()  # PyTorch's copy, no kernel
     if x.ndim == 0:  # dim 0 / -1 of a 0-d tensor: the value itself
         normalize_axis(0 if dim is None else dim, 0, "cumprod")
         return reshape(CumProd.apply(reshape(x, 1), axis=0), ())

@@ -431,11 +431,12 @@ def scatter_(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -
                            "scatter_")  # fmt: skip
 
 
-def _linear_index(x: Tensor, indices, check: bool = True):
+def _linear_index(x: Tensor, indices, check: bool | None = True):
     """(row numbers, k): the flat positions over x's first k dims named by a tuple of index
-    tensors (broadcast together; bool masks count as their nonzero indices). check=False: the
-    slices are empty, so indices out of range stand for any row (PyTorch's kernel, which
-    checks them, has no element to loop over)."""
+    tensors (broadcast together; bool masks count as their nonzero indices). check=False: where
+    the slices are empty, indices out of range stand for any row (PyTorch's kernel, which
+    checks them, has no element to loop over); None: only an indexed dimension of size 0 is
+    checked (PyTorch's AdvancedIndex refuses any index there)."""
     if not isinstance(indices, (tuple, list)):
         indices = (indices,)
     xp = backend.get_array_module(x._data)
@@ -446,7 +447,7 @@ def _linear_index(x: Tensor, indices, check: bool = True):
     if not n_index or n_index > x.ndim:
         raise IndexError(f"index_put: {n_index} indices for a tensor with {x.ndim} dimensions")
     lead = tuple(x.shape[:n_index])
-    if check or 0 in lead or 0 not in x.shape[n_index:]:
+    if 0 in lead or check or (check is False and 0 not in x.shape[n_index:]):
         rows = computed(_linear_rows, tensors, (lead,))._data
     else:
         rows = computed(_linear_rows_unchecked, tensors, (lead,))._data
@@ -506,7 +507,8 @@ def index_put(x, indices, values, accumulate: bool = False) -> Tensor:
     if _with_masks(x, indices, values):
         return _mask_index_put(x, indices, values, accumulate)
     if isinstance(values, Tensor) and values.dtype != x.dtype:  # PyTorch's check (x[i] = v casts)
-        raise DescentError(  # (before the indices' bounds, which its kernel checks)
+        _linear_index(x, indices, check=None)  # (after AdvancedIndex's refusal of an index
+        raise DescentError(  # into a 0-size dimension, before the bounds its kernel checks)
             "Index put requires the source and destination dtypes match, got "
             f"{x.dtype} for the destination and {values.dtype} for the source."
         )

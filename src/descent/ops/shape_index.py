@@ -509,7 +509,9 @@ class ScatterReduce(Function):
             # (N_to_distribute = (self == result).scatter_add(...)), where x's share is then
             # masked to 0 in the slots an index hit: a src tied with an excluded x that happens
             # to equal the result gets 1/(n + 1), as there (torch 2.13).
-            x_eq = xd == yd
+            # (a slot no index hit is x's value passed through, nan too: its gradient is gy;
+            # PyTorch's (self == result) * gy / N makes it 0 * gy / 0 = nan there)
+            x_eq = (xd == yd) | ~self.touched
             s_tie = sd == yd[ix]
             n = xp.array(x_eq, dtype=yd.dtype)  # (an array even for 0-d, for add.at)
             backend.scatter_add(n, ix, s_tie.astype(yd.dtype))
