@@ -48,9 +48,7 @@ KNOWN = [
     (r"m\.erf\(X\('(float16|bfloat16)', \(6,\)\)",
      "torch's vectorized float16/bfloat16 erf near the smallest normal numbers: 3 ulp off "
      "(6.2e-5) or 0 (2e-38 in bfloat16); descent computes erf in float32 and rounds once"),
-    (r"X\('complex64', \(6,\)\) / True",
-     "complex / True: torch divides by complex(1, 0) (C's rules keep -0.0 real parts), "
-     "descent by 1.0"),
+    # (complex / True: descent divides as torch since session 29's b5f7103c, a true division)
     (r"m\.sqrt\(P\('int64'\), out=o\)",
      "out= of a wider float dtype: torch computes sqrt(int64) in float32 then casts, and its "
      "float32 sqrt of 300 was 17.320507 on the AMD host, 1 ulp below the correctly rounded "
