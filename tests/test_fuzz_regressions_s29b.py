@@ -88,6 +88,7 @@ EMPTY_SLICES = {
         0, _i(m, [0, -4, -2]), m.empty(3, 0, dtype=m.int8), alpha=-1
     ),
     "index_add (0, 3) dim 1": lambda m: m.empty(0, 3).index_add(1, _i(m, [7]), m.empty(0, 1)),
+    "index_add (2, 0) dim 1": lambda m: m.empty(2, 0).index_add(1, _i(m, [0, 5]), m.ones(2, 2)),
     "index_add 1-d (0,) still checks": lambda m: m.empty(0).index_add(0, _i(m, [0]), m.empty(1)),
     "index_add 1-d (2,) still checks": lambda m: m.zeros(2).index_add(0, _i(m, [5]), m.ones(1)),
     "index_fill (0, 2, 1)": lambda m: m.empty(0, 2, 1).index_fill(2, _i(m, [3, -1, 0]), 0.5),

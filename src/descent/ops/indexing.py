@@ -1306,6 +1306,9 @@ def index_add(x, axis: int | None = None, index=None, source=None, *, dim=None, 
         # and more than one dimension: the slices are empty, so any index writes nothing (a
         # stand-in in range keeps the shapes)
         index = backend.get_array_module(index).clip(index, 0, n - 1)
+    elif x.ndim > 1 and not n and index.size:  # (dim of size 0: no index is in range, none
+        index = index[:0]  # is read; the source's slices are left out, its gradient zeros)
+        source = getitem(source, (slice(None),) * axis + (slice(0, 0),))
     check_index_bounds("index_add", index, n, axis)
     if x._data.dtype == np.bool_:  # PyTorch takes alpha as a bool: self | (alpha & source)
         alpha = int(bool(alpha))
