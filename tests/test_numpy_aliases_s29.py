@@ -233,3 +233,14 @@ def test_out_with_an_alias():
         m.quantile(x=t, q=0.25, axis=0, keepdims=True, out=q)
         got.append([values.tolist(), indices.tolist(), q.tolist()])
     assert got[0] == got[1]
+
+
+def test_templates_cover_every_shape():
+    # a missing shape would be compiled at import (~0.1 ms each); regenerate with
+    # `python -c 'import descent; descent.torch_keywords.write_alias_templates()'`
+    from descent import numpy_alias_templates, torch_keywords
+
+    for key in torch_keywords._TEMPLATES:
+        tag = "_".join(map(str, (*key[:3], *key[3])))
+        fn = getattr(numpy_alias_templates, f"_w_{tag}", None)
+        assert fn is not None and fn.__code__ is torch_keywords._TEMPLATES[key], key

@@ -17,6 +17,7 @@ hand. A name is renamed only where descent has no parameter of PyTorch's name al
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 
@@ -205,50 +206,139 @@ def numpy_aliases(fn, aliases: dict[str, str], module: str, qualname: str):
     (and no `out=`) is given: one plain call (~0.1 us) where a `*args, **kwargs` wrapper costs
     2.5 times that. Other calls take the general path (`_numpy_aliases_call`), which also
     raises fn's own TypeError for a missing argument."""
-    name = qualname.rpartition(".")[2]
-    params = list(inspect.signature(fn).parameters.values())
-    kinds = {p.kind for p in params}
-    simple = kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY}
-    names = [p.name for p in params]
-    if not simple or any(a in names for a in aliases) or "out" in names or "_M" in names:
-        wrapper = _generic_aliases(fn, aliases, name)
-    else:
-        takes_out = hasattr(fn, "__wrapped_for_out__")  # ops/out_arg.with_out hides out=
-        pos = [p for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
-        kw = [p for p in params if p.kind == p.KEYWORD_ONLY]
-        extra = list(aliases) + (["out"] if takes_out else [])
-        defaults = {p.name: p.default for p in params}
-        sig = [f"{p.name}=_M" if p.default is p.empty else f"{p.name}=_d[{p.name!r}]" for p in pos]
-        sig.append("*")
-        sig += [f"{p.name}=_M" if p.default is p.empty else f"{p.name}=_d[{p.name!r}]" for p in kw]
-        sig += [f"{a}=_M" for a in extra]
-        checks = [f"{a} is not _M" for a in extra]
-        checks += [f"{p.name} is _M" for p in params if p.default is p.empty]
-        call = [p.name for p in pos] + [f"{p.name}={p.name}" for p in kw]
-        given = ", ".join(f"{n}={n}" for n in names + extra)
-        src = (
-            f"def {name}({', '.join(sig)}):\n"
-            f"    if {' or '.join(checks)}:\n"
-            f"        return _slow(_fn, _al, {name!r}, dict({given}), _d)\n"
-            f"    return _fn({', '.join(call)})\n"
-        )
-        scope = {"_M": _MISSING, "_d": defaults, "_fn": fn, "_al": aliases}
-        scope["_slow"] = _numpy_aliases_call
-        exec(compile(src, f"<numpy_aliases {qualname}>", "exec"), scope)  # noqa: S102
-        wrapper = scope[name]
-    wrapper.__wrapped__ = fn
-    wrapper.__name__ = name
-    wrapper.__qualname__ = qualname
-    wrapper.__module__ = module
-    wrapper.__doc__ = fn.__doc__
-    wrapper.__numpy_aliases__ = dict(aliases)
+    return _make_aliased([(fn, aliases, module, qualname)])[0]
+
+
+_TEMPLATES: dict[tuple, types.CodeType] = {}
+
+
+def template_source(n_pos: int, n_kw: int, n_extra: int, required: tuple[int, ...]) -> str:
+    """The source of a wrapper with generic parameter names (p0.., k0.., e0..) for one shape
+    (positional / keyword-only / alias counts, the indices of the required parameters)."""
+    pos = [f"p{i}" for i in range(n_pos)]
+    kw = [f"k{i}" for i in range(n_kw)]
+    extra = [f"e{i}" for i in range(n_extra)]
+    sig = [f"{n}=_M" for n in pos] + ["*"] + [f"{n}=_M" for n in kw + extra]
+    names = pos + kw
+    checks = [f"{n} is not _M" for n in extra] + [f"{names[i]} is _M" for i in required]
+    tag = "_".join(map(str, (n_pos, n_kw, n_extra, *required)))
+    return (
+        f"def _w_{tag}({', '.join(sig)}):\n"
+        f"    if {' or '.join(checks)}:\n"
+        f"        return _slow(_fn, _al, _name, _names, ({', '.join(names + extra)},), _d)\n"
+        f"    return _fn({', '.join(pos + [f'{n}={n}' for n in kw])})\n"
+    )
+
+
+def _template(n_pos: int, n_kw: int, n_extra: int, required: tuple[int, ...]) -> types.CodeType:
+    """The code of the wrapper of one shape; each function's wrapper is this code with its own
+    names (`code.replace`). The shapes of the tables above are in numpy_alias_templates.py
+    (made by `write_alias_templates`; loaded from its .pyc, where compiling them at import
+    took ~7 ms); another is compiled once here."""
+    key = (n_pos, n_kw, n_extra, required)
+    code = _TEMPLATES.get(key)
+    if code is None:
+        from . import numpy_alias_templates
+
+        tag = "_".join(map(str, (n_pos, n_kw, n_extra, *required)))
+        fn = getattr(numpy_alias_templates, f"_w_{tag}", None)
+        if fn is None:
+            scope: dict = {}
+            src = template_source(*key)
+            exec(compile(src, "<descent numpy_aliases>", "exec"), {"_M": _MISSING}, scope)  # noqa: S102
+            fn = scope[f"_w_{tag}"]
+        code = _TEMPLATES[key] = fn.__code__
+    return code
+
+
+def write_alias_templates() -> None:
+    """Rewrite numpy_alias_templates.py with the shapes the tables need now (run after
+    `import descent`, which fills _TEMPLATES)."""
+    import pathlib
+
+    path = pathlib.Path(__file__).with_name("numpy_alias_templates.py")
+    text = path.read_text()
+    head = text.split("\n# fmt: off\n", 1)[0]
+    tail = text.split("\n# fmt: on\n", 1)[1]
+    body = "\n\n".join(template_source(*key) for key in sorted(_TEMPLATES))
+    path.write_text(f"{head}\n# fmt: off\n{body}\n# fmt: on\n{tail}")
+
+
+def _exact_wrapper(fn, aliases, name, qualname):
+    """fn's exact-signature wrapper, or None where fn has *args / **kwargs / positional-only
+    parameters (a generic wrapper then). The parameters are read from the code object of the
+    function under any functools.wraps wrappers (inspect.signature's answer, cheaper)."""
+    inner = inspect.unwrap(fn)
+    code = getattr(inner, "__code__", None)
+    if code is None or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        return None
+    if code.co_posonlyargcount:
+        return None
+    n_pos, n_kw = code.co_argcount, code.co_kwonlyargcount
+    pos = list(code.co_varnames[:n_pos])
+    kw = list(code.co_varnames[n_pos : n_pos + n_kw])
+    if any(a in pos or a in kw for a in aliases) or "out" in pos + kw:
+        return None
+    defaults = dict(zip(pos[n_pos - len(inner.__defaults__ or ()) :], inner.__defaults__ or ()))
+    defaults.update(inner.__kwdefaults__ or {})
+    takes_out = hasattr(fn, "__wrapped_for_out__")  # ops/out_arg.with_out hides out=
+    extra = list(aliases) + (["out"] if takes_out else [])
+    names = pos + kw
+    required = tuple(i for i, n in enumerate(names) if n not in defaults)
+    template = _template(n_pos, n_kw, len(extra), required)
+    rename = {f"p{i}": n for i, n in enumerate(pos)}
+    rename.update({f"k{i}": n for i, n in enumerate(kw)})
+    rename.update({f"e{i}": n for i, n in enumerate(extra)})
+    consts = tuple(
+        tuple(rename.get(c, c) for c in const)
+        if isinstance(const, tuple) and all(isinstance(c, str) for c in const)
+        else const
+        for const in template.co_consts
+    )
+    code = template.replace(
+        co_varnames=tuple(rename.get(n, n) for n in template.co_varnames),
+        co_consts=consts,
+        co_name=name,
+        co_qualname=qualname,
+    )
+    scope = {
+        "__builtins__": __builtins__,
+        "_M": _MISSING,
+        "_slow": _numpy_aliases_call,
+        "_fn": fn,
+        "_al": aliases,
+        "_name": name,
+        "_names": tuple(names + extra),
+        "_d": defaults,
+    }
+    wrapper = types.FunctionType(code, scope, name, tuple(defaults.get(n, _MISSING) for n in pos))
+    wrapper.__kwdefaults__ = {n: defaults.get(n, _MISSING) for n in kw + extra}
     return wrapper
 
 
-def _numpy_aliases_call(fn, aliases, name, given, defaults):
+def _make_aliased(items):
+    """The wrappers of [(fn, aliases, module, qualname), ...]."""
+    out = []
+    for fn, aliases, module, qualname in items:
+        name = qualname.rpartition(".")[2]
+        wrapper = _exact_wrapper(fn, aliases, name, qualname)
+        if wrapper is None:
+            wrapper = _generic_aliases(fn, aliases, name)
+        wrapper.__wrapped__ = fn
+        wrapper.__name__ = name
+        wrapper.__qualname__ = qualname
+        wrapper.__module__ = module
+        wrapper.__doc__ = fn.__doc__
+        wrapper.__numpy_aliases__ = dict(aliases)
+        out.append(wrapper)
+    return out
+
+
+def _numpy_aliases_call(fn, aliases, name, names, values, defaults):
     """The general path of a numpy_aliases wrapper: the given arguments (sentinels dropped) by
     keyword, each alias under its parameter's name. A parameter that holds its default object
     counts as not given when its alias is (`dim=None, axis=0` is taken as `axis=0`)."""
+    given = dict(zip(names, values))
     kwargs = {k: v for k, v in given.items() if v is not _MISSING and k not in aliases}
     for alias, target in aliases.items():
         value = given[alias]
@@ -285,15 +375,19 @@ def apply_numpy_aliases(namespace: dict, tensor_class) -> None:
     """Wrap the functions of NUMPY_ALIASES in `namespace` (descent's) and the methods of
     NUMPY_ALIASES_TENSOR on `tensor_class` to take NumPy's keyword names."""
     module = namespace["__name__"]
+    items, places = [], []
     for name, aliases in NUMPY_ALIASES.items():
         fn = namespace.get(name)
         if fn is not None:
-            namespace[name] = numpy_aliases(fn, aliases, module, name)
+            items.append((fn, aliases, module, name))
+            places.append((namespace.__setitem__, name))
     for name, aliases in NUMPY_ALIASES_TENSOR.items():
         # wrapped where it is defined (Tensor or one of its method bases), so no base's
         # method is shadowed by one on Tensor itself
         owner = next((c for c in tensor_class.__mro__ if name in vars(c)), None)
         fn = None if owner is None else vars(owner)[name]
         if callable(fn) and not isinstance(fn, (staticmethod, classmethod)):
-            qualname = f"{owner.__name__}.{name}"
-            setattr(owner, name, numpy_aliases(fn, aliases, fn.__module__, qualname))
+            items.append((fn, aliases, fn.__module__, f"{owner.__name__}.{name}"))
+            places.append((functools.partial(setattr, owner), name))
+    for (put, name), wrapper in zip(places, _make_aliased(items)):
+        put(name, wrapper)
