@@ -188,3 +188,18 @@ add(name="index_put_mask_accumulate",
     ref=lambda x, v: _np_mask_put(x, v, True),
     torch_fn=lambda x, v: x.index_put((torch.tensor(_ROWS_MASK),), v, accumulate=True),
     shapes=[(3, 4), (2, 4)], covers=("MaskIndexPut",))  # fmt: skip
+
+# scatter / scatter_reduce with an empty index: x's copy (EmptyScatter; src's gradient is a
+# known zero, checked in tests/test_fuzz_regressions_s29.py: PyTorch's backward refuses a
+# src that requires grad here, "got [3, 0] but expected shape compatible with [3, 4]")
+_EMPTY_IDX = np.zeros((3, 0), dtype=np.int64)
+
+
+def _empty_scatter(lib, x):
+    src = lib.ones((3, 4), dtype=x.dtype)
+    return x.scatter_reduce(1, lib.tensor(_EMPTY_IDX), src, "sum") * 2.0
+
+
+add(name="scatter_reduce_empty_index", fn=lambda x: _empty_scatter(ds, x), ref=lambda x: x * 2.0,
+    torch_fn=lambda x: _empty_scatter(torch, x), shapes=[(3, 5)],
+    covers=("EmptyScatter",))  # fmt: skip
