@@ -19,31 +19,12 @@ import pytest
 import torch
 
 import descent
+from test_fidelity_s28 import walk  # the same torchviz-style walker
 
 RNG = np.random.default_rng(29)
 X = RNG.standard_normal((3, 4)).astype(np.float32)
 W = RNG.standard_normal((5, 4)).astype(np.float32)
 B3 = RNG.standard_normal((2, 3, 4)).astype(np.float32)
-
-
-def walk(root, limit: int = 60) -> list:
-    """[(class name, name(), ((position of the next node or None, its index), ...))] in
-    breadth-first order, as a torchviz-style walker reads the graph."""
-    seen = {id(root): 0}
-    queue, out = [root], []
-    while len(out) < min(len(queue), limit):
-        node = queue[len(out)]
-        edges = []
-        for nxt, k in node.next_functions:
-            if nxt is None:
-                edges.append((None, k))
-                continue
-            if id(nxt) not in seen:
-                seen[id(nxt)] = len(queue)
-                queue.append(nxt)
-            edges.append((seen[id(nxt)], k))
-        out.append((type(node).__name__, node.name(), tuple(edges)))
-    return out
 
 
 def _env(lib) -> dict:
