@@ -1165,8 +1165,17 @@ KNOWN: dict[tuple, str] = {
     "conj(neg(x) * conj(2)), so sqrt gives +1.414j and -1.414j",
     ("func", 663): "float32 cos((exp(a) ** 3) * 2) at a = 4.6 (an argument near 1e6): the "
     "last bits of float32 exp and pow, amplified by cos",
+    ("complex", 29638074): "float32 polar(|0.5 ** z|, |0.5 ** z|) at z = -30 - 0.52j: the "
+    "modulus 2 ** 30 comes out one ulp apart (1073740800 in descent, 1073740864 in PyTorch, "
+    "both 16 ulp from the exact 1073741824: complex pow as exp(z log 0.5) in float32), and as "
+    "an angle of 1e9 radians one ulp (64) turns the point anywhere on the circle (session 30, "
+    "helper-229)",
+    ("complex", 29666584): "float32 where(|exp2(iy)| > 1, ...) at y = 0.224: |exp2(iy)| is 1 "
+    "exactly, the computed modulus is 1 + 1 ulp in descent and 1 in PyTorch (the last bit of "
+    "float32 exp / cos / sin), so the `> 1` test picks the other branch (session 30, "
+    "helper-229)",
 }
-NOT_STRICT = {("func", 663)}
+NOT_STRICT = {("func", 663), ("complex", 29638074), ("complex", 29666584)}
 
 
 # Classes of mismatch with a known cause, matched on the message and the program's source:
@@ -1287,6 +1296,50 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "PyTorch's sub and rsub are add with alpha, computed as a complex product: c - r for a "
         "real r with a nan or inf promoted to complex is c + (-1 + 0i)(r + 0i), whose imaginary "
         "part is nan (0 * nan); descent's c - r keeps Im(c) (session 29)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): -?0\.0 vs nan$",
+        r"\bsigmoid\(",
+        "PyTorch's complex sigmoid is 1 / (1 + exp(-z)) as written: for Re z below about -709 "
+        "(float64; -88 float32) exp(-z) overflows to an infinity with a signed part and the "
+        "division gives nan + nan i, where the value is e^z ~ 0 (sigmoid(-1000 + 1000j): "
+        "PyTorch nan, also its scalar path and NumPy's naive formula); descent splits by the "
+        "sign of Re z as for real inputs (e / (1 + e), e = exp(z)) and gives the 0, also for "
+        "the complex infinities of x / 0 (C99: 1 / (inf + nan i) is 0) (session 30, helper-229)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): (?:\S+ vs nan|nan vs -?inf)$",
+        r"\(0 \*\* (?:[\s\S]*\bm\.fft\.|[\s\S]*\(y \+ v\d\))|\.(?:real|imag)\b[\s\S]*/ 0\)",
+        "PyTorch's complex add is a + alpha * b with alpha = 1 + 0i as a complex product, so an "
+        "infinite part of the second operand makes the other part 0 * inf = nan "
+        "(tensor([1j]) + tensor([inf + 0j]) is inf + nan i, the other order inf + 1i): real y "
+        "+ 0 ** z (inf + nan i for Re z < 0) and its engine's sum of x.real's and x.imag's "
+        "gradients (x.real * inf + x.imag: d/dx inf + nan i, descent inf + 1i); and the "
+        "complex infinities of 0 ** z through an fft, whose twiddles by exact zeros (sin(pi k) "
+        "in an irfft of even length) MKL skips and NumPy's pocketfft multiplies, so an output "
+        "that depends only on the real parts is -inf in PyTorch, nan in descent (session 30, "
+        "helper-229)",
+    ),
+    (
+        "complex",
+        r"nan at \(.*\): (?:-?inf vs nan|nan vs -?inf)$",
+        r"dtype=m\.complex64[\s\S]*\b(?:sinh|cosh|exp)\(",
+        "complex64 sinh / cosh / exp chains whose gradient overflows float32 in a complex "
+        "product (cos(sinh(z)) at z = -6.6 - 0.24j: -sin(w) ~ 3e37 times cosh(z) ~ 360): ac - "
+        "bd of two overflowing terms is inf or inf - inf = nan by the kernel's order of terms "
+        "and fused multiply-adds (NumPy's complex64 multiply, PyTorch's vectorized one) "
+        "(session 30, helper-229)",
+    ),
+    (
+        "complex",
+        r"inf at \(.*\): -?inf vs -?inf$",
+        r"\d+j? / v\d\)|/ 0\)",
+        "complex division by a signed zero (1j / (x * 0) with x's part -30: 1j / (-0.0 + 0i)): "
+        "the result is a complex infinity whose parts' signs come from the formula (PyTorch's "
+        "Scalar / Tensor multiplies by reciprocal(-0.0 + 0i), NumPy's Smith division divides "
+        "by the parts), not from the value (session 30, helper-229)",
     ),
     (
         "func",

@@ -34,9 +34,9 @@ from .dtypes import complex_of as _complex_of
 from .dtypes import get_default_dtype as _get_default_dtype
 from .ops._common import as_tensor as _as_tensor
 from .ops.complex import _scalar_type
-from .ops.complex import complex as _complex
 from .ops.complex import conj as _conj
 from .ops.elementwise import cast as _cast
+from .ops.shape import cat as _cat
 from .ops.shape import roll as _roll
 from .tensor import Tensor as _Tensor
 
@@ -221,16 +221,15 @@ class FFTC2R(_Function):
         double = self.n_last - g.shape[last]  # bins whose mirror image was not kept
         if double <= 0:
             return g
-        # 1 on the bins kept once, 2 on bins 1 .. double (a broadcastable real weight)
-        w = _np.ones(g.shape[last], dtype=gy.dtype)
-        w[1 : 1 + double] = 2
-        w = w.reshape((-1,) + (1,) * (g.ndim - 1 - last))
-        # each part weighted alone: a complex product would give (nan + 0i) * 2 = nan + nan i
+        # Bins 1 .. double doubled as PyTorch's fft_c2r_backward, gI.narrow(last, 1,
+        # double).mul_(2): a complex product by 2 + 0i, so a nan or infinite part spreads into
+        # the other (inf + 0i -> inf + nan i); the bins kept once are left untouched.
         if ops.is_graph:
-            w = _Tensor._wrap(_backend.get_array_module(g._data).asarray(w))
-            return _complex(g.real * w, g.imag * w)
-        g.real *= w
-        g.imag *= w
+            rest = g.shape[last] - 1 - double
+            parts = [g.narrow(last, 0, 1), g.narrow(last, 1, double) * complex(2.0)]
+            return _cat(parts + ([g.narrow(last, 1 + double, rest)] if rest else []), last)
+        index = (slice(None),) * last + (slice(1, 1 + double),)
+        g[index] *= g.dtype.type(2)
         return g
 
 
