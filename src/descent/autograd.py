@@ -413,6 +413,22 @@ class Function:
                 t = _init_tensor(_new(_tensor_class), out)
                 if fn.makes_view:
                     _mark_unrecorded_view(t, x)
+        elif len(inputs) == 2:  # (Linear, LayerNorm with a weight: apply2's parents, params)
+            a, b = inputs
+            token = _quiet_on(_QUIET)
+            try:
+                out = fn.forward(a._data, b._data)
+            finally:
+                _quiet_off(token)
+            if (a._rg or b._rg) and _state.enabled:
+                na, nb = a._node, b._node
+                parents = (
+                    na if na is not None else (a if a._rg else None),
+                    nb if nb is not None else (b if b._rg else None),
+                )
+                t = _record_node(fn, parents, (a._data.shape, b._data.shape), inputs, out)
+            else:
+                t = _init_tensor(_new(_tensor_class), out)
         else:
             token = _quiet_on(_QUIET)
             try:
@@ -673,6 +689,29 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     node.out_data = t._data if node.save_output else None  # t.data: a 0-d array, not a scalar
     if _saved_hooks is not None:  # saved_tensors_hooks: pack what was saved (autograd_graph)
         _saved_hooks.pack_node(node, t)
+    return t
+
+
+def _apply_view(fn, x):
+    """`Function.apply`'s unary path for a view op object `fn` that its caller made with its
+    parameters set (`fn = _new(Transpose); fn.axes = ...`): the op-table fast paths of view,
+    reshape, transpose and split (ops/shape.py) come here instead of `apply(x, **params)`.
+    The same steps (forward, node, view links, op hooks) without the keyword dict and the
+    floating-point error state (a view computes nothing). Returns None for a bfloat16 or
+    float8 input: the caller then takes `apply` (the low-precision dispatch)."""
+    d = x._data
+    if _cast_dispatch is not None and d.dtype.num >= 256:
+        return None
+    out = fn.forward(d)
+    if x._rg and _state.enabled:
+        node = x._node
+        t = _record_node(fn, (x if node is None else node,), (d.shape,), (x,), out)
+        _mark_view(t, x)
+    else:
+        t = _init_tensor(_new(_tensor_class), out)
+        _mark_unrecorded_view(t, x)
+    if _forward_hooks:
+        _run_forward_hooks(fn, (x,), t)
     return t
 
 

@@ -257,12 +257,18 @@ class Module(ModuleExtras, ModuleProtocol):
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails, i.e. for registered names.
+        # Only called when normal lookup fails, i.e. for registered names (written out per
+        # registry: ~105 calls a GPT step, self.weight, self.c_attn, ...).
         d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            reg = d.get(registry)
-            if reg is not None and name in reg:
-                return reg[name]
+        reg = d.get("_parameters")
+        if reg is not None and name in reg:
+            return reg[name]
+        reg = d.get("_buffers")
+        if reg is not None and name in reg:
+            return reg[name]
+        reg = d.get("_modules")
+        if reg is not None and name in reg:
+            return reg[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:

@@ -24,6 +24,8 @@ from ._dropout import dropout_mask
 
 __all__ = ["scaled_dot_product_attention"]
 
+_F32_64 = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def scaled_dot_product_attention(
     query,
@@ -50,6 +52,22 @@ def scaled_dot_product_attention(
     Returns:
         (..., L, Ev). One fused op; see docs/functional.md.
     """
+    # The common call (float32/float64 NumPy q, k, v of one dtype whose shapes fit, no mask,
+    # dropout or grouped heads, outside autocast) goes to the op without the checks below,
+    # which it passes (~4 us a call less): the same op call.
+    if (type(query) is Tensor and type(key) is Tensor and type(value) is Tensor
+            and attn_mask is None and not dropout_p and not enable_gqa
+            and not amp._depth):  # fmt: skip
+        a, b, c = query._data, key._data, value._data
+        dt = a.dtype
+        if (type(a) is np.ndarray and (dt is _F32_64[0] or dt is _F32_64[1])
+                and b.dtype is dt and c.dtype is dt and a.ndim >= 2 and b.ndim >= 2
+                and c.ndim >= 2 and a.shape[-1] == b.shape[-1]
+                and b.shape[-2] == c.shape[-2]):  # fmt: skip
+            return ScaledDotProductAttention.apply(
+                query, key, value, scale=1.0 / math.sqrt(a.shape[-1]) if scale is None
+                else float(scale), causal=bool(is_causal), mask=None, drop=None,
+            )  # fmt: skip
     q, k, v = as_tensor(query), as_tensor(key), as_tensor(value)
     if q._nested_layout:  # jagged nested tensors: attention within each sequence
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
@@ -129,6 +147,8 @@ def _check_dtypes(q: Tensor, k: Tensor, v: Tensor) -> None:
     """PyTorch's checks: one dtype for q, k and v, and a floating one (integer or bool inputs
     raised NumPy's casting errors, or computed when mixed)."""
     dts = (q._data.dtype, k._data.dtype, v._data.dtype)
+    if dts[0] == dts[1] == dts[2] and (dts[0].kind in "fV" or not q._data.size):
+        return  # (the message's shapes are built only for an error: ~2 us a call)
     shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
     if dts[0] != dts[1] or dts[0] != dts[2]:
         raise DescentError(
