@@ -113,7 +113,17 @@ def test_softmax_forward_masked_fill_keeps_the_bits(n_cols):
             want, got = x.copy(), x.copy()
             frozen(want, _F32(0.17), n_q, causal, log)
             _cpu_jit.softmax_fwd32(got, _F32(0.17), n_q, causal, log)
-            assert _bits_equal(got, want), (causal, log)
+            if not causal:
+                assert _bits_equal(got, want), (causal, log)
+                continue
+            # Since session 30 the causal rows add their exponentials in 16 lanes (then the
+            # lanes by halves), not in one running sum: the last bits of a row's sum differ
+            # (tests/test_softmax_causal_s30.py pins the new order). The edge values still give
+            # the same NaN, inf and zero entries, and the rest agree within 1e-6.
+            special = ~np.isfinite(want) | (want == 0)
+            assert _bits_equal(got[special], want[special]), (causal, log)
+            assert (np.isnan(got) == np.isnan(want)).all(), (causal, log)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 if log else 0)
 
 
 # -- Adam/AdamW: one pass in float32, the NumPy path's sequence ----------------------------------

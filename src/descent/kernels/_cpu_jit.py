@@ -20,6 +20,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import _cpu_simd as _simd
+
 _FAST = {"contract", "arcp", "nsz", "afn", "reassoc"}
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 
@@ -339,6 +341,12 @@ def _rope_rows(x, cos, sin, y):
 # row is skipped by the maximum, but its own exponential is NaN, so the row's sum and every
 # output of that row are NaN (PyTorch's result); +inf likewise (inf - inf).
 # max_j(scale * x_j) is exact: rounding is monotone, so no value changes (tested bitwise).
+#
+# Causal rows (attention's: 1..T long) run in explicit 16-lane chunks instead (`_cpu_simd`,
+# session 30): LLVM's vector loop takes 64 values a pass, so their exponentials ran in its
+# scalar remainder (3072 baby-gpt rows of 64: 124-132 -> 55-60 us, one core of the Intel host).
+# Their sum is lane k over its chunks, then the lanes by halves (tests/test_softmax_causal_s30.py
+# pins it); the unmasked rows keep LLVM's loops, whose sums it orders (fast-math reassoc).
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
@@ -365,6 +373,9 @@ def softmax_fwd32(x, scale, n_q, causal, log):
     """
     n_rows, n_cols = x.shape
     mx = np.empty(n_rows, np.float32)
+    if causal and (x.strides[1] == 4 or n_cols == 1):
+        _causal_rows16(x, scale, n_q, log, mx)
+        return
     _row_max32(x, scale, n_q, causal, mx)
     for r in range(n_rows):
         lim = min(n_cols, r % n_q + 1) if causal else n_cols
@@ -388,6 +399,32 @@ def softmax_fwd32(x, scale, n_q, causal, log):
             inv = _ONE / s
             for j in range(lim):
                 x[r, j] *= inv
+            if lim < n_cols:
+                x[r, lim:] = _ZERO
+
+
+@njit(inline="always", **_OPTS)
+def _causal_rows16(x, scale, n_q, log, t):
+    """softmax_fwd32's causal rows in 16-lane chunks (`_cpu_simd`; t: (R,) scratch). Three
+    passes over all the rows, each row independent of the others within a pass (so the core
+    overlaps consecutive rows): the maxima, the exponentials and their sums, the scaling."""
+    n_rows, n_cols = x.shape
+    for r in range(n_rows):
+        t[r] = _simd.row_max(x, r, min(n_cols, r % n_q + 1), scale)
+    for r in range(n_rows):
+        lim = min(n_cols, r % n_q + 1)
+        if log:
+            t[r] = _simd.row_z_sum(x, r, lim, scale, t[r])
+        else:
+            t[r] = _simd.row_exp_sum(x, r, lim, scale, t[r])
+    for r in range(n_rows):
+        lim = min(n_cols, r % n_q + 1)
+        if log:
+            _simd.row_shift(x, r, lim, np.float32(math.log(t[r])))
+            if lim < n_cols:
+                x[r, lim:] = -_INF
+        else:
+            _simd.row_scale(x, r, lim, _ONE / t[r])
             if lim < n_cols:
                 x[r, lim:] = _ZERO
 
