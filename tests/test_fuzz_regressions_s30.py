@@ -104,3 +104,48 @@ def test_irfft_gradient_finite_unchanged():
     (gd,) = descent.autograd.grad((descent.fft.irfft(xd, n=5) * descent.tensor(w)).sum(), xd)
     (gt,) = torch.autograd.grad((torch.fft.irfft(xt, n=5) * torch.tensor(w)).sum(), xt)
     _same(gd, gt)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. scaled_dot_product_attention: a row whose scores are all -inf without a mask (an infinite
+# key, causal or not) attends to nothing, as PyTorch 2.13's _safe_softmax: output 0, gradients 0
+# (descent handled only rows a mask emptied: nan). nn fuzz 30709016 (float32 there: the numba
+# softmax kernel's path, open; the NumPy path of float64 / float16 is fixed).
+
+
+def _sdpa_case(m, dtype, causal, all_inf, create_graph):
+    k = [[30.0, inf], [0.0, 5.8], [-1.17, -1e-8], [-0.31, 1e-8]]
+    if all_inf:
+        k = [[30.0, inf], [0.0, inf], [-1.17, inf], [-0.31, inf]]
+    q = m.tensor([[[0.88, -0.466], [0.355, -0.33]]], dtype=dtype, requires_grad=True)
+    k = m.tensor([k], dtype=dtype, requires_grad=True)
+    v = m.tensor(
+        [[[-2.98, -3.82], [-3.98, 1.09], [2.67, -1.67], [-1.62, -5.94]]],
+        dtype=dtype,
+        requires_grad=True,
+    )
+    y = m.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=2.0)
+    w = m.tensor([[[0.5, -1.5], [2.0, 0.25]]], dtype=dtype)
+    gq, gk, gv = m.autograd.grad((y * w).sum(), [q, k, v], create_graph=create_graph)
+    return y, gq, gk, gv
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("causal, all_inf", [(True, False), (True, True), (False, True)])
+def test_sdpa_row_of_infinite_scores_is_zero_float64(causal, all_inf, create_graph):
+    d = _sdpa_case(descent, descent.float64, causal, all_inf, create_graph)
+    t = _sdpa_case(torch, torch.float64, causal, all_inf, create_graph)
+    for a, b in zip(d, t, strict=True):
+        _same(a, b)
+
+
+def test_sdpa_finite_rows_unchanged_float64():
+    # control: without an infinite score the values and gradients still match PyTorch's
+    outs = []
+    for m in (descent, torch):
+        g = np.random.default_rng(3)
+        q, k, v = (m.tensor(g.standard_normal((2, 3, 4)), requires_grad=True) for _ in range(3))
+        y = m.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        outs.append((y, *m.autograd.grad(y.sum(), [q, k, v])))
+    for a, b in zip(*outs, strict=True):
+        _same(a, b)

@@ -107,9 +107,10 @@ class ScaledDotProductAttention(Function):
             s *= q.dtype.type(self.scale)
             s = self._scores(xp, s, bias)
             mx = s.max(axis=-1, keepdims=True)
-            # A row masked everywhere (all -inf) attends to nothing: PyTorch's _safe_softmax
-            # gives it zero probabilities (and zero output), where exp(-inf - -inf) is nan.
-            dead = _dead_rows(xp, mx) if masked else None
+            # A row whose scores are all -inf (masked everywhere, or -inf scores from an
+            # infinite key, causal or not) attends to nothing: PyTorch's _safe_softmax gives it
+            # zero probabilities (and zero output), where exp(-inf - -inf) is nan.
+            dead = _dead_rows(xp, mx)
             if dead is not None:
                 mx[dead] = 0
             s -= mx
