@@ -127,12 +127,13 @@ def test_slice_gradients_bitwise_the_plain_paths(name, dtype):
 
 
 def test_minus_zero_becomes_plus_zero_where_pieces_are_summed():
-    """The sum of two or more pieces adds +0.0 to each value (the engine's zeros), so a -0.0
-    gradient comes out +0.0; a lone piece keeps its -0.0 (no sum)."""
+    """The sum of two or more slices adds +0.0 to each value (the engine's zeros), so a -0.0
+    gradient comes out +0.0; a lone piece keeps its -0.0 (no sum). One split's pieces are
+    PyTorch's cat (session 30): their -0.0 stays -0.0, on both paths."""
     w = np.full((2, 6), -0.0, np.float32)
 
     def f(y):
-        a, b = y.split(3, dim=1)
+        a, b = y[:, :3], y[:, 3:]
         return (a * descent.tensor(w[:, :3])).sum() + (b * descent.tensor(w[:, 3:])).sum()
 
     g = _grads(f, np.ones((2, 6), np.float32), plain=False)
@@ -141,10 +142,18 @@ def test_minus_zero_becomes_plus_zero_where_pieces_are_summed():
                 np.float32), plain=False)  # fmt: skip
     assert np.signbit(g1[:, :3]).all() and not np.signbit(g1[:, 3:]).any()
 
+    def split(y):
+        a, b = y.split(3, dim=1)
+        return (a * descent.tensor(w[:, :3])).sum() + (b * descent.tensor(w[:, 3:])).sum()
+
+    for plain in (False, True):
+        assert np.signbit(_grads(split, np.ones((2, 6), np.float32), plain=plain)).all()
+
 
 def test_slices_deferred_then_summed_once(monkeypatch):
-    """The fast path runs for split's pieces (one _Slices per sliced node, its value read
-    once) and not while a backward op hook watches."""
+    """The fast path runs for slices of one node (one _Slices per sliced node, its value read
+    once) and not while a backward op hook watches. One split's pieces are one step of their
+    own (run_group, session 30), not a _Slices."""
     made = []
     real = ab._Slices.value
 
@@ -154,14 +163,19 @@ def test_slices_deferred_then_summed_once(monkeypatch):
 
     monkeypatch.setattr(ab._Slices, "value", value)
     x = descent.randn(2, 3, 12, requires_grad=True)
-    q, k, v = (x * 2.0).split(4, dim=2)
+    y = x * 2.0
+    q, k, v = y[:, :, 0:4], y[:, :, 4:8], y[:, :, 8:12]
     (q.sum() + (k * k).sum() + v.exp().sum()).backward()
     assert made == [3]
     made.clear()
+    q, k, v = (x * 2.0).split(4, dim=2)
+    (q.sum() + (k * k).sum() + v.exp().sum()).backward()
+    assert made == []
     h = hooks.add_op_hook(backward=lambda node, gy, gxs: None)
     try:
         x.grad = None
-        q, k, v = (x * 2.0).split(4, dim=2)
+        y = x * 2.0
+        q, k, v = y[:, :, 0:4], y[:, :, 4:8], y[:, :, 8:12]
         (q.sum() + (k * k).sum() + v.exp().sum()).backward()
     finally:
         h.remove()

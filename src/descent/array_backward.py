@@ -144,6 +144,20 @@ def index_grad(xp, g, shape, index, basic):
     return out
 
 
+def pieces_grad(xp, gs, shape, indices):
+    """The gradient of x from the gradients `gs` of its pieces x[indices[k]] (split / chunk /
+    unbind: basic indices that cover x once), as PyTorch's SplitBackward0 / UnbindBackward0:
+    a cat (stack) of them, each copied into its place, zeros where a piece got none (None). A
+    piece's -0.0 stays -0.0 (a sum of zero-padded pieces would give +0.0)."""
+    got = [g for g in gs if g is not None]
+    dtype = got[0].dtype if len(got) == 1 else xp.result_type(*[g.dtype for g in got])
+    out = (xp.empty if len(got) == len(gs) else xp.zeros)(shape, dtype=dtype)
+    for g, idx in zip(gs, indices):
+        if g is not None:
+            out[idx] = g
+    return out
+
+
 def sigmoid(xp, x):
     """1 / (1 + exp(-x)), split by sign so that exp never overflows:
     sigmoid(x) = 1/(1+e^-x) = e^x/(1+e^x)."""

@@ -297,6 +297,7 @@ class Function:
         "in_shapes",  # the inputs' shapes: the engine unbroadcasts each gradient to these
         "hooks",  # hooks registered on the output tensor (Tensor.register_hook) or None
         "retained",  # weakref to the output when it called retain_grad(), or None
+        "group",  # the pieces of one split / chunk / unbind (grad_fn.PieceGroup), or None
         "__weakref__",
     )
 
@@ -653,6 +654,7 @@ def _record_node(node, parents, in_shapes, inputs=(), out=None, index=None):
     node.in_shapes = in_shapes
     node.hooks = None
     node.retained = None
+    node.group = None
     if node.save_inputs:
         node.saved = inputs
         _savers.append(_weakref.ref(node))

@@ -176,6 +176,111 @@ def _run_backward(
         elif parent not in leaf_grads:
             leaf_grads[parent] = z
 
+    def run_group(node, gy) -> bool:
+        """The pieces of one split / chunk / unbind (`node.group`, grad_fn.PieceGroup) as
+        PyTorch's one node over them (SplitBackward0, UnbindBackward0, ...). Run when its first
+        piece pops (the highest index: the pieces are made together, so every consumer of
+        every piece has delivered): it takes each piece's gradient (the others are marked
+        `_TAKEN`), runs each piece's tensor hooks, retain_grad and capture, then the shared
+        node's pre-hooks with all of them (None for a piece no gradient reached), and sends x
+        their cat (`pieces_grad`: a piece's -0.0 kept, zeros where none came) through the
+        node's post-hooks, delivered once. True when everything asked for is known."""
+        nonlocal pending_nodes
+        group = node.group
+        nodes = group.nodes()
+        gs: list = []
+        for p in nodes:
+            g = None if p is None else gy if p is node else grads.pop(p, None)
+            if g is not None and p is not node:
+                grads[p] = _TAKEN
+            gs.append(g)
+        hooks = group.hooks
+        runs = run is None or node in run
+        watched = False  # a piece with tensor hooks or retain_grad
+        for k, p in enumerate(nodes):
+            g = gs[k]
+            if g is None:
+                continue
+            kind = type(g)
+            if kind is _ZeroGradient:
+                g = g.materialize(create_graph)
+            elif kind is _Slices:
+                g = g.value()
+            elif kind is _Reshaped and (hooks or p.hooks is not None or p.retained is not None
+                                        or capture_nodes):  # fmt: skip
+                g = g.value()
+            gs[k] = g
+            watched = watched or p.hooks is not None or p.retained is not None
+        if watched:
+            gs = _run_piece_hooks(nodes, gs, group.order, create_graph)
+        if capture_nodes:
+            for p, g in zip(nodes, gs):
+                if g is not None and p in capture_nodes:
+                    for i in capture_nodes[p]:
+                        captured[i] = g if create_graph else new_tensor(g)
+                    pending_nodes -= 1
+        if capture_nodes and pending_nodes == 0 and not capture_leaves and not accumulate \
+                and not run_inputs:  # fmt: skip
+            return True
+        if not runs:
+            return False
+        outs = None
+        if hooks:  # the shared node's pre-hooks see (and may replace) every piece's gradient
+            outs = tuple(g if g is None or create_graph else new_tensor(g) for g in gs)
+            for h in hooks:
+                pre = getattr(h, "__wrapped_prehook__", None)
+                if pre is not None:
+                    r = pre(outs)
+                    if r is not None:
+                        if len(r) != len(outs):
+                            raise RuntimeError(
+                                f"pre-hook of {type(node).__name__} returned {len(r)} "
+                                f"gradients; the node has {len(outs)} outputs"
+                            )
+                        outs = tuple(r)
+            gs = [g if g is None or create_graph else g._data for g in outs]
+        first = next((g for g in gs if g is not None), None)
+        if first is None:
+            return False
+        if create_graph:
+            ops = graph_ns
+        elif type(first) is ndarray or type(first) is _Reshaped:
+            ops = np_ns
+        else:
+            ops = array_namespace(backend.get_array_module(first))
+        shape = node.in_shapes[0]
+        if any(type(g) is _Reshaped for g in gs):
+            gx = _cat_reshaped(gs, shape, group.idxs)
+        else:
+            gx = ops.pieces_grad(gs, shape, group.idxs)
+        if hooks and any(type(h) is _gf._PostHook for h in hooks):
+            ins = (gx if create_graph else new_tensor(gx),)
+            for h in hooks:
+                if type(h) is _gf._PostHook:
+                    r = h.fn(ins, outs)
+                    if r is not None:
+                        if len(r) != 1:
+                            raise RuntimeError(
+                                f"hook of {type(node).__name__} returned {len(r)} gradients; "
+                                "the node has 1 input"
+                            )
+                        ins = tuple(r)
+            gx = ins[0] if ins[0] is None or create_graph else ins[0]._data
+        if backward_hooks:  # each piece as its own node (the compile recorder, anomaly mode)
+            for p, g in reversed(list(zip(nodes, gs))):
+                if g is not None:
+                    gxp = p.backward(g, ops)
+                    for hook in tuple(backward_hooks):
+                        hook(p, g, gxp)
+        if not retain_graph:
+            for p in nodes:
+                if p is not None and p._saves:
+                    p._free_saved()
+        parent = node.parents[0]
+        if parent is not None and gx is not None:
+            deliver(node, parent, gx, shape, ops)
+        return False
+
     try:
         for root, g in zip(roots, root_grads):  # the seeds: delivered like any gradient
             target = _parent(root)
@@ -185,6 +290,10 @@ def _run_backward(
             node = heappop(heap)[1]
             # Every consumer has delivered by now (it has a larger index): gy is complete.
             gy = grads.pop(node)
+            if node.group is not None:  # a piece of split / chunk / unbind: one step for all
+                if gy is not _TAKEN and run_group(node, gy):
+                    break
+                continue
             if type(gy) is _Slices:
                 gy = gy.value()
             elif type(gy) is _Reshaped and (node.hooks is not None or node.retained is not None
@@ -502,7 +611,8 @@ def _heads_in_halves(parts, out, axis, zero) -> bool:
     """`_Slices.value`'s attention-heads case (every piece a `_Reshaped` view that writes into
     its place of `out`) as two halves of the leading axis at once at two BLAS threads
     (descent/halves.py): each half copies its rows of every piece and adds 0.0 to them, so each
-    value is still its piece's + 0.0. False, with nothing written, where it runs whole."""
+    value is still its piece's + 0.0 (`zero` None: copied only, `_cat_reshaped`). False, with
+    nothing written, where it runs whole."""
     from . import halves  # noqa: PLC0415
 
     b = out.shape[0] if out.ndim else 0
@@ -522,11 +632,38 @@ def _heads_in_halves(parts, out, axis, zero) -> bool:
     def part(i0, i1):
         for view, g in views:
             np.copyto(view[i0:i1], g[i0:i1])
-        np.add(out[i0:i1], zero, out=out[i0:i1])
+        if zero is not None:
+            np.add(out[i0:i1], zero, out=out[i0:i1])
 
     halves.run(((0, b // 2), (b // 2, b)), part)
     return True
 
+
+def _cat_reshaped(gs, shape, idxs):
+    """`pieces_grad` for NumPy pieces some of which are `_Reshaped` (attention's heads: q, k, v
+    of one split, each a transposed view whose reshape back would copy it): each written
+    straight into its place of the result (in two halves of the batch where halves run), no
+    zero-padded arrays and no additions: PyTorch's cat, -0.0 kept."""
+    got = [g.g if type(g) is _Reshaped else g for g in gs if g is not None]
+    dtype = got[0].dtype if len(got) == 1 else np.result_type(*[g.dtype for g in got])
+    out = (np.empty if len(got) == len(gs) else np.zeros)(shape, dtype)
+    parts = [(idx, None, g) for idx, g in zip(idxs, gs) if g is not None]
+    if _heads_in_halves(parts, out, len(idxs[0]) - 1, None):
+        return out
+    for idx, _, g in parts:
+        dst = out[idx]
+        if type(g) is _Reshaped:
+            view = dst.reshape(g.g.shape)  # a view of out where the strides allow
+            if np.may_share_memory(view, out):
+                np.copyto(view, g.g)
+                continue
+            g = g.value()
+        np.copyto(dst, g)
+    return out
+
+
+# a piece of a split whose gradient its group took already (run_group): skipped when popped
+_TAKEN = object()
 
 # The engine's deferred gradients that read as an array through `value()` (not
 # _ZeroGradient: a known zero is replaced by the next gradient, never added to it)
@@ -647,6 +784,30 @@ def _run_node_hooks(node, gy, create_graph, runs=True):
                 if r is not None:
                     gt = r
     return gt if create_graph else gt._data
+
+
+def _run_piece_hooks(nodes, gs, order, create_graph) -> list:
+    """The tensor hooks and retain_grad() of split's pieces (`run_group`), as PyTorch runs a
+    node's outputs' hooks: every piece's tensor hooks in registration order (`order`: (output
+    index, hook)), then each retained piece's .grad; a piece no gradient reached gets none."""
+    gts = [g if g is None or create_graph else new_tensor(g) for g in gs]
+    ran: dict = {}  # (output index, id(hook)) -> times run (a hook registered twice runs twice)
+    for k, hook in order:
+        p = nodes[k]
+        if gts[k] is None or p is None or p.hooks is None:
+            continue
+        key = (k, id(hook))
+        n = ran.get(key, 0)
+        if n >= sum(h is hook for h in p.hooks):  # removed (its handle's remove())
+            continue
+        ran[key] = n + 1
+        r = hook(gts[k])
+        if r is not None:
+            gts[k] = r
+    for p, gt in zip(nodes, gts):
+        if gt is not None and p is not None:
+            _retain(p, gt, create_graph)
+    return [g if g is None or create_graph else g._data for g in gts]
 
 
 def _nodes_to_run(roots, capture_nodes, capture_leaves, run_inputs: bool) -> set:

@@ -143,40 +143,83 @@ def show_pieces(pieces, name: str, x) -> None:
     """Show the pieces of split / chunk / unbind (slices of `x`, one node each here) as
     PyTorch's one node `name` over `x` that all of them share: `a.grad_fn is b.grad_fn`, and
     piece k is its output k (`b.output_nr`, the index in a `next_functions` pair). The node
-    shown is the first piece's (descent's own); with two or more pieces it refuses node hooks
-    (`_refuse_shared`: they would see one piece's gradient, PyTorch's see all)."""
-    first, count = None, 0
+    shown is the first piece's (descent's own). With two or more pieces whose PyTorch node is
+    a cat / stack of their gradients (`_CAT_NAMES`), the pieces' nodes get one `PieceGroup`
+    (`node.group`): the engine runs them as that one node (autograd_backward's `run_group`),
+    and node hooks on the shared node are the group's. Other shared nodes (aminmax's) refuse
+    node hooks (`_refuse_shared`: they would see one output's gradient, PyTorch's see all)."""
+    first, count, nodes = None, 0, []
     for k, p in enumerate(pieces):
         node = getattr(p, "_node", None)
         if node is None or getattr(x, "_node", None) is node:
+            nodes.append(None)
             continue
         # the other pieces' entries hold the first piece's node (alive while any piece's is, as
         # PyTorch's shared node); its own holds None (an entry must not hold its weak key)
         _MARKED[node] = (name, (x._node if x._node is not None else x if x._rg else None,),
                          first, k)  # fmt: skip
+        nodes.append(node)
         count += 1
         if first is None:
             first = node
     if count > 1:
-        _GROUP[first] = count
+        if name in _CAT_NAMES and all(n is not None and n.op_class.__name__ == "GetItem"
+                                      and n.basic for n in nodes):  # fmt: skip
+            group = PieceGroup(nodes)
+            for n in nodes:
+                if n is not None:
+                    n.group = group
+            _GROUP.pop(first, None)
+        else:
+            _GROUP[first] = count
 
 
-# the shared node of split / chunk / unbind pieces (aminmax's results) -> how many there are
+# PyTorch's nodes for pieces whose backward is one cat (stack) of the pieces' gradients, None
+# pieces' as zeros: a piece's -0.0 stays -0.0 (tensor_split's pieces are SliceBackward0s there,
+# summed by its engine: +0.0, as descent's separate slices)
+_CAT_NAMES = frozenset(
+    ("SplitBackward0", "SplitWithSizesBackward0", "UnsafeSplitBackward0",
+     "UnsafeSplitWithSizesBackward0", "UnbindBackward0")
+)  # fmt: skip
+
+
+class PieceGroup:
+    """The pieces of one split / chunk / unbind as PyTorch's one node over them: `refs` holds a
+    weak reference per output (None for a piece without a node of its own), `hooks` the node
+    hooks registered on the shared node (`grad_fn.register_hook` / `register_prehook`), which
+    see every output's gradient at once (None for a piece no gradient reached). The nodes hold
+    the group; it holds them weakly (no cycle: the graph is freed by reference counts)."""
+
+    __slots__ = ("refs", "hooks", "idxs", "order")
+
+    def __init__(self, nodes) -> None:
+        self.refs = tuple(None if n is None else weakref.ref(n) for n in nodes)
+        self.idxs = tuple(None if n is None else n.idx for n in nodes)
+        self.hooks: list | None = None
+        # (output index, hook) per Tensor.register_hook on a piece, in registration order: PyTorch
+        # runs the tensor hooks of a node's outputs in that order, then their retain_grad
+        self.order: list = []
+
+    def nodes(self) -> list:
+        """The pieces' live nodes per output (None where dead or without a node)."""
+        return [None if r is None else r() for r in self.refs]
+
+
+# the shared node of aminmax's results (split pieces that are not a `PieceGroup`) -> how many
 _GROUP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _refuse_shared(node, what: str) -> None:
-    """A node hook on the node several pieces share: descent runs each piece's backward apart,
-    so the hook would see one piece's gradient where PyTorch's sees all of them at once."""
+    """A node hook on the node aminmax's results share: descent runs each result's backward
+    apart, so the hook would see one result's gradient where PyTorch's sees all of them."""
     n = _GROUP.get(node) if _GROUP else None
     if n:
         name = type(node).__name__
         raise RuntimeError(
-            f"{name}.{what}: descent computes the {n} outputs this node shows (split / chunk / "
-            "unbind pieces, aminmax's results) in separate backward steps, so a hook on their "
-            "shared node would see one output's gradient where PyTorch's sees all of them; "
-            "register a hook on each output tensor instead (t.register_hook(fn) gets that "
-            "output's gradient)"
+            f"{name}.{what}: descent computes the {n} outputs this node shows (aminmax's "
+            "results) in separate backward steps, so a hook on their shared node would see one "
+            "output's gradient where PyTorch's sees all of them; register a hook on each output "
+            "tensor instead (t.register_hook(fn) gets that output's gradient)"
         )
 
 
@@ -421,6 +464,12 @@ class _PostHook:
 
 
 def _add(node, entry, handle_class):
+    group = node.group
+    if group is not None:  # the shared node of split's pieces: the group's hooks
+        if group.hooks is None:
+            group.hooks = []
+        group.hooks.append(entry)
+        return handle_class(group.hooks, entry)
     if node.hooks is None:
         node.hooks = []
     node.hooks.append(entry)

@@ -750,6 +750,10 @@ class Tensor(
             if node.hooks is None:
                 node.hooks = []
             hooks = node.hooks
+            group = node.group
+            if group is not None:  # a split piece: its group runs the pieces' hooks in
+                k = [r() for r in group.refs].index(node)  # registration order, as PyTorch's
+                group.order.append((k, hook))
         else:
             if self._hooks is None:
                 self._hooks = []

@@ -34,6 +34,7 @@ distinct buffers.
 from __future__ import annotations
 
 import sys
+import weakref
 from time import perf_counter as _perf_counter
 from typing import Any
 
@@ -1262,6 +1263,11 @@ def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) ->
         buf = np.zeros(shape, gy.dtype)
         buf[node.idx] = gy
         grads[parent] = buf
+        if node.group is not None:
+            _FRESH[:] = [weakref.ref(buf), node.group]
+        return
+    if node.group is not None and _started_by_group(prev, node):
+        prev[node.idx] = gy  # eager's cat (run_group): copied, a -0.0 kept
         return
     # Held by the dict, `prev` and getrefcount's argument only (and the pool's list when it is
     # a pool buffer); and a plain owning array of the right shape and dtype.
@@ -1282,7 +1288,9 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
     prev = grads[parent] if type(grads) is list else grads.get(parent)
     if prev is not None and _widens(prev, gy):
         return False  # the reshape's backward, then `_slice_gradient`'s sum in gy's dtype
-    if fill or prev is None:  # copied in: into zeros, or into the unzeroed buffer (`fill`)
+    if fill or prev is None or (node.group is not None and _started_by_group(prev, node)):
+        # copied in: into zeros, into the unzeroed buffer (`fill`), or into the zeros another
+        # piece of the same split started (eager's cat, run_group)
         buf = prev if prev is not None else (
             pool.get(shape, gy.dtype) if fill else np.zeros(shape, gy.dtype))
         dest = _view_as(buf[node.idx], gy.shape)
@@ -1290,6 +1298,8 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
             return False
         np.copyto(dest, gy)
         grads[parent] = buf
+        if prev is None and not fill and node.group is not None:
+            _FRESH[:] = [weakref.ref(buf), node.group]
         return True
     pooled = any(b is prev for b in pool.free.get((shape, prev.dtype), ()))
     if not (_getrefcount(prev) <= 3 + pooled and prev.base is None and prev.flags.writeable
@@ -1300,6 +1310,19 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
         return False
     dest += gy
     return True
+
+
+# [weak reference to the zeros buffer a piece of a split started as its parent's gradient, the
+# split's group (grad_fn.PieceGroup)]: the pass delivers one split's pieces one after another
+# (eager runs them as one step), so the other pieces copy into that buffer instead of adding
+# (0.0 + -0.0 would be +0.0 where eager's cat keeps the piece's -0.0)
+_FRESH: list = [None, None]
+
+
+def _started_by_group(prev, node) -> bool:
+    """Whether `prev` is the zeros buffer another piece of `node`'s split started."""
+    ref = _FRESH[0]
+    return _FRESH[1] is node.group and ref is not None and ref() is prev
 
 
 def _widens(prev, gy) -> bool:

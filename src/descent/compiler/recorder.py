@@ -542,6 +542,8 @@ class Recorder:
             return
         if node.hooks is not None or node.retained is not None:
             self.fail("a tensor hook or retain_grad() inside the function")
+        if node.group is not None and node.group.hooks:  # split's shared node (grad_fn.py)
+            self.fail("a hook on the node split's pieces share (grad_fn.register_hook)")
         zero = autograd._ZeroGradient
         if type(gy) is zero:
             self._fail_zero(node)

@@ -18,7 +18,10 @@ from __future__ import annotations
 # Names whose op has the array function's signature are re-exported as they are (`x as x`):
 # the array module's own names that backward code uses (where, exp, ...) and a few helpers'
 # twins (cast, erf, sigmoid, to_device). The rest are defined below.
+import numpy as _np
+
 from .. import array_backward, backend
+from ..autograd import _new_tensor
 from . import reduce as _reduce
 from . import shape as _shape
 from . import softmax as _softmax
@@ -81,6 +84,29 @@ def _kept_shape(shape, axis, ndim):
 # matching gather, so gradients of gradients flow through them.
 def index_grad(g, shape, index, basic):
     return IndexGrad.apply(g, shape=shape, idx=index, basic=basic)
+
+
+def pieces_grad(gs, shape, indices):
+    """array_backward.pieces_grad as recorded ops: the pieces' gradients (an int index's
+    unsqueezed) concatenated along their axis, constant zeros for a piece that got none; the
+    cat's backward reads each piece's part back (create_graph through split)."""
+    got = [g for g in gs if g is not None]
+    dtype = _np.result_type(*[g._data.dtype for g in got]) if len(got) > 1 else None
+    xp = backend.get_array_module(got[0]._data)
+    parts = []
+    axis = len(indices[0]) - 1
+    for g, idx in zip(gs, indices):
+        last = idx[-1]
+        if g is None:
+            region = list(shape)
+            region[axis] = 1 if type(last) is not slice else len(range(*last.indices(shape[axis])))
+            g = _new_tensor(xp.zeros(region, dtype=dtype or got[0]._data.dtype))
+        elif type(last) is not slice:
+            g = _shape.unsqueeze(g, axis)
+        if dtype is not None and g._data.dtype != dtype:
+            g = cast(g, dtype)
+        parts.append(g)
+    return _shape.concatenate(parts, axis)
 
 
 def along_axis_grad(g, shape, index, axis):
