@@ -17,6 +17,10 @@ Beside the wall time each row gives the process CPU time per call divided by the
 the cores that library kept busy. The first calls (recording, tracing, compiling) are timed
 separately. The load average is printed before and after: on a shared machine the figures are
 NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
+After the warm-up rounds, untimed rounds run on (at most `--settle`, default 12) until each
+compiled step's thread plan is chosen and checked (`threads.ThreadPlan`: its trials time ~25
+calls, a quarter to a half of them on a slower plan, which the median of a short run took in
+before session 30); the report says after how many calls. `--settle 0`: as before.
 
 JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
 Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), every
@@ -320,12 +324,21 @@ def mkl_child(key: str, args) -> None:
         elif what == "round":
             time.sleep(HANDOVER_SLEEP)
             reply({k: _block(f, args.block) for k, f in fns.items()})
+        elif what == "settled":
+            reply(_settled(fns["descent compiled (mkl)"]))
         elif what == "plans":
             f = fns["descent compiled (mkl)"].compiled
             reply({"stats": f.stats, "plans": [p.threads.plan for p in f.programs()]})
         else:
             reply({})
             return
+
+
+def _settled(run) -> bool:
+    """Whether every program of a compiled step has chosen its thread plan and checked it
+    (`ThreadPlan.settled`; before session 30 a plan had no VERIFY calls after one thread)."""
+    plans = [p.threads for p in run.compiled.programs()]
+    return all(getattr(p, "settled", p.plan is not None and p.verify is None) for p in plans)
 
 
 def _block(f, block: int) -> list:
@@ -365,6 +378,16 @@ def run_workload(key, name, d, t, j, floor, args) -> None:
         if child is not None:
             child.ask("warmup")
             time.sleep(HANDOVER_SLEEP)
+    settle = 0  # untimed rounds until the compiled steps' thread plans are chosen and checked
+    while settle < args.settle and not (
+        _settled(fns["descent compiled"]) and (child is None or child.ask("settled"))
+    ):
+        for f in fns.values():
+            _block(f, args.block)
+        if child is not None:
+            child.ask("round")
+            time.sleep(HANDOVER_SLEEP)
+        settle += 1
     timed: dict = {k: [] for k in fns}
     for _ in range(args.repeats):
         for k, f in fns.items():
@@ -398,6 +421,7 @@ def run_workload(key, name, d, t, j, floor, args) -> None:
     c = fns["descent compiled"].compiled
     chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
     print(f"# descent compiled: descent.compile stats: {c.stats}; kernel threads: {chosen}")
+    print(f"# untimed rounds until the thread plans settled: {settle} (--settle {args.settle})")
     if child is not None:
         info = child.ask("plans")
         chosen = ", ".join(plans[p] for p in info["plans"])
@@ -417,6 +441,12 @@ def main() -> None:
         type=int,
         default=4,
         help="calls per contestant per round, the first untimed (1: single calls)",
+    )
+    ap.add_argument(
+        "--settle",
+        type=int,
+        default=12,
+        help="untimed rounds at most, after the warm-up, until descent's thread plans settle",
     )
     ap.add_argument("--only", default="gpt,mlp,lenet")
     ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads")

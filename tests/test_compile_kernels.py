@@ -41,9 +41,10 @@ def test_thread_plan_times_whole_calls(monkeypatch, parallel_cost, expect):
     monkeypatch.setattr(threads, "_cores", lambda: 2)
     monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan = threads.ThreadPlan()
-    used = _drive(plan, clock, lambda par: parallel_cost if par else 1.0, 4 * plan.TRIALS)
-    assert used[:4] == [False, False, True, True]  # in pairs, the second of each timed
-    assert sorted(used) == [False] * 2 * plan.TRIALS + [True] * 2 * plan.TRIALS
+    used = _drive(plan, clock, lambda par: parallel_cost if par else 1.0, 2 + 4 * plan.TRIALS)
+    # each plan once untimed (its kernels compile: session 30), then in pairs, the second timed
+    assert used[:6] == [False, True, False, False, True, True]
+    assert sorted(used) == [False] * (1 + 2 * plan.TRIALS) + [True] * (1 + 2 * plan.TRIALS)
     assert plan.parallel is expect  # every core must win by MARGIN (5%)
     used = _drive(plan, clock, lambda par: 1.0, 10)
     assert used == [expect] * 10
@@ -70,9 +71,11 @@ def test_thread_plan_charges_each_plan_its_own_aftermath(monkeypatch):
         prev[0] = par
         return c
 
-    _drive(plan, clock, cost, 4 * plan.TRIALS)
+    _drive(plan, clock, cost, 2 + 4 + 2 * (plan.TRIALS - 1))
     assert plan.parallel is False
     assert min(plan.times[0]) == pytest.approx(1.0) and min(plan.times[1]) == pytest.approx(5.9)
+    # (5.9 > DROP x 1.0 in its first round: every core is not timed again, session 30)
+    assert len(plan.times[1]) == 1 and plan.timed == (0,)
 
 
 def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatch):
@@ -85,14 +88,19 @@ def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatc
     monkeypatch.setattr(threads, "_cores", lambda: 2)
     monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)  # (no halves plan)
     plan = threads.ThreadPlan()
-    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 4 * plan.TRIALS)
+    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 2 + 4 * plan.TRIALS)
     assert plan.parallel is True
-    used = _drive(plan, clock, lambda par: 8.0 if par else 1.0, plan.VERIFY + 5)
-    assert used == [True] * plan.VERIFY + [False] * 5
-    assert plan.parallel is False
+    # (session 30: the plans are timed again first; every core, 8x one thread, is then timed
+    # in one round only; one thread is chosen and keeps its trials' promise)
+    n = plan.VERIFY + 4 + 2 * (plan.TRIALS - 1) + plan.VERIFY
+    used = _drive(plan, clock, lambda par: 8.0 if par else 1.0, n + 5)
+    assert used == [True] * plan.VERIFY + [False, False, True, True] + [False] * (
+        n - plan.VERIFY - 4 + 5
+    )
+    assert plan.parallel is False and plan.rechecked
     # A steady state that keeps the trials' promise stays on every core.
     plan = threads.ThreadPlan()
-    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 4 * plan.TRIALS)
+    _drive(plan, clock, lambda par: 0.5 if par else 1.0, 2 + 4 * plan.TRIALS)
     assert all(_drive(plan, clock, lambda par: 0.6 if par else 1.0, plan.VERIFY + 5))
 
 

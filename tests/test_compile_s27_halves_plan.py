@@ -70,9 +70,12 @@ def clock(monkeypatch):
 )
 def test_the_halves_plan_is_timed_in_pairs_and_kept_when_faster(clock, costs, expect):
     plan = threads.ThreadPlan()
-    used = _drive(plan, clock, lambda p: costs[p], 6 * plan.TRIALS)
-    assert used[:6] == [0, 0, 1, 1, 2, 2]  # in pairs, the second of each timed
-    assert sorted(used) == [0] * 2 * plan.TRIALS + [1] * 2 * plan.TRIALS + [2] * 2 * plan.TRIALS
+    # (session 30: each plan once untimed first; every core is timed in its first round only
+    # where it took over DROP x the round's fastest plan)
+    rounds = [1 if p and c > plan.DROP * min(costs) else plan.TRIALS for p, c in enumerate(costs)]
+    used = _drive(plan, clock, lambda p: costs[p], 3 + 2 * sum(rounds))
+    assert used[:9] == [0, 1, 2, 0, 0, 1, 1, 2, 2]  # in pairs, the second of each timed
+    assert sorted(used) == [p for p in (0, 1, 2) for _ in range(1 + 2 * rounds[p])]
     assert plan.plan == expect and plan.parallel is (expect == 1)
     # a choice other than one thread is checked on VERIFY calls that keep their promise
     assert _drive(plan, clock, lambda p: costs[p], 10) == [expect] * 10
@@ -81,16 +84,19 @@ def test_the_halves_plan_is_timed_in_pairs_and_kept_when_faster(clock, costs, ex
 
 def test_the_halves_plan_is_dropped_when_its_steady_state_is_slower(clock):
     plan = threads.ThreadPlan()
-    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 6 * plan.TRIALS)
-    assert plan.plan == threads.HALVES_PLAN
-    used = _drive(plan, clock, lambda p: (1.0, 1.5, 3.0)[p], plan.VERIFY + 4)
-    assert used == [2] * plan.VERIFY + [0] * 4
+    # (every core, 1.5 > DROP x 0.8, is timed in one round only: session 30)
+    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 3 + 6 + 4 * (plan.TRIALS - 1))
+    assert plan.plan == threads.HALVES_PLAN and plan.verify == []
+    used = _drive(plan, clock, lambda p: (1.0, 1.5, 3.0)[p], plan.VERIFY + 2 * plan.TRIALS + 6)
+    # (session 30: the plans are timed again once; the halves, 3x one thread, in one round)
+    assert used[: plan.VERIFY + 6] == [2] * plan.VERIFY + [0, 0, 2, 2, 0, 0]
+    assert used[-4:] == [0] * 4 and plan.rechecked
     assert plan.plan == 0
 
 
 def test_the_halves_plan_is_timed_again_every_retune_calls(clock):
     plan = threads.ThreadPlan()
-    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 6 * plan.TRIALS + plan.VERIFY)
+    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 3 + 6 * plan.TRIALS + plan.VERIFY)
     assert plan.plan == threads.HALVES_PLAN
     n = plan.RETUNE - plan.calls % plan.RETUNE + 6 * plan.TRIALS
     _drive(plan, clock, lambda p: (1.0, 1.5, 1.3)[p], n)  # the load changed: halves lose
@@ -106,7 +112,7 @@ def test_no_halves_plan_without_two_blas_threads(clock, monkeypatch, why):
     else:
         monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)
     plan = threads.ThreadPlan()
-    used = _drive(plan, clock, lambda p: (1.0, 1.5, 0.1)[p], 4 * plan.TRIALS + 5)
+    used = _drive(plan, clock, lambda p: (1.0, 1.5, 0.1)[p], 2 + 4 * plan.TRIALS + 5)
     assert set(used) == {0, 1} and used[-5:] == [0] * 5
     assert plan.plan == 0
 

@@ -86,28 +86,48 @@ class Tuned:
 
 
 class ThreadPlan:
-    """Times whole replays under both plans and keeps the faster (see the module docstring)."""
+    """Times whole replays under each plan in paired rounds and keeps the fastest (see the
+    module docstring)."""
 
-    TRIALS = 3  # timed calls per plan (each after a call of the same plan)
+    TRIALS = 5  # timed rounds: each plan once a round, after a call of the same plan
     RETUNE = 200
-    MARGIN = 0.95  # every core must be at least 5% faster over the whole call
-    VERIFY = 3  # calls timed after choosing every core or the halves
-    VERIFY_SLACK = 1.05  # their median above 1.05 x the best one-thread trial: one thread
+    MARGIN = 0.95  # every core: its median ratio to one thread at least 5% under 1
+    VERIFY = 3  # calls timed after each choice
+    VERIFY_SLACK = 1.05  # every core or the halves: their median over 1.05 x one thread's
+    RECHECK_SLACK = 1.10  # one thread: over 1.10 x its trials' median (see `_check`)
 
     HALVES_MARGIN = 0.98  # the halves plan: 2% faster (its loss where it loses is ~1-2%)
 
-    __slots__ = ("calls", "times", "choice", "trial", "fixed", "k", "verify", "overlap", "timed")
+    DROP = 1.5  # a plan over 1.5 x a round's fastest plan is not timed again (every core)
+    GAP = 3.0  # a timing whose call began GAP x the smallest gap (and GAP_CALL x a call) ...
+    GAP_CALL = 0.25  # ... after the call before it is not one (something else ran between)
+    REDO = 4  # at most this many rounds more than TRIALS to replace such rounds
+
+    __slots__ = ("calls", "times", "rounds", "round", "queue", "choice", "trial", "fixed",
+                 "verify", "overlap", "timed", "gap", "min_gap", "last_end", "last_dt",
+                 "redo", "rechecked", "ran", "round_gap", "late")  # fmt: skip
 
     def __init__(self) -> None:
         self.calls = 0
-        self.times: tuple[list, list, list] = ([], [], [])  # per plan
+        self.times: tuple[list, list, list] = ([], [], [])  # per plan, the timings kept
+        self.rounds: list[tuple] = []  # per timed round: ({plan: seconds}, its longest gap)
+        self.round: dict = {}  # the round now timed
+        self.queue: list = []  # the calls still to run in this round: (plan, timed)
         self.timed: tuple = (0, 1)  # the plans of the current timing
         self.choice = -1  # -1: timing; 0: one thread; 1: every core; 2: halves
         self.trial = 0
         self.fixed = False
-        self.k = 0  # calls into the current timing (pairs: one, one, every, every, ...)
-        self.verify: list | None = None  # times of the calls after choosing every core
+        self.verify: list | None = None  # times of the calls after a choice
         self.overlap = 0  # `_overlap` when this call began
+        self.gap = 0.0  # seconds from the end of the call before to this call's begin
+        self.min_gap = float("inf")  # the smallest such gap in this timing
+        self.last_end: float | None = None
+        self.last_dt = 0.0  # the duration of the call before
+        self.redo = 0  # rounds left out of the choice for a gap (see `_round_done`)
+        self.round_gap = 0.0  # the longest gap before a timed call of this round
+        self.late = 0  # timed calls that began long after the call before (run again)
+        self.rechecked = False  # a one-thread choice was timed again after its VERIFY calls
+        self.ran: set = set()  # the plans that ran at least once (their kernels compiled)
 
     def fix(self, plan) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests): False or 0 one
@@ -122,32 +142,55 @@ class ThreadPlan:
             return (0, 1, HALVES_PLAN)
         return (0, 1)
 
+    def _start(self, plans: tuple) -> None:
+        """Time `plans` from the next call: first one untimed call of each plan never run (its
+        kernels compile), then TRIALS rounds of pairs."""
+        self.choice, self.verify, self.timed = -1, None, plans
+        self.times, self.rounds, self.round = ([], [], []), [], {}
+        self.min_gap, self.redo, self.round_gap, self.late = float("inf"), 0, 0.0, 0
+        self.queue = [(p, False) for p in plans if p not in self.ran]
+        if not self.queue:
+            self._next_round()
+
+    def _next_round(self) -> None:
+        """Queue a round's pairs: the plans in turn, in reverse order every other round (a load
+        that drifts during the trials favours no plan)."""
+        self.round = {}
+        order = self.timed[::-1] if len(self.rounds) % 2 else self.timed
+        self.queue = [(p, t) for p in order for t in (False, True)]
+
     def begin(self) -> float:
         """Set the plan for this call; returns the start time."""
+        now = perf_counter()
         self.calls += 1
         _running.add(self)
+        if self.last_end is not None:
+            self.gap = now - self.last_end
+            self.min_gap = min(self.min_gap, self.gap)
         if len(_running) > 1:  # another replay runs now: one thread for both (see above)
             _overlap[0] = self.overlap = next(_overlap_ids)
             self.trial = -3  # (untimed)
             _state["parallel"] = _state["split"] = _state["halves"] = False
             return perf_counter()
         self.overlap = _overlap[0]
-        if self.choice < 0 or (self.calls % self.RETUNE == 0 and not self.fixed):
-            if self.choice >= 0:  # time the plans again
-                self.choice, self.k, self.verify = -1, 0, None
-                self.times = ([], [], [])
-            if self.calls == 1 and _cores() <= 1:
+        if self.calls == 1 and not self.fixed:
+            if _cores() <= 1:
                 self.fixed = True  # one usable core: never time the every-core plan
                 self.choice = 0
+            else:
+                self._start(self._plans())
+        elif self.calls % self.RETUNE == 0 and not self.fixed and self.choice >= 0:
+            self.rechecked = False
+            self._start(self._plans())  # the load may have changed: time the plans again
         if self.choice >= 0:
             self.trial = 3 if self.verify is not None else -1  # 3: a check of the choice
             plan = self.choice
         else:
-            if self.k == 0:
-                self.timed = self._plans()
-            plan = self.timed[(self.k // 2) % len(self.timed)]
-            self.trial = plan if self.k % 2 else -2  # -2: the untimed first call of a pair
-            self.k += 1
+            if not self.queue:  # (after the first calls)
+                self._next_round()
+            plan, timed = self.queue.pop(0)
+            self.trial = plan if timed else -2  # -2: untimed (a pair's first, a first call)
+        self.ran.add(plan)
         _state["parallel"] = plan == 1
         if plan == HALVES_PLAN:
             _state["split"] = _state["halves"] = _two_blas_threads()
@@ -157,33 +200,89 @@ class ThreadPlan:
             _state["halves"] = one and HALVES["on"] and _two_blas_threads()
         return perf_counter()
 
+    def _disturbed(self) -> bool:
+        """Whether something else ran between the call before and this one: a gap GAP x the
+        smallest of this timing and GAP_CALL x the call before (another library's calls in a
+        benchmark's round; a training loop's steady data loading sets the smallest gap)."""
+        return self.gap > self.GAP * self.min_gap and self.gap > self.GAP_CALL * self.last_dt
+
     def end(self, t0: float) -> None:
+        now = perf_counter()
         _state["parallel"] = _state["split"] = _state["halves"] = False
         _running.discard(self)
-        if self.trial < 0:  # a chosen plan, or a pair's first call (it only sets the stage)
+        disturbed = self._disturbed()
+        gap = self.gap if self.gap > self.GAP_CALL * self.last_dt else 0.0
+        self.last_end, self.last_dt = now, now - t0
+        if self.trial < 0:  # a chosen plan, an untimed call
             return
-        if _overlap[0] != self.overlap:  # another replay ran meanwhile: not a timing
-            if self.choice < 0:
-                self.k -= 2  # (this pair again)
+        dt = now - t0
+        overlapped = _overlap[0] != self.overlap  # another replay ran meanwhile: not a timing
+        if self.trial == 3:  # the choice: does it keep its trials' promise?
+            if not (disturbed or overlapped):
+                self.verify.append(dt)
+                if len(self.verify) >= self.VERIFY:
+                    self._check(_median(self.verify))
             return
-        if self.trial == 3:  # every core or halves chosen: does it keep its trials' promise?
-            self.verify.append(perf_counter() - t0)
-            if len(self.verify) >= self.VERIFY:
-                steady = sorted(self.verify)[len(self.verify) // 2]
-                if steady > self.VERIFY_SLACK * min(self.times[0]):
-                    self.choice = 0
-                self.verify = None
+        if overlapped:  # this pair again
+            self.queue[:0] = [(self.trial, False), (self.trial, True)]
             return
-        self.times[self.trial].append(perf_counter() - t0)
-        if min(len(self.times[p]) for p in self.timed) >= self.TRIALS:
-            one = min(self.times[0])
-            best, choice = one, 0
-            for p, margin in ((1, self.MARGIN), (HALVES_PLAN, self.HALVES_MARGIN)):
-                if p in self.timed and min(self.times[p]) < margin * one:
-                    if min(self.times[p]) < best:
-                        best, choice = min(self.times[p]), p
-            self.choice = choice
-            self.verify = [] if choice and not self.fixed else None
+        if disturbed and self.late < 2 * self.REDO:  # another timed call right after this one
+            self.late += 1
+            self.queue.insert(0, (self.trial, True))
+            return
+        self.times[self.trial].append(dt)
+        self.round[self.trial] = dt
+        self.round_gap = max(self.round_gap, gap)
+        if not self.queue:
+            self._round_done()
+
+    def _round_done(self) -> None:
+        """A round's timings are in: drop a plan that lost by DROP, time another round, or
+        choose by the rounds whose timed calls began within GAP x the smallest gap after the
+        call before (judged at the end: a benchmark's single-call warm-up has only long gaps)."""
+        self.rounds.append((self.round, self.round_gap))
+        self.round_gap = 0.0
+        clean = [r for r, gap in self.rounds if gap <= self.GAP * self.min_gap]
+        if clean and clean[-1] is self.round:
+            best = min(self.round.values())
+            self.timed = tuple(p for p in self.timed if not p or self.round[p] <= self.DROP * best)
+        if len(clean) < self.TRIALS and len(self.rounds) < self.TRIALS + self.REDO:
+            self._next_round()
+            return
+        self.redo = len(self.rounds) - len(clean)
+        rounds = [r for r in clean if all(p in r for p in self.timed)] or [
+            r for r, _ in self.rounds if all(p in r for p in self.timed)
+        ]
+        self.times = tuple([r[p] for r in rounds if p in r] for p in range(3))
+        choice, ratio = 0, 1.0
+        for p, margin in ((1, self.MARGIN), (HALVES_PLAN, self.HALVES_MARGIN)):
+            if p in self.timed:  # (timed in every round: not dropped)
+                r = _median([t[p] / t[0] for t in rounds])
+                if r < margin and r < ratio:
+                    choice, ratio = p, r
+        self.choice, self.verify = choice, []
+
+    def _check(self, steady: float) -> None:
+        """After VERIFY calls of the choice (median `steady`). Every core or the halves slower
+        than VERIFY_SLACK x one thread's trials (its median), or one thread slower than
+        RECHECK_SLACK x its own (the trials ran on a quieter machine, or were disturbed): the
+        plans are timed again, once; a choice that misses again runs on (one thread), or gives
+        way to one thread (every core, the halves)."""
+        self.verify = None
+        one = _median(self.times[0])
+        if steady <= (self.VERIFY_SLACK if self.choice else self.RECHECK_SLACK) * one:
+            return
+        if not self.rechecked and len(self.timed) > 1:
+            self.rechecked = True
+            self._start(self.timed)
+        elif self.choice:
+            self.choice = 0
+
+    @property
+    def settled(self) -> bool:
+        """Whether the plan is chosen and checked (no trial or VERIFY call to come before the
+        next RETUNE): benchmarks time the steady state from then on."""
+        return self.choice >= 0 and self.verify is None
 
     @property
     def parallel(self) -> bool | None:
@@ -194,6 +293,12 @@ class ThreadPlan:
     def plan(self) -> int | None:
         """The chosen plan (0 one thread, 1 every core, 2 halves), None while timing."""
         return None if self.choice < 0 else self.choice
+
+
+def _median(xs: list) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 # -- two halves at once on the one-thread plan ---------------------------------------------------
