@@ -464,3 +464,44 @@ def test_module_getattr_registries():
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         m.nothing  # noqa: B018
     assert isinstance(nnf, object) and autograd._apply_view is not None
+
+
+# -- the view rules' memo and view's check by layout -------------------------------------------
+
+
+def test_view_strides_memo_matches_the_rule(monkeypatch):
+    from descent.ops import view_rules
+
+    monkeypatch.setattr(view_rules, "_MEMO_MAX", 3)  # cleared often: results must not depend
+    cases = [
+        ((2, 3, 4), (12, 4, 1), (6, 4)),
+        ((2, 3, 4), (1, 2, 6), (6, 4)),  # a transpose: needs a copy
+        ((4, 1, 3), (3, 3, 1), (4, 3)),
+        ((3, 4), (4, 1), (2, -1)),
+        ((2, 0, 3), (3, 3, 1), (0, 6)),
+        ((), (), (1, 1)),
+    ]
+    for _ in range(3):
+        for old, st, new in cases:
+            if -1 in new:
+                continue
+            assert view_rules.view_strides(old, st, new) == view_rules._view_strides(old, st, new)
+    assert view_rules.view_strides([2, 3], [3, 1], [6]) == (1,)  # lists: computed, not kept
+
+
+def test_view_check_by_layout_keeps_errors(views):
+    """A non-contiguous view that is allowed is kept by layout; one of the same shape with
+    other strides still raises, each time (PyTorch's view error)."""
+    base = descent.randn(4, 12, requires_grad=True)
+    for _ in range(2):
+        q = base[:, :8]  # non-contiguous rows of 8
+        v = q.view(4, 2, 4)
+        tq = torch.tensor(base.detach().numpy())[:, :8]
+        assert v.stride() == tq.view(4, 2, 4).stride() and v._base is base
+        assert q.view(4, -1, 2).shape == (4, 4, 2)  # the -1 resolved from the kept entry too
+        s = descent.randn(4, 16)[:, ::2]  # (4, 8) as q, strides (16, 2): merges into one dim
+        assert s.view(32).stride() == (2,)
+        with pytest.raises(RuntimeError, match="view"):
+            q.view(32)  # q's strides (12, 1) do not
+    with pytest.raises(RuntimeError, match="invalid"):
+        base[:, :8].view(5, -1)

@@ -178,17 +178,30 @@ def view(x, *sizes) -> Tensor:
     if shape and min(shape) < -1:  # NumPy reads any negative size as -1
         _bad_size("view", x, shape)
     a = x._data
-    # A C-contiguous array can take any shape of its size: only the others need the check.
+    # A C-contiguous array can take any shape of its size: only the others need the check,
+    # whose passes are kept by layout (the views of a model's split pieces recur every step).
     if not a.flags.c_contiguous:
-        strides = elem_strides(a)
-        shape = _view_rules.infer_size(shape, a.size)
-        if _view_rules.view_strides(a.shape, strides, shape) is None:
-            raise _view_rules.view_error(a.shape, strides, shape)
+        key = (a.shape, a.strides, a.itemsize, shape)
+        known = _VIEWABLE.get(key)
+        if known is None:
+            strides = elem_strides(a)
+            known = _view_rules.infer_size(shape, a.size)
+            if _view_rules.view_strides(a.shape, strides, known) is None:
+                raise _view_rules.view_error(a.shape, strides, known)
+            if len(_VIEWABLE) >= 1024:
+                _VIEWABLE.clear()
+            _VIEWABLE[key] = known
+        shape = known
     try:
         return _reshape_view(x, shape)
     except ValueError:
         _view_rules.infer_size(shape, a.size)  # PyTorch's "shape '[...]' is invalid ..."
         raise
+
+
+# (shape, byte strides, item size, asked shape) of a non-contiguous view that PyTorch's rule
+# allows -> the shape with its -1 resolved (view's check above)
+_VIEWABLE: dict = {}
 
 
 def _reshape_view(x, shape) -> Tensor:

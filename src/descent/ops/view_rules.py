@@ -43,12 +43,35 @@ def infer_size(shape: tuple, numel: int, op: str = "view") -> tuple:
     )
 
 
+# view_strides' results by (oldshape, oldstride, newshape): a pure function of its arguments,
+# asked with the same few layouts at every step of a model (the view of each non-contiguous
+# split piece, the size-1 strides of a batch of one); cleared when it reaches _MEMO_MAX entries
+_MEMO: dict = {}
+_MEMO_MAX = 4096
+
+
 def view_strides(oldshape: tuple, oldstride: tuple, newshape: tuple):
     """The strides (in elements) of `newshape` viewing memory laid out as (oldshape,
     oldstride), or None when no strides can (the view would need a copy). PyTorch's
     computeStride: the old dims are cut into chunks that are contiguous among themselves
     (stride[d-1] == size[d] * stride[d], size-1 dims ignored); every new dim must fall inside
-    one chunk."""
+    one chunk. Memoized (_MEMO)."""
+    try:
+        key = (oldshape, oldstride, newshape)
+        return _MEMO[key]
+    except KeyError:
+        pass
+    except TypeError:  # (an unhashable shape: a list)
+        return _view_strides(oldshape, oldstride, newshape)
+    out = _view_strides(oldshape, oldstride, newshape)
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = out
+    return out
+
+
+def _view_strides(oldshape: tuple, oldstride: tuple, newshape: tuple):
+    """view_strides, computed."""
     if not oldshape:  # a 0-d tensor: any shape of one element
         return (1,) * len(newshape)
     numel = 1
