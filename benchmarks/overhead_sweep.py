@@ -13,6 +13,10 @@ or 256, gradients set.
 
 Run (pinned, one thread; ~1 min):
     taskset -c 0 python benchmarks/overhead_sweep.py [--only NAME,NAME] [--size small|medium]
+    [--forward]
+
+--forward times the forward alone (the inputs still require grad, so both libraries record
+their graphs as in training; the optimizer cases, which have no forward, are left out).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import torch
 from op_sweep import _leaf  # op_sweep's leaf helper
 
 import descent
+
+FORWARD_ONLY = False  # --forward: no backward in fn_case / module_case / setitem_case
 
 
 def _backward_fixed(lib, holder, out):
@@ -70,7 +76,7 @@ def fn_case(fn, *specs, grad=True):
             out = fn(lib, *ins)
             if isinstance(out, (tuple, list)):
                 out = out[0]
-            if not grad:
+            if not grad or FORWARD_ONLY:
                 return out
             _backward_fixed(lib, holder, out)
             return out
@@ -101,6 +107,8 @@ def module_case(build, x_shape, x_kind="normal"):
             out = m(x)
             if isinstance(out, tuple):
                 out = out[0]
+            if FORWARD_ONLY:
+                return out
             _backward_fixed(lib, holder, out)
             return out
 
@@ -198,7 +206,8 @@ def setitem_case(shape, idx_kind):
                 y[1:3] = v
             else:
                 y[ids] = v
-            y.backward(gy)
+            if not FORWARD_ONLY:
+                y.backward(gy)
             return y
 
         return step
@@ -389,7 +398,10 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     ap.add_argument("--size", default="both", choices=["small", "medium", "both"])
     ap.add_argument("--budget", type=float, default=0.25, help="seconds per case")
+    ap.add_argument("--forward", action="store_true", help="time the forward alone")
     args = ap.parse_args()
+    global FORWARD_ONLY
+    FORWARD_ONLY = args.forward
     torch.set_num_threads(1)
     from threadpoolctl import threadpool_limits
 
@@ -397,7 +409,9 @@ def main() -> None:
     import numba
 
     numba.set_num_threads(1)
-    print(f"# torch {torch.__version__}, threads 1; affinity {sorted(os.sched_getaffinity(0))}")
+    mode = "forward only" if FORWARD_ONLY else "forward + backward"
+    aff = sorted(os.sched_getaffinity(0))
+    print(f"# {mode}; torch {torch.__version__}, threads 1; affinity {aff}")
     print(f"# load average before: {_loadavg()}")
     sizes = ["small", "medium"] if args.size == "both" else [args.size]
     only = [s for s in args.only.split(",") if s]
@@ -407,6 +421,8 @@ def main() -> None:
     for size in sizes:
         for name, make in _cases(size):
             if only and not any(s in name for s in only):
+                continue
+            if FORWARD_ONLY and any(w in name for w in ("step (", "zero_grad (", "clip_grad")):
                 continue
             try:
                 fd, ft = make(descent), make(torch)

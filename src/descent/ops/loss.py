@@ -20,6 +20,19 @@ from ..tensor import Tensor
 from .half import rounds_once
 from .untracked import computed
 
+_MEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _mean_all(a):
+    """a.mean() of a loss array. For a NumPy float32/float64 one of one or more dimensions,
+    the two steps of NumPy's own `_mean` (add.reduce over everything, then the sum divided by
+    the count as intp and cast back to the sum's type): the same bits without its Python
+    layers (~2 us of a small loss's call); anything else: a.mean itself."""
+    if type(a) is not np.ndarray or a.dtype not in _MEAN_DTYPES or not a.ndim or not a.size:
+        return a.mean()
+    s = np.add.reduce(a, axis=None)
+    return s.dtype.type(s / np.intp(a.size))
+
 
 class SoftmaxCrossEntropy(Function):
     """Cross-entropy of logits `x` (M, C) against class indices, with label smoothing.
@@ -191,6 +204,35 @@ class SoftmaxCrossEntropy(Function):
         return g * (p * r - tgt)
 
 
+def _nll_weights(t, *rest):
+    """nll_loss's row weights: 1 (or weight[target]) on counted rows, 0 on ignored ones."""
+    *weight, ignore_index, dt = rest
+    valid = t != ignore_index
+    wt = valid.astype(dt)
+    if weight:
+        t_safe = backend.get_array_module(t).where(valid, t, 0).astype(np.int64)
+        wt = wt * weight[0].astype(dt)[t_safe]
+    return wt
+
+
+def _nll_count(t, ignore_index: int, dt):
+    """nll_loss's 'mean' divisor without class weights: the summed row weights (1 on counted
+    rows), computed as `_nll_total(_nll_weights(t, ignore_index, dt))`; for a NumPy target
+    of fewer than 2^24 rows and float32/float64 as the count of counted rows (a sum of ones
+    below 2^24 is exact in both: the same value)."""
+    if type(t) is np.ndarray and t.size < 1 << 24 and dt in _MEAN_DTYPES:
+        return np.asarray(np.count_nonzero(t != ignore_index), dtype=dt)
+    return _nll_total(_nll_weights(t, ignore_index, dt))
+
+
+def _nll_total(wt):
+    """nll_loss's 'mean' divisor: the summed weights, summed in float32 for half precision,
+    as PyTorch (a bfloat16 running sum of ones stops at 256: the mean of 70,000 rows came out
+    273 times too large)."""
+    acc = np.float32 if wt.dtype.itemsize == 2 else None
+    return backend.get_array_module(wt).asarray(wt.sum(dtype=acc), dtype=wt.dtype)
+
+
 class NllLoss(Function):
     """nll_loss of log-probabilities x (N, C, d...) at class indices, without class weights
     (PyTorch's NllLossBackward0), one node where the composite recorded four:
@@ -202,30 +244,42 @@ class NllLoss(Function):
     Every step is the composite's NumPy call in the composite's order (take_along_axis, -,
     where, sum, /; in backward / count, where, -, the scatter-add), so values and gradients
     are bitwise the composite's (tests/test_overhead_s26.py); backward is written with `ops`,
-    so create_graph differentiates it again. The index, the mask and the count are arrays
-    computed from the target (untracked.computed): descent.compile rebinds them per call.
+    so create_graph differentiates it again. The index, the mask and the count are the
+    composite's kernels (`_nll_index`, `_nll_valid`, `_nll_count`) run in forward on the
+    target, a parameter that descent.compile rebinds to each call's target (computed through
+    untracked.computed before: three calls and three wrapped tensors, ~4 us of a small call).
     """
 
     __slots__ = (
-        "idx",  # (N, 1, d...) int64 the targets, class 0 on ignored rows
-        "valid",  # (N, d...) bool the counted rows
-        "count",  # 0-d the number of counted rows in x's dtype ('mean' only, else None)
+        "target",  # (N, d...) int64 or uint8 class indices (a constant of the op)
+        "ignore_index",
         "reduction",
+        "idx",  # saved: (N, 1, d...) int64 the targets, class 0 on ignored rows
+        "valid",  # saved: (N, d...) bool the counted rows
+        "count",  # saved: 0-d the number of counted rows in x's dtype ('mean' only, else None)
     )
+    saved_slots = ("idx", "valid", "count")
     saves_params = True  # PyTorch saves the target (a second backward raises there)
 
     def forward(self, x):
         xp = backend.get_array_module(x)
+        t, ii = self.target, self.ignore_index
+        self.idx = idx = _nll_index(t, ii, x.shape[1])  # (checks the range)
+        self.valid = valid = _nll_valid(t, ii)
+        self.count = None
         if x.ndim == 2:  # (N, C): the same gather without take_along_axis's index building
-            picked = x[xp.arange(x.shape[0]), self.idx[:, 0]]  # (N,)
+            picked = x[xp.arange(x.shape[0]), idx[:, 0]]  # (N,)
         else:
-            picked = xp.take_along_axis(x, self.idx, axis=1).squeeze(1)  # (N, d...)
+            picked = xp.take_along_axis(x, idx, axis=1).squeeze(1)  # (N, d...)
         # masked, not multiplied by 0: an ignored row's picked value may be -inf
-        loss = xp.where(self.valid, -picked, xp.zeros((), x.dtype))
+        loss = xp.where(valid, -picked, xp.zeros((), x.dtype))
         if self.reduction == "none":
             return loss
         total = loss.sum()
-        return total if self.reduction == "sum" else total / self.count
+        if self.reduction == "sum":
+            return total
+        self.count = _nll_count(t, ii, x.dtype)
+        return total / self.count
 
     def backward(self, gy, ops):
         graph = ops.is_graph
@@ -280,7 +334,7 @@ class BCEWithLogits(Function):
         loss = (x.dtype.type(1.0) - y) * x
         loss += sp  # in place: the bits of the composite's loss + sp
         if self.reduction == "mean":  # the mean of nothing: nan without a warning (as Mean)
-            return loss.mean() if loss.size else loss.sum() * x.dtype.type(np.nan)
+            return _mean_all(loss) if loss.size else loss.sum() * x.dtype.type(np.nan)
         return loss.sum() if self.reduction == "sum" else loss
 
     def backward(self, gy, ops):
@@ -307,6 +361,14 @@ def _nll_index(t, ignore_index: int, n_cls: int):
     """nll_loss's gather index (N, 1, d...): the target, with class 0 on ignored rows (any
     valid class: they get weight 0, so the gather needs no mask of its own). Checks the
     range, on every call."""
+    if (
+        type(t) is np.ndarray and t.dtype == np.int64 and t.size
+        and not 0 <= ignore_index < n_cls and t.view(np.uint64).max() < n_cls
+    ):  # fmt: skip
+        # NumPy's common case, one reduction: every target is a class (a negative one reads
+        # as a uint64 above n_cls), so none is the ignore_index (not a class) and the index
+        # below is t itself, copied
+        return t.reshape(t.shape[:1] + (1,) + t.shape[1:]).copy()
     xp = backend.get_array_module(t)
     valid = t != ignore_index
     index = xp.where(valid, t, 0)  # a new array: reshaped in place of np.expand_dims (slow)
@@ -349,7 +411,7 @@ class MseLoss(Function):
             return sq.sum()
         if not sq.size:  # the mean of nothing: nan, as PyTorch (without NumPy's warning)
             return sq.sum() * sq.dtype.type(np.nan)
-        return sq.mean()
+        return _mean_all(sq)
 
     def backward(self, gy, ops):
         d = self.d
@@ -382,7 +444,7 @@ def _reduced(loss, reduction: str):
         return loss.sum()
     if not loss.size:
         return loss.sum() * loss.dtype.type(np.nan)
-    return loss.mean()
+    return _mean_all(loss)
 
 
 class SmoothL1Loss(Function):
@@ -472,12 +534,12 @@ class BinaryCrossEntropy(Function):
             acc = np.float32 if loss.dtype.itemsize == 2 else None  # (float16: as Sum)
             total = loss.sum(dtype=acc).astype(loss.dtype)
             return total if self.reduction == "sum" else total * loss.dtype.type(np.nan)
-        return loss.mean()
+        return _mean_all(loss)
 
     def backward(self, gy, ops):
         p, y, *w = self.inputs(ops)
         w = w[0] if w else None
-        n = int(np.prod(self.in_shapes[0])) if self.reduction == "mean" else 0
+        n = math.prod(self.in_shapes[0]) if self.reduction == "mean" else 0
         gp = gt = None
         if self.parents[0] is not None:
             gp = gy * (p - y) / ops.maximum(p * (1 - p), _BCE_EPS)

@@ -576,6 +576,9 @@ def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise DescentError("cat: needs at least one tensor")
+    fast = _join_fast(tensors, axis, 0)
+    if fast is not None:
+        return Concatenate.apply(*tensors, axis=fast)
     if tensors[0]._nested_layout:  # jagged nested tensors: their values (descent.nested)
         return tensors[0]._nested_cat(tensors, axis)
     if any(t._sparse_layout for t in tensors):
@@ -615,6 +618,32 @@ def concatenate(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
 cat = concatenate
 
 
+def _join_fast(tensors, axis, extra: int):
+    """cat's (extra 0) / stack's (extra 1) common case, checked on the arrays' plain shape
+    tuples (a Tensor's `.shape` is a new Size per read, and Size's indexing is Python): NumPy
+    arrays of one dtype and one shape apart from the axis (stack: one shape; cat: not the
+    legacy empty (0,)), an int axis in range. Returns the axis (made non-negative), or None for
+    the full path (which also raises the errors)."""
+    t0 = tensors[0]._data
+    if type(t0) is not np.ndarray or type(axis) is not int:
+        return None
+    dt, s0 = t0.dtype, t0.shape
+    nd = len(s0) + extra
+    if axis < 0:
+        axis += nd
+    if not 0 <= axis < nd or (extra == 0 and (nd == 0 or s0 == (0,))):
+        return None
+    pre, post = s0[:axis], s0[axis + 1 - extra :]
+    for t in tensors:
+        a = t._data
+        if type(a) is not np.ndarray or a.dtype != dt or t._sparse_layout or t._nested_layout:
+            return None
+        s = a.shape
+        if len(s) != nd - extra or s[:axis] != pre or s[axis + 1 - extra :] != post:
+            return None
+    return axis
+
+
 def cat_out(result, out, op):
     # torch.cat/stack refuse an out dtype the inputs cannot be cast to with a TypeError (the
     # other ops' RuntimeError): checked here, then the shared writer.
@@ -635,6 +664,9 @@ def stack(tensors, axis: int = 0, *, dim=None, out=None) -> Tensor:
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise DescentError("stack: needs at least one tensor")
+    fast = _join_fast(tensors, axis, 1)
+    if fast is not None:
+        return Stack.apply(*tensors, axis=fast)
     if any(t._sparse_layout for t in tensors):
         from ..sparse.join import stack as sparse_stack  # noqa: PLC0415 - lazy, as in cat
 

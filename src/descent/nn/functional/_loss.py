@@ -33,9 +33,12 @@ from ...ops.loss import (
     NllLoss,
     SmoothL1Loss,
     SoftmaxCrossEntropy,
+    _nll_count,
     _nll_index,
     _nll_rounded_once,
+    _nll_total,
     _nll_valid,
+    _nll_weights,
 )
 from ...ops.math import xlogy
 from ...ops.untracked import computed
@@ -145,7 +148,8 @@ def cross_entropy(
     if unbatched:
         x = _shape.unsqueeze(x, 0)
         t = t.reshape(1, *t.shape) if t._data.dtype.kind in "fV" else t.reshape(1)
-    n_cls = x.shape[1]
+    xs = x._data.shape  # (plain tuples: a Tensor's .shape makes a Size per read)
+    n_cls = xs[1]
     w = None
     if weight is not None:
         if t._data.dtype.kind not in "fV":  # class indices: PyTorch's kernel takes x's dtype
@@ -158,7 +162,7 @@ def cross_entropy(
                 f"cross_entropy: weight must have shape ({n_cls},), got {tuple(w.shape)}"
             )
     # Move the class axis last and flatten: (N, C, d...) -> (N*d..., C).
-    spatial = tuple(x.shape[2:])
+    spatial = xs[2:]
     if spatial:
         perm = (0,) + tuple(range(2, x.ndim)) + (1,)
         x2 = _shape.permute(x, *perm).reshape(-1, n_cls)
@@ -179,7 +183,7 @@ def cross_entropy(
         )
     else:
         _check_index_target(t, x, "cross_entropy")
-        if tuple(t.shape) != (x.shape[0],) + spatial:
+        if t._data.shape != xs[:1] + spatial:
             raise ValueError(
                 f"cross_entropy: class-index target of shape {tuple(t.shape)} does not match "
                 f"input {tuple(x.shape)}; expected {(x.shape[0],) + spatial}"
@@ -198,9 +202,13 @@ def cross_entropy(
         if backend.is_cupy_array(tgt):  # deferred: no host synchronisation per step
             bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
             backend.defer_check(bad.any(), error)
-        elif tgt.size and (tgt.min() < 0 or tgt.max() >= n_cls):
-            # (NumPy: two reductions, the mask only when some target is outside the classes,
-            # an ignore_index or a wrong one: ~3 us less per call)
+        elif tgt.size and (
+            tgt.view(np.uint64).max() >= n_cls  # (int64: a negative one is above n_cls too)
+            if type(tgt) is np.ndarray and tgt.dtype == np.int64
+            else (tgt.min() < 0 or tgt.max() >= n_cls)
+        ):
+            # (NumPy: one or two reductions, the mask only when some target is outside the
+            # classes, an ignore_index or a wrong one: ~3 us less per call)
             bad = (tgt != ignore_index) & ((tgt < 0) | (tgt >= n_cls))
             if bad.any():
                 raise error()
@@ -295,28 +303,26 @@ def nll_loss(
     unbatched = x.ndim == 1
     if unbatched:
         x, tt = _shape.unsqueeze(x, 0), _shape.reshape(tt, (1,))
-    n_cls = x.shape[1]
-    if tuple(tt.shape) != (x.shape[0],) + tuple(x.shape[2:]):
+    xs = x._data.shape  # (plain tuples: a Tensor's .shape makes a Size per read)
+    n_cls = xs[1]
+    if tt._data.shape != xs[:1] + xs[2:]:
         raise DescentError(
             f"nll_loss: target {tuple(tt.shape)} does not match input {tuple(x.shape)}: "
             f"expected {(x.shape[0],) + tuple(x.shape[2:])} (the input's shape without the "
             "class dim 1)"
         )
+    dt = x._data.dtype
+    if weight is None and dt in _NLL_FUSED_DTYPES:
+        # One NllLoss node: the composite below, fused (the same NumPy calls: the same bits);
+        # it makes its index, mask and count from the target in forward (a parameter that
+        # descent.compile rebinds to each call's target)
+        loss = NllLoss.apply(x, target=tt._data, ignore_index=ignore_index, reduction=reduction)
+        return loss[0] if unbatched and reduction == "none" else loss
     # The index, mask and weights below are data computed from the target's values: each
     # comes from one kernel through `computed`, which descent.compile replays on the next
     # batch's target (ops/untracked.py) instead of freezing it.
-    dt = x._data.dtype
     index = computed(_nll_index, (tt,), (ignore_index, n_cls))  # (N, 1, d...)
     valid = computed(_nll_valid, (tt,), (ignore_index,))
-    if weight is None and dt in _NLL_FUSED_DTYPES:
-        # One NllLoss node: the composite below, fused (the same NumPy calls: the same bits)
-        count = None
-        if reduction == "mean":
-            count = computed(_nll_count, (tt,), (ignore_index, dt))._data
-        loss = NllLoss.apply(
-            x, idx=index._data, valid=valid._data, count=count, reduction=reduction
-        )
-        return loss[0] if unbatched and reduction == "none" else loss
     # The gather and the squeeze of the class dim in one node (take_along_axis + [:, 0] were
     # two; the same values and the same scatter-added gradient)
     picked = SelectedValues.apply(x, idx=index._data, axis=1, keep=False)  # (N, d...)
@@ -344,31 +350,6 @@ def nll_loss(
 
 # nll_loss's fused node: float32/float64 (half precision sums in float32 in Sum: composite)
 _NLL_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _nll_weights(t, *rest):
-    """nll_loss's row weights: 1 (or weight[target]) on counted rows, 0 on ignored ones."""
-    *weight, ignore_index, dt = rest
-    valid = t != ignore_index
-    wt = valid.astype(dt)
-    if weight:
-        t_safe = backend.get_array_module(t).where(valid, t, 0).astype(np.int64)
-        wt = wt * weight[0].astype(dt)[t_safe]
-    return wt
-
-
-def _nll_count(t, ignore_index: int, dt):
-    """nll_loss's 'mean' divisor without class weights: the summed row weights (1 on counted
-    rows), computed as `_nll_total(_nll_weights(t, ignore_index, dt))`."""
-    return _nll_total(_nll_weights(t, ignore_index, dt))
-
-
-def _nll_total(wt):
-    """nll_loss's 'mean' divisor: the summed weights, summed in float32 for half precision,
-    as PyTorch (a bfloat16 running sum of ones stops at 256: the mean of 70,000 rows came out
-    273 times too large)."""
-    acc = np.float32 if wt.dtype.itemsize == 2 else None
-    return backend.get_array_module(wt).asarray(wt.sum(dtype=acc), dtype=wt.dtype)
 
 
 def _weighted(loss, weight, reduction: str, name: str, mean_by_weight: bool) -> Tensor:
@@ -550,14 +531,14 @@ def binary_cross_entropy(
     pd = p._data
     # The clamped logs would turn a p outside [0, 1] into a finite, meaningless loss: raise,
     # as PyTorch's kernel, whose check (0 <= p <= 1) refuses nan too; and its target check.
-    if (~((pd >= 0) & (pd <= 1))).any():
+    if _outside_unit(pd):
         raise DescentError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 (must lie in "
             f"[0, 1]), got values from {float(pd.min())} to {float(pd.max())} (nan counts as "
             "outside); for logits use binary_cross_entropy_with_logits"
         )
     yd = y._data
-    if (~((yd >= 0) & (yd <= 1))).any():
+    if _outside_unit(yd):
         raise DescentError(
             "binary_cross_entropy: all elements of target should be between 0 and 1 (must lie "
             f"in [0, 1]), got values from {float(yd.min())} to {float(yd.max())} (nan counts as "
@@ -615,6 +596,15 @@ def binary_cross_entropy_with_logits(
             _as_input_dtype(weight, x), x, "binary_cross_entropy_with_logits"
         )
     return _reduce(loss, reduction)
+
+
+def _outside_unit(a) -> bool:
+    """Some element of `a` lies outside [0, 1] or is nan. A real NumPy array: its min and max
+    (two reductions; both propagate nan, which fails the comparison) where the mask made five
+    array passes; other arrays (CuPy, bfloat16, complex) and empty ones: the mask."""
+    if type(a) is np.ndarray and a.dtype.kind == "f" and a.size:
+        return not (a.min() >= 0 and a.max() <= 1)
+    return bool((~((a >= 0) & (a <= 1))).any())
 
 
 def _weight_fits(w: Tensor, x: Tensor, op: str) -> Tensor:

@@ -146,11 +146,14 @@ def _pool_geom(x: Tensor, kernel_size, stride, padding, dilation, op: str, ceil_
         check_pool_input(x, 2, op)
     # PyTorch's output size (ceil_mode's last window may run past the input: it pools the
     # cells inside, `_ceil_pad`) must be at least 1
-    rows = out_size(x.shape[2], kh, sh, dh, ph) + (_ceil_extra(x.shape[2], kh, sh, dh, ph) > 0)
-    cols = out_size(x.shape[3], kw, sw, dw, pw) + (_ceil_extra(x.shape[3], kw, sw, dw, pw) > 0)
-    if (rows if ceil_mode else out_size(x.shape[2], kh, sh, dh, ph)) < 1 or (
-        cols if ceil_mode else out_size(x.shape[3], kw, sw, dw, pw)
-    ) < 1:
+    # (the plain shape tuple: a Tensor's .shape makes a Size per read)
+    h, w = x._data.shape[2:4]
+    if ceil_mode:
+        rows = out_size(h, kh, sh, dh, ph) + (_ceil_extra(h, kh, sh, dh, ph) > 0)
+        cols = out_size(w, kw, sw, dw, pw) + (_ceil_extra(w, kw, sw, dw, pw) > 0)
+    else:
+        rows, cols = out_size(h, kh, sh, dh, ph), out_size(w, kw, sw, dw, pw)
+    if rows < 1 or cols < 1:
         raise DescentError(
             f"{op}: kernel {kh, kw} (dilation {dh, dw}, padding {ph, pw}) is larger than the "
             f"input {tuple(x.shape)}; use a smaller kernel or pad the input"
@@ -253,7 +256,7 @@ def max_pool2d(
     if x._data.dtype.kind not in "iu":  # integers pool too (no gradient), as in PyTorch
         x = float_tensor(x, "max_pool2d")
     x, unbatched = _as4d(x, "max_pool2d")
-    h, w = x.shape[2], x.shape[3]
+    h, w = x._data.shape[2:4]
     geom = _pool_geom(x, kernel_size, stride, padding, dilation, "max_pool2d", ceil_mode)
     x, _, _ = _ceil_pad(x, geom, ceil_mode, lowest(x.dtype))
     y = MaxPool2d.apply(x, geom=geom)
@@ -276,7 +279,7 @@ def avg_pool2d(
     PyTorch."""
     x, integer = _avg_input(input, "avg_pool2d")
     x, unbatched = _as4d(x, "avg_pool2d")
-    h, w = x.shape[2], x.shape[3]
+    h, w = x._data.shape[2:4]
     geom = _pool_geom(x, kernel_size, stride, padding, 1, "avg_pool2d", ceil_mode)
     kh, kw, sh, sw, _, _, ph, pw = geom
     x, eh, ew = _ceil_pad(x, geom, ceil_mode, 0.0)
