@@ -11,27 +11,50 @@ elsewhere, most likely because numba's OpenMP workers and OpenBLAS's both spin-w
 their parallel regions, so on two cores a prange kernel followed by a threaded matrix product
 runs three busy threads on two cores, and the products slow down. Only the time of the whole
 step sees that.
-So the first `4 * TRIALS` replays (`6 * TRIALS` with the halves plan, below) run the plans (one
-thread everywhere, every core everywhere) in pairs, one, one, every, every, one, one, ..., and
-only the second call of each pair is timed: a call pays for what the call before it left behind
-(OpenMP workers spinning after an every-core kernel slow the next call's threaded products), so
-a call is compared only after a call of the same plan, as it would run in the steady state.
-(Alternating single calls charged the every-core plan's spinning to the one-thread calls: the
-MLP step at two threads chose every core at 2.9 ms a trial and then ran at 8.3 ms, against 3.1
-ms with one thread, on a quiet machine.) The faster plan (threads must win by `MARGIN`) runs
-from then on, and the choice is timed again every `RETUNE` calls because a shared machine's
-load changes. A choice of every core is checked on the `VERIFY` calls after it: if their median
-is more than `VERIFY_SLACK` above the best one-thread trial, one thread runs instead (trials
-that ran while another library's threads were still spinning chose every core for the MLP step
-in benchmarks/compile.py, which then ran at 8.0 ms a call against 1.5 with one thread). Where
-numba has one thread or the process may run on one core only (`taskset -c 1`), the one-thread
-plan runs without trials.
+So the replays time the plans (one thread everywhere, every core everywhere) in pairs, one,
+one, every, every, ..., and only the second call of each pair is timed: a call pays for what the
+call before it left behind (OpenMP workers spinning after an every-core kernel slow the next
+call's threaded products), so a call is compared only after a call of the same plan, as it
+would run in the steady state. (Alternating single calls charged the every-core plan's spinning
+to the one-thread calls: the MLP step at two threads chose every core at 2.9 ms a trial and then
+ran at 8.3 ms, against 3.1 ms with one thread, on a quiet machine.) The faster plan runs from
+then on, and the choice is timed again every `RETUNE` calls because a shared machine's load
+changes. Where numba has one thread or the process may run on one core only (`taskset -c 1`),
+the one-thread plan runs without trials.
+
+How the trials choose (session 30, helper-225; before, each plan's best of `TRIALS` = 3 timed
+calls was compared, and benchmarks/compile.py's GPT step chose one thread in 1 of the lead's 5
+runs and 4 of 5 helper runs of session 29, 1.27 x the matmul floor against 1.14 with the
+halves plan; its logs showed why): each plan first runs one untimed call (its kernels compile,
+0.7-1.5 s, and the call after that ran 20-80% slow: it was the halves plan's first timing),
+then `TRIALS` = 5 rounds of pairs, the plans' order reversed every other round, and a plan is
+kept by the median of its per-round ratios to one thread (every core must be `MARGIN` faster,
+the halves `HALVES_MARGIN`): a call that ran in a quieter or busier moment changes one ratio,
+not the choice. A plan more than `DROP` x the round's fastest is not timed again (every core
+at the baby-gpt step on 2 cores: 2-7x, ~0.1 s a call). A timed call that began long after the
+call before (`GAP` x the smallest gap of the timing and `GAP_CALL` x a call: another library's
+calls ran between, whose threads may still spin: 4 of the 9 timings in benchmarks/compile.py's
+schedule) is followed by another timed call of its plan, and rounds that hold such a call are
+left out of the choice, judged once the timing's smallest gap is known (a single-call warm-up
+has only long gaps; a training loop's steady data loading sets the smallest gap and drops
+nothing); up to `REDO` more rounds replace them. Every choice is then checked on `VERIFY` calls:
+every core or the halves above `VERIFY_SLACK` x one thread's trials (their median), or one
+thread above `RECHECK_SLACK` x its own, times the plans again, once (trials that ran while
+another library's threads still spun chose every core for the MLP step in benchmarks/compile.py,
+which then ran at 8.0 ms a call against 1.5 with one thread); a second miss of every core or
+the halves gives way to one thread. `settled` says when the choice and its check are done
+(benchmarks/compile.py times from then on). Figures: docs/compile.md, session 30 (helper-225).
 
 A third plan, the halves (`HALVES_PLAN`: the one-thread kernels, with GELU's forward, the causal
 softmax and the AdamW step split between the caller and the split worker, and attention in two
 halves of the batch), is timed beside them where NumPy's BLAS runs two threads on two usable
 cores, and kept when `HALVES_MARGIN` faster than one thread (then checked on `VERIFY` calls as
 every core is): it pays on some hosts and not on others (see `SPLIT`, `HALVES`, `HALVES_PLAN`).
+On the Intel host of sessions 27-30 it is ~8-10% faster than one thread at the baby-gpt step
+(median per-round ratios 0.92-0.96 in session 30's logs); the MLP step chooses one thread or
+every core there (it has no halves sites to speak of), and with descent's products on MKL
+every core was ~5% faster than one thread at the GPT step in a standalone run (why there and
+not with OpenBLAS: not measured).
 
 Threads: a replay that starts while another one runs (another program, in another thread: calls
 of one compiled function are serialised by its lock) runs the one-thread plan, without `split`
@@ -92,7 +115,7 @@ class ThreadPlan:
     TRIALS = 5  # timed rounds: each plan once a round, after a call of the same plan
     RETUNE = 200
     MARGIN = 0.95  # every core: its median ratio to one thread at least 5% under 1
-    VERIFY = 3  # calls timed after each choice
+    VERIFY = 5  # calls timed after each choice (their median: robust to two spikes)
     VERIFY_SLACK = 1.05  # every core or the halves: their median over 1.05 x one thread's
     RECHECK_SLACK = 1.10  # one thread: over 1.10 x its trials' median (see `_check`)
 
