@@ -505,3 +505,22 @@ def test_view_check_by_layout_keeps_errors(views):
             q.view(32)  # q's strides (12, 1) do not
     with pytest.raises(RuntimeError, match="invalid"):
         base[:, :8].view(5, -1)
+
+
+def test_mark_view_copies_and_many_views():
+    """mark_view's written-out common case: a reshape that copies is no view (PyTorch's
+    `_base` None); past 64 live views of one tensor (register's pruning) every view still
+    shares the version counter and sees a write into the base."""
+    x = descent.randn(3, 4, requires_grad=True) * 1.0
+    r = x.t().reshape(-1)
+    assert r._base is None and torch.randn(3, 4).t().reshape(-1)._base is None
+    b = descent.randn(100, requires_grad=True) * 1.0
+    vs = [b.view(10, 10) for _ in range(80)] + [b.transpose(0, 0) for _ in range(10)]
+    b.mul_(2.0)
+    assert all(v._version == b._version == 1 for v in vs)
+    assert all(v._base is b for v in vs)
+    np.testing.assert_array_equal(vs[79].numpy().ravel(), b.detach().numpy())
+    del vs[:70]
+    w = b.view(100)
+    b.add_(1.0)
+    assert w._version == vs[0]._version == b._version == 2

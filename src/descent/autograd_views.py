@@ -116,7 +116,9 @@ def mark_view(t, x) -> None:
     """Remember the tensor owning the memory that `t` (a view op's output) views, when it is
     a view of x's memory: x itself, or the tensor x views. ops/view_write.py reads it when a
     recorded in-place op changes t."""
-    if not _views_memory(t._data, x._data):
+    a, b = t._data, x._data
+    ab = a.base  # (_views_memory's common answers first: a NumPy view of b or of b's owner)
+    if ab is None or (ab is not b and ab is not b.base and not _views_memory(a, b)):
         return  # a copy (an advanced index, a reshape that could not view)
     # PyTorch's views share their base's version counter: a view starts at the base's version
     # and every in-place write into the memory bumps all of them (bump_family)
@@ -135,7 +137,11 @@ def mark_view(t, x) -> None:
     if stale_view is not None and x._node is not None and type(x._node).__name__ == "StaleView":
         x._node.backward(None, None)  # PyTorch raises as the view is taken (its grad_fn read)
     t._view_base = root
-    register(root, t, weakref.ref)
+    views = getattr(root, "_views", None)
+    if views is not None and len(views) < 64:  # register's common case: no pruning due
+        views[id(t)] = weakref.ref(t)
+    else:
+        register(root, t, weakref.ref)
     if x is not root and "_multi_output" in x.__dict__:  # a view of split's output is one too
         t._multi_output = x._multi_output
 

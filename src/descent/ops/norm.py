@@ -86,7 +86,6 @@ class LayerNorm(Function):
     saved_slots = ("xhat", "rstd", "mean")  # mean: fused CUDA path only, which keeps no xhat
 
     def forward(self, x, *affine):
-        xp = backend.get_array_module(x)
         self.mean = None
         k = backend.fused("layer_norm_forward", x, *affine)  # CuPy float32/float16
         if k is not None:
@@ -98,6 +97,7 @@ class LayerNorm(Function):
             y, self.mean, self.rstd = k(_rows(x, self.k), w, b, self.eps, **kw)  # (M,) float32
             self.xhat = None
             return y.reshape(x.shape)
+        xp = backend.get_array_module(x)
         x2 = _rows(x, self.k)  # (M, D)
         d = x2.shape[1]
         inv_d = x.dtype.type(1.0 / d)
