@@ -215,3 +215,33 @@ def test_causal_attention_float64_finite_differences(t):
     assert descent.autograd.gradcheck(
         lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True, scale=0.7), args
     )
+
+
+def test_causal_rows_run_packed_masked_vectors():
+    """The chunks compile to packed masked loads (AVX-512: zmm under a k mask; AVX2:
+    vmaskmovps), not to a scalar loop: a change that scalarised them would keep every
+    value (so no test above would notice) and lose the speed."""
+    binding = pytest.importorskip("llvmlite.binding")
+    features = binding.get_host_cpu_features()
+    if not (features.get("avx2") and features.get("fma")):
+        pytest.skip("looks for x86-64 AVX2/FMA (or AVX-512) instructions")
+    import re
+
+    from descent.kernels import _cpu_jit
+
+    kernel = _cpu_jit.softmax_fwd32
+    opts = {k: v for k, v in kernel.targetoptions.items() if k not in ("cache", "nopython")}
+    fresh = numba.njit(**opts)(kernel.py_func)  # numba shows no code for a cached kernel
+    fresh(np.zeros((8, 64), _F32), _F32(0.5), 8, True, False)
+    asm = fresh.inspect_asm(fresh.signatures[0])
+    # masked vector loads (HEAD before session 30 had none: LLVM's loops load unmasked)
+    if features.get("avx512f"):
+        masked = re.findall(
+            r"^\s*vmov(ups|aps)\s+[^\n]*\([^\n]*\),\s*%zmm\d+\s*\{%k\d\}", asm, re.M
+        )
+        fmas = re.findall(r"^\s*vfmadd\w*ps\s[^\n]*%zmm", asm, re.M)
+    else:
+        masked = re.findall(r"^\s*vmaskmovps\s+[^\n]*\(", asm, re.M)
+        fmas = re.findall(r"^\s*vfmadd\w*ps\s[^\n]*%ymm", asm, re.M)
+    assert len(masked) >= 4, "the causal rows' masked loads are not packed"
+    assert len(fmas) >= 8, "the 16-lane exponential's FMAs are not packed"
