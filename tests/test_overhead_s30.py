@@ -21,7 +21,7 @@ import torch
 import descent as ds
 import descent.nn.functional as F
 from descent.errors import DescentError, DimensionError
-from descent.nn.functional import _loss
+from descent.nn.functional import _loss, _pooling
 from descent.ops import loss as _ops_loss
 from descent.ops import shape as _shape
 
@@ -461,3 +461,84 @@ def test_pool_kernel_larger_than_input_as_torch(fn, ceil_mode, hw, k):
             getattr(F, fn)(ds.zeros(1, 1, *hw), k, ceil_mode=ceil_mode)
         return
     assert tuple(getattr(F, fn)(ds.zeros(1, 1, *hw), k, ceil_mode=ceil_mode).shape) == want
+
+
+# ---------------------------------------------------------------------------------------------
+# the 1-D pools' common call (_pooling._geom_1d: the 2-D node's geometry without the checks)
+
+_POOL1D = [
+    ("max_pool1d", dict(kernel_size=2)),
+    ("max_pool1d", dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool1d", dict(kernel_size=3, stride=1, padding=1, dilation=2)),
+    ("max_pool1d", dict(kernel_size=4, stride=3)),
+    ("avg_pool1d", dict(kernel_size=2)),
+    ("avg_pool1d", dict(kernel_size=3, stride=2, padding=1)),
+    ("avg_pool1d", dict(kernel_size=5, stride=1, padding=2, count_include_pad=True)),
+    ("avg_pool1d", dict(kernel_size=3, stride=2, padding=0, count_include_pad=False)),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_POOL1D)))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool1d_fast_path_bitwise_full_path_and_torch(case, dtype, monkeypatch):
+    name, kw = _POOL1D[case]
+    rng = np.random.default_rng(10)
+    x = (rng.standard_normal((2, 3, 16)) * 10).astype(dtype)
+    x[0, 0, 3] = np.nan
+    x[1, 2, 5:7] = -0.0
+    x[1, 1, 8] = np.inf
+    gy = None
+    res = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(_pooling, "_geom_1d", lambda *a: None)
+        else:
+            k, d = kw["kernel_size"], kw.get("dilation", 1)
+            assert _pooling._geom_1d(ds.tensor(x), k, kw.get("stride"), kw.get("padding", 0), d)
+        xd = ds.tensor(x, requires_grad=True)
+        y = getattr(F, name)(xd, **kw)
+        if gy is None:
+            gy = rng.standard_normal(tuple(y.shape)).astype(dtype)
+        y.backward(ds.tensor(gy))
+        res.append((y.detach().numpy(), xd.grad.numpy(), y.grad_fn.name()))
+    _bits(res[0][0], res[1][0])
+    _bits(res[0][1], res[1][1])
+    xt = torch.tensor(x, requires_grad=True)
+    yt = getattr(torch.nn.functional, name)(xt, **kw)
+    yt.backward(torch.tensor(gy))
+    assert res[0][2] == res[1][2] == yt.grad_fn.name()
+    np.testing.assert_allclose(res[0][0], yt.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(res[0][1], xt.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["max_pool1d", "avg_pool1d"])
+def test_pool1d_fast_path_float64_gradcheck(name):
+    x = ds.tensor(np.random.default_rng(11).standard_normal((2, 2, 7)), requires_grad=True)
+    assert ds.autograd.gradcheck(lambda v: getattr(F, name)(v, 3, 2, 1), (x,))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(3, 1, 2), (0,), (2, 0), (2, 1, -1), (20,), ((2,),), (2, (2,))],
+)
+@pytest.mark.parametrize("name", ["max_pool1d", "avg_pool1d"])
+def test_pool1d_uncommon_calls_take_the_checked_path(name, args):
+    x = ds.tensor(np.arange(12, dtype=np.float32).reshape(1, 2, 6))
+    xt = torch.tensor(x.numpy())
+    k, s, p = (list(args) + [None, 0])[:3]
+    assert _pooling._geom_1d(x, k, s, p, 1) is None
+    try:
+        want = getattr(torch.nn.functional, name)(xt, *args).numpy()
+    except RuntimeError:
+        with pytest.raises(ds.DescentError):
+            getattr(F, name)(x, *args)
+        return
+    _bits(getattr(F, name)(x, *args).numpy(), want)
+
+
+def test_pool1d_other_inputs_take_the_checked_path():
+    for x in (ds.zeros(2, 8), ds.zeros(0, 2, 8), ds.zeros(1, 2, 8, dtype=ds.float16),
+              ds.zeros(1, 2, 8, dtype=ds.int64)):  # fmt: skip
+        assert _pooling._geom_1d(x, 2, None, 0, 1) is None
+    assert tuple(F.max_pool1d(ds.zeros(3, 8), 2).shape) == (3, 4)  # unbatched
+    assert tuple(F.avg_pool1d(ds.zeros(3, 8), 2).shape) == (3, 4)

@@ -350,6 +350,29 @@ def _input_1d(input, op: str) -> Tensor:
     return _shape.unsqueeze(x, -2)
 
 
+_GEOM_1D_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _geom_1d(x, k, s, p, d):
+    """The 2-D pools' geometry (1, k, 1, s, 1, d, 0, p) of a 1-D pool's common call: a batched
+    (N, C, L) non-empty float32/float64 Tensor, int arguments (stride None: the kernel) that
+    pass PyTorch's checks (`check_window`: positive sizes, padding at most half the kernel;
+    at least one output); None for everything else, which takes the checked path (and its
+    errors). No ceil_mode: the caller's test."""
+    if type(x) is not Tensor or type(k) is not int or type(p) is not int or type(d) is not int:
+        return None
+    if s is None:
+        s = k
+    elif type(s) is not int:
+        return None
+    a = x._data
+    if a.ndim != 3 or a.dtype not in _GEOM_1D_DTYPES or not a.size:
+        return None
+    if k < 1 or s < 1 or d < 1 or p < 0 or p > k // 2 or out_size(a.shape[2], k, s, d, p) < 1:
+        return None
+    return (1, k, 1, s, 1, d, 0, p)
+
+
 def max_pool1d(
     input,
     kernel_size,
@@ -360,6 +383,11 @@ def max_pool1d(
     return_indices: bool = False,
 ) -> Tensor:
     """max_pool2d over (N, C, L) as a height-1 image (indices are positions along L)."""
+    if not (ceil_mode or return_indices):
+        geom = _geom_1d(input, kernel_size, stride, padding, dilation)
+        if geom is not None:  # the same three nodes as below, without the checks it passed
+            y = MaxPool2d.apply(_shape.unsqueeze(input, -2), geom=geom)
+            return _shape.squeeze(y, -2)
     x = _input_1d(input, "max_pool1d")
     if x._data.dtype.kind in "iu" and x._data.size and not return_indices:
         # PyTorch: "max_pool1d_impl" not implemented for 'Long' (descent pooled integers); with
@@ -389,6 +417,12 @@ def avg_pool1d(
     count_include_pad: bool = True,
 ) -> Tensor:
     """avg_pool2d over (N, C, L) as a height-1 image."""
+    if not ceil_mode and (count_include_pad or padding == 0):
+        geom = _geom_1d(input, kernel_size, stride, padding, 1)
+        if geom is not None:  # the same three nodes as below, without the checks it passed
+            k = geom[1]
+            y = AvgPool2d.apply(_shape.unsqueeze(input, -2), geom=geom, div=float(k))
+            return _shape.squeeze(y, -2)
     x = _input_1d(input, "avg_pool1d")
     k = int_tuple(kernel_size, 1, "kernel_size", "avg_pool1d")[0]
     s = k if stride is None or stride == [] else int_tuple(stride, 1, "stride", "avg_pool1d")[0]
