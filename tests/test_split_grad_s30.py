@@ -411,3 +411,27 @@ def test_a_node_hook_inside_a_compiled_function_runs_each_call():
     assert len(seen) == 4 and all([_tolist(g) for g in go] == want for go in seen)
     assert all(g == [[2.0, 2.0, 0.0, 0.0, 3.0, 3.0]] * 2 for g in grads)
     assert f.stats["replays"] == 0
+
+
+def _inputs(lib, which, functional):
+    """backward(inputs=[piece]) runs the shared node (its hooks see every piece's gradient);
+    autograd.grad(loss, [piece]) does not run it (no hook call)."""
+    ev = []
+    x = lib.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    p = (x * 1.0).unbind(1)
+    p[0].grad_fn.register_prehook(lambda go: ev.append(("pre", [_tolist(g) for g in go])))
+    p[1].grad_fn.register_hook(lambda gi, go: ev.append(("post", [_tolist(g) for g in gi])))
+    loss = (p[0] * 2 + p[2] * 3).sum()
+    if functional:
+        ev.append(("grad", [_tolist(g) for g in lib.autograd.grad(loss, [p[which]])]))
+    else:
+        p[which].retain_grad()
+        loss.backward(inputs=[p[which]])
+        ev.append(("backward", _tolist(p[which].grad), x.grad))
+    return ev
+
+
+@pytest.mark.parametrize("functional", [False, True])
+@pytest.mark.parametrize("which", [0, 2])
+def test_pieces_as_inputs_of_backward_and_grad(which, functional):
+    assert _inputs(descent, which, functional) == _inputs(torch, which, functional)

@@ -249,12 +249,16 @@ def _run_backward(
         else:
             ops = array_namespace(backend.get_array_module(first))
         shape = node.in_shapes[0]
-        if any(type(g) is _Reshaped for g in gs):
+        parent = node.parents[0]
+        if run is not None and not (parent in run or parent in capture_nodes
+                                    or parent in capture_leaves):  # fmt: skip
+            gx = None  # x's gradient is not needed (backward(inputs=[piece])): PyTorch's None
+        elif any(type(g) is _Reshaped for g in gs):
             gx = _cat_reshaped(gs, shape, group.idxs)
         else:
             gx = ops.pieces_grad(gs, shape, group.idxs)
         if hooks and any(type(h) is _gf._PostHook for h in hooks):
-            ins = (gx if create_graph else new_tensor(gx),)
+            ins = (gx if gx is None or create_graph else new_tensor(gx),)
             for h in hooks:
                 if type(h) is _gf._PostHook:
                     r = h.fn(ins, outs)
@@ -276,7 +280,6 @@ def _run_backward(
             for p in nodes:
                 if p is not None and p._saves:
                     p._free_saved()
-        parent = node.parents[0]
         if parent is not None and gx is not None:
             deliver(node, parent, gx, shape, ops)
         return False
@@ -824,19 +827,24 @@ def _nodes_to_run(roots, capture_nodes, capture_leaves, run_inputs: bool) -> set
                 stack.append(p)
     run: set = set()
     for node in sorted(seen, key=_index):
-        if run_inputs and node in capture_nodes:
-            run.add(node)
+        if node in run:  # (a piece of a split whose group runs: added with the first)
             continue
-        for p in node.parents:
-            if p is None:
-                continue
-            if isinstance(p, Function):
-                if p in run or p in capture_nodes:
-                    run.add(node)
+        if not (run_inputs and node in capture_nodes):
+            for p in node.parents:
+                if p is None:
+                    continue
+                if isinstance(p, Function):
+                    if p in run or p in capture_nodes:
+                        break
+                elif p in capture_leaves:
                     break
-            elif p in capture_leaves:
-                run.add(node)
-                break
+            else:
+                continue
+        run.add(node)
+        if node.group is not None:  # split's pieces are one node: all of them run (every
+            # piece's gradient reaches it, as PyTorch's node's input buffer); they precede
+            # every consumer of any of them, so none of those is decided yet
+            run.update(p for p in node.group.nodes() if p is not None and p in seen)
     return run
 
 
