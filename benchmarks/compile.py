@@ -17,10 +17,11 @@ Beside the wall time each row gives the process CPU time per call divided by the
 the cores that library kept busy. The first calls (recording, tracing, compiling) are timed
 separately. The load average is printed before and after: on a shared machine the figures are
 NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
-After the warm-up rounds, untimed rounds run on (at most `--settle`, default 12) until each
-compiled step's thread plan is chosen and checked (`threads.ThreadPlan`: its trials time ~25
-calls, a quarter to a half of them on a slower plan, which the median of a short run took in
-before session 30); the report says after how many calls. `--settle 0`: as before.
+After the warm-up rounds, untimed rounds run on (at most `--settle`, default 20) until each
+compiled step's thread plan is chosen and checked (`threads.ThreadPlan`: its trials take ~25-35
+calls, ~55 where its check times the plans again, many of them on a slower plan, which the
+median of a short run took in before session 30); the report says how many rounds ran.
+`--settle 0`: as before.
 
 JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
 Where descent's opt-in MKL backend is installed (the `mkl` extra; descent/blas.py), every
@@ -379,9 +380,11 @@ def run_workload(key, name, d, t, j, floor, args) -> None:
             child.ask("warmup")
             time.sleep(HANDOVER_SLEEP)
     settle = 0  # untimed rounds until the compiled steps' thread plans are chosen and checked
-    while settle < args.settle and not (
-        _settled(fns["descent compiled"]) and (child is None or child.ask("settled"))
+    while not (
+        settled := _settled(fns["descent compiled"]) and (child is None or child.ask("settled"))
     ):
+        if settle == args.settle:
+            break
         for f in fns.values():
             _block(f, args.block)
         if child is not None:
@@ -421,7 +424,10 @@ def run_workload(key, name, d, t, j, floor, args) -> None:
     c = fns["descent compiled"].compiled
     chosen = ", ".join(plans[p.threads.plan] for p in c.programs())
     print(f"# descent compiled: descent.compile stats: {c.stats}; kernel threads: {chosen}")
-    print(f"# untimed rounds until the thread plans settled: {settle} (--settle {args.settle})")
+    print(
+        f"# untimed rounds until the thread plans settled: {settle}"
+        + ("" if settled else f" (--settle {args.settle} reached first: some still timing)")
+    )
     if child is not None:
         info = child.ask("plans")
         chosen = ", ".join(plans[p] for p in info["plans"])
@@ -445,7 +451,7 @@ def main() -> None:
     ap.add_argument(
         "--settle",
         type=int,
-        default=12,
+        default=20,
         help="untimed rounds at most, after the warm-up, until descent's thread plans settle",
     )
     ap.add_argument("--only", default="gpt,mlp,lenet")
