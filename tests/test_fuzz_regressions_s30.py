@@ -149,3 +149,136 @@ def test_sdpa_finite_rows_unchanged_float64():
         outs.append((y, *m.autograd.grad(y.sum(), [q, k, v])))
     for a, b in zip(*outs, strict=True):
         _same(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. svd / svdvals / pinv of a matrix holding an inf: NumPy's OpenBLAS gesdd (vectors computed)
+# never returns, float32 and float64 (grad2 fuzz 30500201: svdvals hung the run). As torch's:
+# nan U and S for that matrix (the other batch elements computed), and a matrix holding a nan
+# raises LinAlgError. Run in a child process, so that a regression fails instead of hanging.
+
+_SVD_CHILD = r"""
+import json, math, sys
+import numpy as np
+import descent as m
+out = {}
+for dt in ("float32", "float64"):
+    for bad in ("inf", "-inf", "nan"):
+        a = [[0.567, 0.84, 0.167], [float(bad), 0.797, 0.668], [0.391, -1e-8, 1.32]]
+        x = m.tensor([a, [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.5]]],
+                     dtype=getattr(m, dt), requires_grad=True)
+        r = {}
+        for name, f in (("svdvals", lambda: m.linalg.svdvals(x)),
+                        ("svd_S", lambda: m.linalg.svd(x)[1]),
+                        ("svd_U", lambda: m.linalg.svd(x, full_matrices=False)[0]),
+                        ("pinv", lambda: m.linalg.pinv(x))):
+            try:
+                r[name] = np.asarray(f().detach().numpy(), np.float64).tolist()
+            except m.linalg.LinAlgError as e:
+                r[name] = "LinAlgError: " + str(e)
+        out[dt + bad] = r
+print(json.dumps(out).replace("NaN", '"nan"'))
+"""
+
+
+def test_svd_of_a_matrix_with_an_inf_returns():
+    import json
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-c", _SVD_CHILD], capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    for dt in ("float32", "float64"):
+        for bad in ("inf", "-inf", "nan"):
+            r = res[dt + bad]
+            a = [[0.567, 0.84, 0.167], [float(bad), 0.797, 0.668], [0.391, -1e-8, 1.32]]
+            x = torch.tensor(
+                [a, [[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.5]]],
+                dtype=getattr(torch, dt),
+            )
+            if bad == "nan":  # torch: "linalg.svd: (Batch element 0): The algorithm failed..."
+                with pytest.raises(RuntimeError, match="non-finite values"):
+                    torch.linalg.svdvals(x)
+                for name in ("svdvals", "svd_S", "svd_U", "pinv"):
+                    assert "non-finite values" in r[name], (dt, name, r[name])
+                continue
+            ts = torch.linalg.svdvals(x).double().numpy()
+            tu = torch.linalg.svd(x, full_matrices=False)[0].double().numpy()
+            for name, want in (("svdvals", ts), ("svd_S", ts), ("svd_U", tu)):
+                got = np.array(r[name], dtype=float)  # json's "nan" strings become nan
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+            assert np.isnan(np.array(r["pinv"], dtype=float)[0]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. matrix_exp of a matrix holding an inf raised OverflowError (log2 of an infinite norm) and
+# one holding a nan skipped the scaling of the whole batch: nan for that matrix, the others as
+# torch's (seen while checking 3).
+
+
+@pytest.mark.parametrize("bad", [inf, -inf, nan])
+def test_matrix_exp_with_a_non_finite_entry(bad):
+    outs = []
+    for m in (descent, torch):
+        a = m.tensor([[0.5, 0.8, 0.1], [bad, 0.7, 0.6], [0.3, -1e-8, 1.3]], dtype=m.float64)
+        outs.append((m.linalg.matrix_exp(a), m.linalg.matrix_exp(m.stack([a, 30 * m.eye(3)]))))
+    _same(outs[0][0], outs[1][0])
+    _same(outs[0][1], outs[1][1], rtol=1e-13)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. hardswish's second order: PyTorch's double backward is where(-3 < x < 3, grad * gy / 3, 0),
+# so outside (-3, 3) the x-derivative is 0 even for a nan or inf gy (hypot(0, 0) after
+# hardswish gives 0 / 0 = nan); descent's gy * (x / 3 + 1/2) under a where gave 0 * nan = nan.
+# Session 29's grad2 programs 28540288 and 28543444 (the "torch right" hardswish -> hypot).
+
+
+@pytest.mark.parametrize("gy", [nan, inf, -inf, 1.5])
+def test_hardswish_second_order_with_a_non_finite_cotangent(gy):
+    xs = [-5.0, -3.5, -3.0, -1.0, -0.0, 0.5, 2.9, 3.0, 3.5, 7.0]
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(xs, dtype=m.float64, requires_grad=True)
+        g = m.full((len(xs),), gy, dtype=m.float64, requires_grad=True)
+        (gx,) = m.autograd.grad(m.nn.functional.hardswish(x), x, g, create_graph=True)
+        w = m.tensor(np.linspace(0.3, 1.1, len(xs)), dtype=m.float64)
+        outs.append((gx, *m.autograd.grad((gx * w).sum(), [x, g])))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)
+
+
+def test_hardswish_hypot_the_fuzz_program():
+    # grad2 fuzz 28543444 (float64): nan vs 0.0 in the second-order gradient
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(
+            [[[0.6325552866050985, 1e-08, -30.0], [-1.0, -1.0, 0.06515009445116782]]],
+            dtype=m.float64,
+            requires_grad=True,
+        )
+        v2 = m.nn.functional.hardswish(m.minimum(x, x))
+        v3 = m.hypot(v2, v2)
+        w = m.tensor([[[-0.27, 1.77, 0.1], [-0.16, -0.18, -0.32]]], dtype=m.float64)
+        (g,) = m.autograd.grad((v3 * w).sum(), [x], create_graph=True)
+        w2 = m.tensor([[[0.0, -0.5, -1.0], [1.0, 1.0, -1.0]]], dtype=m.float64)
+        (h,) = m.autograd.grad((g * w2).sum() + (v3 * 0).sum(), [x])
+        outs.append((g, h))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)
+
+
+def test_hardswish_second_order_finite_differences():
+    # control: away from the kinks the second derivative is 1/3 gy (central differences)
+    x = descent.tensor([-2.0, -0.5, 1.0, 2.5], dtype=descent.float64, requires_grad=True)
+    (gx,) = descent.autograd.grad(descent.nn.functional.hardswish(x).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(gx.sum(), x)
+    xv, eps = np.array([-2.0, -0.5, 1.0, 2.5]), 1e-5
+
+    def d1(v):
+        return np.where(v <= -3, 0.0, np.where(v >= 3, 1.0, v / 3 + 0.5))
+
+    np.testing.assert_allclose(h.numpy(), (d1(xv + eps) - d1(xv - eps)) / (2 * eps), rtol=1e-6)

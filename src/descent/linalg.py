@@ -601,7 +601,12 @@ def _matrix_exp_squarings(a) -> tuple:
     """(an empty array of length s,): s the squarings matrix_exp needs for the largest 1-norm
     of the matrices in `a`."""
     xp = _backend.get_array_module(a)
-    norm1 = float(xp.abs(a).sum(axis=-2).max())
+    norms = xp.abs(a).sum(axis=-2).max(axis=-1)
+    # The finite matrices' norms: one with an inf or nan entry comes out nan whatever the
+    # scaling, as PyTorch's (log2(inf) raised OverflowError, and a nan norm skipped the scaling
+    # of the whole batch)
+    norms = norms[xp.isfinite(norms)]
+    norm1 = float(norms.max()) if norms.size else 0.0
     s = max(0, _math.ceil(_math.log2(norm1 / _THETA13))) if norm1 > _THETA13 else 0
     return (xp.empty(s, "int8"),)
 

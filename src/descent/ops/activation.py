@@ -437,7 +437,14 @@ class Hardswish(Function):
 def _hardswish_vjp(gy, x, ops):
     """Hardswish's backward formula (arrays, or Tensors under create_graph)."""
     # Selections, not products: an inf or nan in gy stays out of the flat pieces.
-    return ops.where(x <= -3, 0, ops.where(x >= 3, gy, gy * (x / 3 + 0.5)))
+    mid = gy
+    if ops.is_graph:
+        # PyTorch's double backward, where(-3 < x < 3, grad * gy / 3, 0): gy enters the
+        # middle piece's product only where it is selected, so its x-derivative is 0, not
+        # 0 * nan, outside (a nan or inf gy from hypot(0, 0) after hardswish: grad2 fuzz
+        # 28540288, 28543444)
+        mid = ops.where((x > -3) & (x < 3), gy, 0)
+    return ops.where(x <= -3, 0, ops.where(x >= 3, gy, mid * (x / 3 + 0.5)))
 
 
 def hardswish(x) -> Tensor:

@@ -204,6 +204,29 @@ def _svd_cores(full, m, n):
     return [(m, m if full else k), (k,), (n if full else k, n)]
 
 
+def _svd(a, full_matrices: bool = True):
+    """xp.linalg.svd(a) (U, S, Vh) as torch's: a matrix holding a nan fails (LinAlgError, its
+    message; lapack_call names the op, shape and batch element), one holding an inf (no nan)
+    gives nan U, S and Vh while the other batch elements are computed. NumPy's OpenBLAS float32
+    gesdd never returns for a matrix with an inf (grad2 fuzz 30500201: svdvals hung), so such a
+    matrix is not handed to LAPACK; the isfinite check costs O(m n) beside the O(m n k) SVD."""
+    xp = backend.get_array_module(a)
+    if xp is not np or a.size == 0:
+        return xp.linalg.svd(a, full_matrices=full_matrices)
+    fin = np.isfinite(a).all(axis=(-2, -1))
+    if fin.all():
+        return np.linalg.svd(a, full_matrices=full_matrices)
+    if np.isnan(a).any():
+        raise np.linalg.LinAlgError(
+            "The algorithm failed to converge because the input matrix contained non-finite "
+            "values"
+        )
+    bad = ~fin
+    u, s, vh = np.linalg.svd(np.where(bad[..., None, None], 0, a), full_matrices=full_matrices)
+    u[bad], s[bad], vh[bad] = np.nan, np.nan, np.nan
+    return u, s, vh
+
+
 class SVD(Function):
     """A = U diag(S) Vh. gA as PyTorch's svd_backward: U [(skew(U^H gU) S + S skew(V^H gV)) / E
     + diag(gS)] Vh with E_ij = s_j^2 - s_i^2 and skew(X) = X - X^H, plus i Im diag(U^H gU) / S
@@ -216,7 +239,7 @@ class SVD(Function):
 
     def forward(self, a):
         xp = backend.get_array_module(a)
-        u, s, vh = lapack_call("linalg.svd", xp.linalg.svd, a, full_matrices=self.full_matrices,
+        u, s, vh = lapack_call("linalg.svd", _svd, a, full_matrices=self.full_matrices,
                                fix=_SVD_FIX)  # fmt: skip
         return pack(xp, [u, s, vh], a.shape[:-2])
 
@@ -319,8 +342,7 @@ class Svdvals(Function):
     saved_slots = ("u", "vh")
 
     def forward(self, a):
-        xp = backend.get_array_module(a)
-        self.u, s, self.vh = lapack_call("linalg.svdvals", xp.linalg.svd, a,
+        self.u, s, self.vh = lapack_call("linalg.svdvals", _svd, a,
                                          full_matrices=False, fix=_SVD_FIX)  # fmt: skip
         return s
 
@@ -360,7 +382,7 @@ class Pinv(Function):
             keep = xp.abs(w) > self._tol(xp, largest(xp.abs(w)))
             winv = xp.where(keep, 1 / xp.where(keep, w, 1), 0).astype(a.dtype)
             return (v * winv[..., None, :]) @ _adjoint(xp, v)
-        u, s, vh = lapack_call("linalg.pinv", xp.linalg.svd, a, full_matrices=False,
+        u, s, vh = lapack_call("linalg.pinv", _svd, a, full_matrices=False,
                                fix=_SVD_FIX)  # fmt: skip
         keep = s > self._tol(xp, largest(s))
         sinv = xp.where(keep, 1 / xp.where(keep, s, 1), 0).astype(a.dtype)
