@@ -34,6 +34,11 @@ EDGES = {
     "empty_pieces": lambda y, w: sum(
         _wsum(p, w[:, : p.shape[1]]) for p in y.split([0, 4, 0, 5, 0], dim=1)
     ),
+    # the same as separate slices (split's pieces are one step since session 30, no _Slices)
+    "empty_slices": lambda y, w: sum(
+        _wsum(p, w[:, : p.shape[1]])
+        for p in (y[:, 0:0], y[:, 0:4], y[:, 4:4], y[:, 4:9], y[:, 9:9])
+    ),
     # an empty range inside another piece's range: not disjoint, the plain sum
     "empty_inside": lambda y, w: _wsum(y[:, 1:7], w[:, 1:7]) + y[:, 4:4].sum(),
     # every piece empty (a (4, 0) parent's slices would be, too)
@@ -146,23 +151,24 @@ def _hooked(y):
 
 
 def test_grad_fn_post_hook_on_a_piece_keeps_the_plain_path():
-    """grad_fn.register_hook on a piece's node sees (and may replace) its input gradient: the
-    zeros-padded one of the plain path, not a deferred piece."""
-    x = descent.randn(2, 6, requires_grad=True)
-    a, b = (x * 1.0).split(3, dim=1)
-    seen = []
+    """grad_fn.register_hook on the node split's pieces share sees (and may replace) its input
+    gradient: x's whole gradient, the cat of the pieces' (session 30: descent runs the pieces
+    as that one node, as PyTorch's; a hook on a piece's own descent node is the same node's)."""
+    got = {}
+    for lib in (descent, torch):
+        x = lib.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 6), requires_grad=True)
+        a, b = (x * 1.0).split(3, dim=1)
+        seen = []
 
-    def post(gxs, gys):
-        seen.append(tuple(gxs[0].shape))
-        return (gxs[0] * 2.0,)
+        def post(gxs, gys, seen=seen):
+            seen.append((tuple(gxs[0].shape), [tuple(g.shape) for g in gys]))
+            return (gxs[0] * 2.0,)
 
-    # b's own node (b.grad_fn is the node the pieces share, as PyTorch's, which refuses node
-    # hooks since session 29: tests/test_fidelity_s29.py); the engine's path is the same
-    b._node.register_hook(post)
-    (a.sum() + b.sum()).backward()
-    assert seen == [(2, 6)]
-    want = np.concatenate([np.ones((2, 3)), np.full((2, 3), 2.0)], 1).astype(np.float32)
-    np.testing.assert_array_equal(x.grad.numpy(), want)
+        (b._node if lib is descent else b.grad_fn).register_hook(post)
+        (a.sum() + b.sum()).backward()
+        got[lib.__name__] = (seen, x.grad.numpy().tolist())
+    assert got["descent"] == got["torch"]
+    assert got["torch"][0] == [((2, 6), [(2, 3), (2, 3)])]
 
 
 def test_second_backward_through_pieces_as_torch():
@@ -233,7 +239,7 @@ def test_deferred_pieces_counted_on_the_edges():
     try:
         x = np.random.default_rng(31).standard_normal((4, 9))
         w = _weights((4, 9), 32)
-        _grads(lambda y: EDGES["empty_pieces"](y, w), x.astype(np.float32), plain=False)
+        _grads(lambda y: EDGES["empty_slices"](y, w), x.astype(np.float32), plain=False)
         _grads(lambda y: EDGES["empty_inside"](y, w), x.astype(np.float32), plain=False)
     finally:
         ab._Slices.value = real
