@@ -71,11 +71,11 @@ def test_thread_plan_charges_each_plan_its_own_aftermath(monkeypatch):
         prev[0] = par
         return c
 
-    _drive(plan, clock, cost, 2 + 4 + 2 * (plan.TRIALS - 1))
+    _drive(plan, clock, cost, 2 + 4 + 4 + 2 * (plan.TRIALS - 2))
     assert plan.parallel is False
     assert min(plan.times[0]) == pytest.approx(1.0) and min(plan.times[1]) == pytest.approx(5.9)
-    # (5.9 > DROP x 1.0 in its first round: every core is not timed again, session 30)
-    assert len(plan.times[1]) == 1 and plan.timed == (0,)
+    # (5.9 > DROP x 1.0 in its first two rounds: every core is not timed again, session 30)
+    assert len(plan.times[1]) == 2 and plan.timed == (0,)
 
 
 def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatch):
@@ -91,12 +91,11 @@ def test_thread_plan_drops_every_core_when_its_steady_state_is_slower(monkeypatc
     _drive(plan, clock, lambda par: 0.5 if par else 1.0, 2 + 4 * plan.TRIALS)
     assert plan.parallel is True
     # (session 30: the plans are timed again first; every core, 8x one thread, is then timed
-    # in one round only; one thread is chosen and keeps its trials' promise)
-    n = plan.VERIFY + 4 + 2 * (plan.TRIALS - 1) + plan.VERIFY
+    # in two rounds only; one thread is chosen and keeps its trials' promise)
+    n = plan.VERIFY + 8 + 2 * (plan.TRIALS - 2) + plan.VERIFY
     used = _drive(plan, clock, lambda par: 8.0 if par else 1.0, n + 5)
-    assert used == [True] * plan.VERIFY + [False, False, True, True] + [False] * (
-        n - plan.VERIFY - 4 + 5
-    )
+    head = [True] * plan.VERIFY + [False, False, True, True, True, True, False, False]
+    assert used == head + [False] * (n + 5 - len(head))
     assert plan.parallel is False and plan.rechecked
     # A steady state that keeps the trials' promise stays on every core.
     plan = threads.ThreadPlan()

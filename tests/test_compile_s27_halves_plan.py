@@ -70,9 +70,9 @@ def clock(monkeypatch):
 )
 def test_the_halves_plan_is_timed_in_pairs_and_kept_when_faster(clock, costs, expect):
     plan = threads.ThreadPlan()
-    # (session 30: each plan once untimed first; every core is timed in its first round only
-    # where it took over DROP x the round's fastest plan)
-    rounds = [1 if p and c > plan.DROP * min(costs) else plan.TRIALS for p, c in enumerate(costs)]
+    # (session 30: each plan once untimed first; a plan is timed in its first two rounds only
+    # where it took over DROP x the round's fastest plan in both)
+    rounds = [2 if p and c > plan.DROP * min(costs) else plan.TRIALS for p, c in enumerate(costs)]
     used = _drive(plan, clock, lambda p: costs[p], 3 + 2 * sum(rounds))
     assert used[:9] == [0, 1, 2, 0, 0, 1, 1, 2, 2]  # in pairs, the second of each timed
     assert sorted(used) == [p for p in (0, 1, 2) for _ in range(1 + 2 * rounds[p])]
@@ -84,12 +84,12 @@ def test_the_halves_plan_is_timed_in_pairs_and_kept_when_faster(clock, costs, ex
 
 def test_the_halves_plan_is_dropped_when_its_steady_state_is_slower(clock):
     plan = threads.ThreadPlan()
-    # (every core, 1.5 > DROP x 0.8, is timed in one round only: session 30)
-    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 3 + 6 + 4 * (plan.TRIALS - 1))
+    # (every core, 1.5 > DROP x 0.8, is timed in two rounds only: session 30)
+    _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 3 + 6 + 6 + 4 * (plan.TRIALS - 2))
     assert plan.plan == threads.HALVES_PLAN and plan.verify == []
-    used = _drive(plan, clock, lambda p: (1.0, 1.5, 3.0)[p], plan.VERIFY + 2 * plan.TRIALS + 6)
-    # (session 30: the plans are timed again once; the halves, 3x one thread, in one round)
-    assert used[: plan.VERIFY + 6] == [2] * plan.VERIFY + [0, 0, 2, 2, 0, 0]
+    used = _drive(plan, clock, lambda p: (1.0, 1.5, 3.0)[p], plan.VERIFY + 2 * plan.TRIALS + 14)
+    # (session 30: the plans are timed again once; the halves, 3x one thread, in two rounds)
+    assert used[: plan.VERIFY + 10] == [2] * plan.VERIFY + [0, 0, 2, 2, 2, 2, 0, 0, 0, 0]
     assert used[-4:] == [0] * 4 and plan.rechecked
     assert plan.plan == 0
 

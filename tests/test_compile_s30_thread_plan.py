@@ -107,8 +107,11 @@ def test_timings_after_another_librarys_calls_are_dropped(clock):
     plan = threads.ThreadPlan()
     _until_settled(plan, clock, cost, gap=gap)
     assert plan.plan == HALVES
-    assert plan.times[ONE] == pytest.approx([1.0] * plan.TRIALS)  # no call after a gap
-    assert plan.times[HALVES] == pytest.approx([0.93] * plan.TRIALS)
+    # the choice's timings: none after a gap (once LATE is spent, rounds holding one are left
+    # out: here 4 of TRIALS + REDO rounds stay)
+    assert len(plan.times[ONE]) >= plan.TRIALS - 1
+    assert plan.times[ONE] == pytest.approx([1.0] * len(plan.times[ONE]))
+    assert plan.times[HALVES] == pytest.approx([0.93] * len(plan.times[HALVES]))
     assert plan.redo > 0
 
 
@@ -117,21 +120,36 @@ def test_a_steady_gap_between_calls_drops_no_timing(clock):
     plan = threads.ThreadPlan()
     used = _until_settled(plan, clock, lambda p, i: (1.0, 2.5, 0.9)[p], gap=lambda n: 0.5)
     assert plan.redo == 0 and plan.plan == HALVES
-    assert len(used) == 3 + 6 + 4 * (plan.TRIALS - 1) + plan.VERIFY
+    assert len(used) == 3 + 6 + 6 + 4 * (plan.TRIALS - 2) + plan.VERIFY
 
 
-def test_every_core_losing_widely_is_timed_in_one_round_only(clock):
+def test_every_core_losing_widely_is_timed_in_two_rounds_only(clock):
     """At the baby-gpt step on 2 cores every core took 2-7x one thread's time: 2 * TRIALS of
-    its calls (~0.1 s each) cost more than the choice, and left spinning workers behind."""
+    its calls (~0.1 s each) cost more than the choice, and left spinning workers behind. (Two
+    rounds, not one: the halves plan once ran 1.8x one thread's time through a round.)"""
     plan = threads.ThreadPlan()
     used = _until_settled(plan, clock, lambda p, i: (1.0, 2.0, 0.9)[p])
-    assert used.count(EVERY) == 1 + 2  # its first call and one pair
-    assert len(plan.times[EVERY]) == 1 and plan.timed == (ONE, HALVES)
+    assert used.count(EVERY) == 1 + 4  # its first call and two pairs
+    assert len(plan.times[EVERY]) == 2 and plan.timed == (ONE, HALVES)
     assert plan.plan == HALVES
     # within DROP of the best it stays in every round
     plan = threads.ThreadPlan()
     used = _until_settled(plan, clock, lambda p, i: (1.0, 1.3, 0.9)[p])
     assert used.count(EVERY) == 1 + 2 * plan.TRIALS and plan.plan == HALVES
+
+
+def test_one_slow_round_drops_no_plan(clock):
+    """The halves plan 1.8x one thread's time through one round (20:35 UTC's run), 0.92x in
+    the others: still timed, and chosen."""
+
+    def cost(p, i):
+        if p == HALVES:
+            return 1.8 if len(plan.rounds) == 0 else 0.92
+        return (1.0, 2.5)[p]
+
+    plan = threads.ThreadPlan()
+    _until_settled(plan, clock, cost)
+    assert HALVES in plan.timed and plan.plan == HALVES
 
 
 def test_rounds_alternate_the_order_of_the_plans(clock):

@@ -30,12 +30,14 @@ halves plan; its logs showed why): each plan first runs one untimed call (its ke
 then `TRIALS` = 5 rounds of pairs, the plans' order reversed every other round, and a plan is
 kept by the median of its per-round ratios to one thread (every core must be `MARGIN` faster,
 the halves `HALVES_MARGIN`): a call that ran in a quieter or busier moment changes one ratio,
-not the choice. A plan more than `DROP` x the round's fastest is not timed again (every core
-at the baby-gpt step on 2 cores: 2-7x, ~0.1 s a call). A timed call that is the first or the
-second to begin long after the call before it (`GAP` x the smallest gap of the timing and
-`GAP_CALL` x a call: another library's calls ran between, whose threads may still spin: 4 of
-the 9 timings in benchmarks/compile.py's schedule, and the second call of its blocks ran 2-5 ms
-slow) is followed by another timed call of its plan (`LATE` at most), and rounds that hold one are
+not the choice. A plan more than `DROP` x the round's fastest in two rounds in a row is not
+timed again (every core at the baby-gpt step on 2 cores: 2-7x, ~0.1 s a call; one round was not
+enough: once the halves plan ran 1.8x one thread's time through a whole round). A timed call
+that is the first or the second to begin long after the call before it (`GAP` x the smallest
+gap of the timing and `GAP_CALL` x a call: another library's calls ran between, whose threads
+may still spin: 4 of the 9 timings in benchmarks/compile.py's schedule, and the second call of
+its blocks ran 2-5 ms slow) is followed by another timed call of its plan (`LATE` at most), and
+rounds that hold one are
 left out of the choice, judged once the timing's smallest gap is known (a single-call warm-up
 has only long gaps; a training loop's steady data loading sets the smallest gap and drops
 nothing); up to `REDO` more rounds replace them. Every choice is then checked on `VERIFY` calls:
@@ -122,7 +124,7 @@ class ThreadPlan:
 
     HALVES_MARGIN = 0.98  # the halves plan: 2% faster (its loss where it loses is ~1-2%)
 
-    DROP = 1.5  # a plan over 1.5 x a round's fastest plan is not timed again (every core)
+    DROP = 1.5  # a plan over 1.5 x the fastest in two rounds is not timed again (every core)
     GAP = 3.0  # a timing whose call began GAP x the smallest gap (and GAP_CALL x a call) ...
     GAP_CALL = 0.25  # ... after the call before it is not one (something else ran between)
     REDO = 4  # at most this many rounds more than TRIALS to replace such rounds
@@ -275,9 +277,10 @@ class ThreadPlan:
         self.rounds.append((self.round, self.round_gap))
         self.round_gap = 0.0
         clean = [r for r, gap in self.rounds if gap <= self.GAP * self.min_gap]
-        if clean and clean[-1] is self.round:
-            best = min(self.round.values())
-            self.timed = tuple(p for p in self.timed if not p or self.round[p] <= self.DROP * best)
+        if clean and clean[-1] is self.round and len(clean) >= 2:  # lost widely in two rounds
+            lost = [p for p in self.timed if p and all(r[p] > self.DROP * min(r.values())
+                                                         for r in clean[-2:])]  # fmt: skip
+            self.timed = tuple(p for p in self.timed if p not in lost)
         if len(clean) < self.TRIALS and len(self.rounds) < self.TRIALS + self.REDO:
             self._next_round()
             return
