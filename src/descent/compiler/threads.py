@@ -18,9 +18,12 @@ call's threaded products), so a call is compared only after a call of the same p
 would run in the steady state. (Alternating single calls charged the every-core plan's spinning
 to the one-thread calls: the MLP step at two threads chose every core at 2.9 ms a trial and then
 ran at 8.3 ms, against 3.1 ms with one thread, on a quiet machine.) The faster plan runs from
-then on, and the choice is timed again every `RETUNE` calls because a shared machine's load
-changes. Where numba has one thread or the process may run on one core only (`taskset -c 1`),
-the one-thread plan runs without trials.
+then on, and the choice is timed again after `RETUNE` calls because a shared machine's load
+changes (session 30: each re-timing that keeps the choice doubles the calls to the next, up to
+`RETUNE_MAX`, and a plan the last timing dropped as far slower is left out of it but at every
+`READMIT`-th: at the GPT step on two cores every core ran 2-7x one thread's time, so each
+re-timing every 200 calls cost ~2-12% of those calls). Where numba has one thread or the
+process may run on one core only (`taskset -c 1`), the one-thread plan runs without trials.
 
 How the trials choose (session 30, helper-225; before, each plan's best of `TRIALS` = 3 timed
 calls was compared, and benchmarks/compile.py's GPT step chose one thread in 1 of the lead's 5
@@ -116,7 +119,9 @@ class ThreadPlan:
     module docstring)."""
 
     TRIALS = 5  # timed rounds: each plan once a round, after a call of the same plan
-    RETUNE = 200
+    RETUNE = 200  # calls to the first re-timing; doubled after each that keeps the choice
+    RETUNE_MAX = 3200  # (up to this many calls between re-timings)
+    READMIT = 4  # a plan dropped by DROP is timed again only at every READMIT-th re-timing
     MARGIN = 0.95  # every core: its median ratio to one thread at least 5% under 1
     VERIFY = 5  # calls timed after each choice (their median: robust to two spikes)
     VERIFY_SLACK = 1.10  # every core or the halves: their median over 1.10 x one thread's
@@ -133,7 +138,8 @@ class ThreadPlan:
     __slots__ = ("calls", "times", "rounds", "round", "queue", "choice", "trial", "fixed",
                  "verify", "overlap", "timed", "gap", "min_gap", "last_end", "last_dt",
                  "redo", "rechecked", "ran", "round_gap", "late", "prev_disturbed",
-                 "prev_gap")  # fmt: skip
+                 "prev_gap", "dropped", "retunes", "interval", "next_retune",
+                 "prev_choice")  # fmt: skip
 
     def __init__(self) -> None:
         self.calls = 0
@@ -158,6 +164,11 @@ class ThreadPlan:
         self.prev_gap = 0.0  # and that gap
         self.rechecked = False  # a one-thread choice was timed again after its VERIFY calls
         self.ran: set = set()  # the plans that ran at least once (their kernels compiled)
+        self.dropped: set = set()  # plans the last timing dropped by DROP (see `_retune`)
+        self.retunes = 0  # re-timings so far
+        self.interval = self.RETUNE  # calls from a re-timing to the next
+        self.next_retune = self.RETUNE  # the call that times the plans again
+        self.prev_choice = -1  # the choice before a re-timing (-1: none)
 
     def fix(self, plan) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests): False or 0 one
@@ -209,9 +220,8 @@ class ThreadPlan:
                 self.choice = 0
             else:
                 self._start(self._plans())
-        elif self.calls % self.RETUNE == 0 and not self.fixed and self.choice >= 0:
-            self.rechecked = False
-            self._start(self._plans())  # the load may have changed: time the plans again
+        elif self.calls >= self.next_retune and not self.fixed and self.settled:
+            self._retune()  # the load may have changed: time the plans again
         if self.choice >= 0:
             self.trial = 3 if self.verify is not None else -1  # 3: a check of the choice
             plan = self.choice
@@ -229,6 +239,23 @@ class ThreadPlan:
             _state["split"] = one and split_allowed()
             _state["halves"] = one and HALVES["on"] and _two_blas_threads()
         return perf_counter()
+
+    def _retune(self) -> None:
+        """Time the plans again. A re-timing costs calls on the slower plans (every core ran
+        2-7x one thread's time at the GPT step on two cores), so: a plan the last timing
+        dropped by DROP is left out except at every READMIT-th re-timing, and each re-timing
+        that keeps the choice doubles the calls to the next (RETUNE, 2 RETUNE, ... RETUNE_MAX;
+        a changed choice starts again at RETUNE)."""
+        self.retunes += 1
+        self.rechecked = False
+        self.prev_choice = self.choice
+        plans = self._plans()
+        if self.retunes % self.READMIT:
+            plans = tuple(p for p in plans if p not in self.dropped) or plans
+        else:
+            self.dropped = set()
+        self.next_retune = self.calls + self.interval  # (updated when the choice is made)
+        self._start(plans)
 
     def _disturbed(self) -> bool:
         """Whether something else ran between the call before and this one: a gap GAP x the
@@ -281,6 +308,7 @@ class ThreadPlan:
             lost = [p for p in self.timed if p and all(r[p] > self.DROP * min(r.values())
                                                          for r in clean[-2:])]  # fmt: skip
             self.timed = tuple(p for p in self.timed if p not in lost)
+            self.dropped.update(lost)
         if len(clean) < self.TRIALS and len(self.rounds) < self.TRIALS + self.REDO:
             self._next_round()
             return
@@ -296,6 +324,11 @@ class ThreadPlan:
                 if r < margin and r < ratio:
                     choice, ratio = p, r
         self.choice, self.verify = choice, []
+        if self.prev_choice >= 0:  # a re-timing: back off while the choice holds
+            same = choice == self.prev_choice
+            self.interval = min(2 * self.interval, self.RETUNE_MAX) if same else self.RETUNE
+            self.prev_choice = -1
+            self.next_retune = self.calls + self.interval
 
     def _check(self, steady: float) -> None:
         """After VERIFY calls of the choice (median `steady`). Every core or the halves slower
