@@ -15,7 +15,7 @@ retain_grad, double backward, compiled replays; float64 against finite differenc
 from __future__ import annotations
 
 import gc
-import sys
+import importlib
 import weakref
 from pathlib import Path
 
@@ -342,11 +342,13 @@ def test_compiled_replay_gives_eager_and_pytorchs_bits(used):
         assert _same_bits(g, want), k
 
 
-def test_gpt_gradients_against_pytorch_and_finite_differences():
+def test_gpt_gradients_against_pytorch_and_finite_differences(monkeypatch):
     """A one-layer GPT (split into q, k, v): float32 gradients against PyTorch's twin, float64
     against central differences."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from _torch_gpt import TorchGPT  # (not gpt_step: its _common re-executes the process)
+    # the benchmarks' PyTorch twin, imported by name (not gpt_step: its _common re-executes the
+    # process), with sys.path restored afterwards
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    TorchGPT = importlib.import_module("_torch_gpt").TorchGPT
 
     from descent.models import GPT, GPTConfig
 
