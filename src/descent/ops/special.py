@@ -220,8 +220,31 @@ class Logit(Function):
         with np.errstate(divide="ignore", invalid="ignore"):
             return xp.log(z / (1 - z))
 
+    def _graph_where(self, x, d, ops):
+        lo, hi = (0.0, 1.0) if self.eps is None else (self.eps, 1 - self.eps)
+        return ops.where((x >= lo) & (x <= hi), d, math.nan if self.eps is None else 0.0)
+
+    def zero_backward(self, gy, ops):
+        # sgn's known zero (gy: it, materialized): under create_graph PyTorch's zero tensor
+        # divided by x (1 - x) stays a zero tensor, which its where materializes (0 inside, at
+        # x = 0 too, where real zeros give 0 / 0 = nan); its kernel (no graph) divides zeros
+        if not ops.is_graph:
+            return self.backward(gy, ops)
+        (x,) = self.inputs(ops)
+        return self._graph_where(x, gy, ops)
+
     def backward(self, gy, ops):
         (x,) = self.inputs(ops)
+        if ops.is_graph:
+            # create_graph: PyTorch's infinitely_differentiable_logit_backward, a where over
+            # gy / (x (1 - x)) inside [lo, hi] (>= and <=: a nan x is outside, 0 with eps),
+            # nan (no eps) or 0 outside. Its division keeps the sign of a zero (gy / -0.0 is
+            # -inf, the kernel's scalar path gives gy * inf), and its second derivatives are
+            # this where's (sessions 30-31 grad2 fuzz: 9 programs at x = -0.0, 12 at a nan or
+            # out-of-range x with eps).
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = gy / (x * (1 - x))
+            return self._graph_where(x, d, ops)
         with np.errstate(divide="ignore", invalid="ignore"):
             # PyTorch's kernel: gy * inf at 0 and 1 (whatever the sign of a zero), else
             # gy / (x (1 - x)), a division: a zero gy stays 0 where x (1 - x) underflows to a

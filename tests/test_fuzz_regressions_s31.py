@@ -1,0 +1,90 @@
+"""Descent-side causes found triaging session 30's second-derivative fuzz campaign (seed
+30510001, tests/fuzz_s28.py grad2; docs/fuzz_long_run.md, "Session 31 (helper-234)"). Each case
+runs the same code in descent and in torch 2.13 and compares values and gradients (nan and inf
+positions exact), or checks a float64 second derivative against central differences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import descent
+
+inf, nan = math.inf, math.nan
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def _same(d, t, rtol=1e-12, atol=1e-12):
+    a, b = _np(d), _np(t)
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_array_equal(np.isinf(a) & (a > 0), np.isinf(b) & (b > 0))
+    np.testing.assert_array_equal(np.isinf(a) & (a < 0), np.isinf(b) & (b < 0))
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. logit under create_graph: PyTorch's infinitely_differentiable_logit_backward,
+# where(lo <= x <= hi, gy / (x (1 - x)), nan or 0): the division keeps the sign of a zero x
+# (gy / -0.0 = -inf; the no-graph kernel's scalar path gives gy * inf), a nan x is outside
+# (0 with eps), and sgn's known-zero gradient stays 0 inside (PyTorch's zero tensor divided).
+# grad2 fuzz 30534550, 30521196, 30535597, ... (9 inf signs), 30512045, 30514516, 30527763,
+# 30560611, ... (nan vs 0), 30542548, 30566286, 30510985 (sgn after logit).
+
+LOGIT_X = [-0.0, 0.0, 1.0, nan, -0.5, 1.5, 1e-7, 0.3, 1 - 1e-7, 1e-8, inf, -inf]
+LOGIT_GY = [1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 0.5, -2.0, 0.7, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eps", [None, 1e-6, 0.0])
+def test_logit_create_graph_as_pytorch(dtype, eps):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(LOGIT_X, dtype=getattr(m, dtype), requires_grad=True)
+        gy = m.tensor(LOGIT_GY, dtype=getattr(m, dtype), requires_grad=True)
+        (g,) = m.autograd.grad(m.logit(x, eps), x, gy, create_graph=True)
+        hx, hgy = m.autograd.grad((g * m.tensor(LOGIT_GY, dtype=g.dtype)).sum(), [x, gy])
+        outs.append((g, hx, hgy))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t, rtol=1e-6 if dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("eps", [None, 1e-6])
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_logit_known_zero_gradient_from_sgn(eps, create_graph):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([0.0, 1.0, 0.5, 2.0, -0.0, nan, 1e-8], dtype=m.float64, requires_grad=True)
+        (g,) = m.autograd.grad(m.sgn(m.logit(x, eps)).sum(), x, create_graph=create_graph)
+        outs.append(g)
+    _same(*outs)
+
+
+def test_logit_fuzz_program_30534550():
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor(
+            [[-2.66, 2.74], [0.0, -0.0], [1e-08, 0.0]], dtype=m.float64, requires_grad=True
+        )
+        ct = m.tensor([[0.43, -0.75], [0.29, 0.83], [0.56, 0.51]], dtype=m.float64)
+        (g,) = m.autograd.grad((m.logit(x) * ct).sum(), [x], create_graph=True)
+        outs.append(g)
+    _same(*outs)
+
+
+@pytest.mark.parametrize("eps", [None, 1e-3])
+def test_logit_second_derivative_finite_differences(eps):
+    x0 = np.array([0.1, 0.3, 0.5, 0.77, 0.95])
+    x = descent.tensor(x0, dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(descent.logit(x, eps).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(g.sum(), x)
+    e = 1e-4
+    f = lambda v: np.log(v / (1 - v))  # noqa: E731
+    fd = (f(x0 + e) - 2 * f(x0) + f(x0 - e)) / e**2
+    np.testing.assert_allclose(h.numpy(), fd, rtol=1e-5, atol=1e-6)  # (x = 0.5: exactly 0)
