@@ -658,12 +658,48 @@ def _grads_kernel(buf):
     lo = np.array([b[0] for b in buf.bounds], np.int64)
     size = buf.whole.param.size
     sites = []
+    kernel = _cpu_optim.adam_grads_kernel
     for scaled in (False, True):
-        serial = _split_adam(_cpu_optim.adam_grads_kernel(False, scaled), lo, size)
+        serial = _paired(kernel(False, scaled), kernel(False, not scaled), scaled)
+        serial = _split_adam(serial, lo, size)
         if size >= PARALLEL_MIN:
-            serial = Tuned(serial, _cpu_optim.adam_grads_kernel(True, scaled))
+            serial = Tuned(serial, _paired(kernel(True, scaled), kernel(True, not scaled), scaled))
         sites.append(serial)
     return lo, *sites
+
+
+def _paired(kernel, twin, scaled: bool):
+    """`kernel` (a numba dispatcher of `adam_grads`, or of `adam_grads_scaled` where scaled),
+    which compiles `twin` (the other one) for each argument signature it compiles itself.
+
+    Which of the two a step runs depends on the data: the scaled kernel while the gradients'
+    norm is over clip_grad_norm_'s max_norm, the plain one from the first step under it. So
+    the twin's first call came tens of steps in, and compiled there (its signature holds the
+    number of parameters of the buffer or of a half: numba's cache has it only after a run of
+    the same model): the ~0.4-1.1 s calls at replays 52 and 55 of benchmarks/compile.py's GPT
+    step (session 31, helper-231: faulthandler's traceback of the slow call). Now both compile
+    at a plan's first call. The twin's signature is the kernel's without clipping's coef
+    (argument 5) or with it, a float32 (`optim.clip._norm_and_coef`'s coefficient of float32
+    gradients, the only ones `AdamFastStep` folds)."""
+    seen = [0]
+
+    def run(*args) -> None:
+        kernel(*args)
+        if len(kernel.overloads) != seen[0]:  # a signature compiled (or loaded) just now
+            seen[0] = len(kernel.overloads)
+            for sig in kernel.signatures:
+                sig = sig[:5] + sig[6:] if scaled else (*sig[:5], _numba_float32(), *sig[5:])
+                if sig not in twin.overloads:
+                    twin.compile(sig)
+
+    run.kernel = kernel  # (tests)
+    return run
+
+
+def _numba_float32():
+    from numba.core import types  # noqa: PLC0415 - imports numba (compiler layer, at replay)
+
+    return types.float32
 
 
 def _split_adam(kernel, lo, size: int):
