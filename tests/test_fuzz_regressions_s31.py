@@ -88,3 +88,79 @@ def test_logit_second_derivative_finite_differences(eps):
     f = lambda v: np.log(v / (1 - v))  # noqa: E731
     fd = (f(x0 + e) - 2 * f(x0) + f(x0 - e)) / e**2
     np.testing.assert_allclose(h.numpy(), fd, rtol=1e-5, atol=1e-6)  # (x = 0.5: exactly 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Second derivatives with a nan or infinite incoming gradient (session 30's activation check,
+# /work/notes/s30/helper-229/p_act2.py): sigmoid's and gelu's backward are one node under
+# create_graph (ActivationBackward), so d/dz is PyTorch's (gg gy) f''(z), +-inf for an infinite
+# gy (the composite's product rule gave gy (1 - y) - gy y = inf - inf = nan); softplus's mask
+# beta x < threshold is a product, as PyTorch's softplus_double_backward (nan above the threshold
+# for a nan / inf gy; a where gave 0).
+
+ACT_X = [-5.0, -3.5, -3.0, -1.0, -0.0, 0.0, 0.5, 3.0, 3.5, 7.0, 20.0, 25.0, 1.4142135623730951]
+ACTS = {
+    "sigmoid": lambda m, x: m.sigmoid(x),
+    "gelu": lambda m, x: m.nn.functional.gelu(x),
+    "gelu_tanh": lambda m, x: m.nn.functional.gelu(x, approximate="tanh"),
+    "softplus": lambda m, x: m.nn.functional.softplus(x),
+    "softplus_beta": lambda m, x: m.nn.functional.softplus(x, beta=2.0, threshold=1.0),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("gv", [nan, inf, -inf, 0.75])
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_activation_second_order_non_finite_gradient(act, gv, dtype):
+    outs = []
+    for m in (descent, torch):
+        dt = getattr(m, dtype)
+        x = m.tensor(ACT_X, dtype=dt, requires_grad=True)
+        gy = m.full((len(ACT_X),), gv, dtype=dt, requires_grad=True)
+        (g,) = m.autograd.grad(ACTS[act](m, x), [x], gy, create_graph=True)
+        w = m.tensor(np.linspace(0.3, 1.1, len(ACT_X)), dtype=dt)
+        hx, hgy = m.autograd.grad((g * w).sum(), [x, gy])
+        outs.append((g, hx, hgy))
+    for d, t in zip(*outs, strict=True):
+        _same(
+            d,
+            t,
+            rtol=1e-5 if dtype == "float32" else 1e-10,
+            atol=1e-6 if dtype == "float32" else 1e-12,
+        )
+
+
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_activation_second_and_third_order_finite_differences(act):
+    x0 = np.array([-3.2, -1.1, -0.4, 0.05, 0.7, 1.6, 2.9])
+
+    def first(v):  # float64 first derivative of the activation at v (the graph's own)
+        x = descent.tensor(v, dtype=descent.float64, requires_grad=True)
+        (g,) = descent.autograd.grad(ACTS[act](descent, x).sum(), x)
+        return g.numpy()
+
+    x = descent.tensor(x0, dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(ACTS[act](descent, x).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(g.sum(), x, create_graph=True)
+    (h3,) = descent.autograd.grad(h.sum(), x)
+    e = 1e-5
+    np.testing.assert_allclose(
+        h.detach().numpy(), (first(x0 + e) - first(x0 - e)) / (2 * e), rtol=1e-6, atol=1e-8
+    )
+    e = 1e-4
+    fd3 = (first(x0 + e) - 2 * first(x0) + first(x0 - e)) / e**2
+    np.testing.assert_allclose(h3.numpy(), fd3, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "gelu", "gelu_tanh"])
+def test_activation_third_order_as_pytorch_float32(act):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([-2.5, -0.7, 0.0, 0.3, 1.9], dtype=m.float32, requires_grad=True)
+        gy = m.tensor([0.5, -1.0, 2.0, 1.5, -0.25], dtype=m.float32, requires_grad=True)
+        (g,) = m.autograd.grad(ACTS[act](m, x), [x], gy, create_graph=True)
+        hx, hgy = m.autograd.grad((g * g).sum(), [x, gy], create_graph=True)
+        h3 = m.autograd.grad((hx * hx).sum() + hgy.sum(), [x, gy])
+        outs.append((g, hx, hgy, *h3))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t, rtol=1e-4, atol=1e-5)

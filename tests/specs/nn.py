@@ -4,6 +4,8 @@ written independently of the kernels (direct sums over windows, not im2col)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as TF
@@ -11,6 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import descent as ds
 import descent.nn.functional as F
+from descent.ops.activation import ActivationBackward as _ActB
 from descent.ops.conv import Col2Im, Im2Col
 
 from . import Spec
@@ -686,3 +689,29 @@ for _red in ("mean", "sum", "none"):
         inputs=_away_from_kinks(1.3),
         covers=("HuberLoss",),
     )
+
+
+# ActivationBackward: sigmoid's and gelu's backward as one node (what create_graph records, so
+# that the second order is PyTorch's double backward); inputs (gy, z), z = sigmoid's output or
+# gelu's input (session 31)
+def _np_gelu_d1(x, tanh_form):
+    if tanh_form:
+        c = np.sqrt(2 / np.pi)
+        t = np.tanh(c * (x + 0.044715 * x**3))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+    erf = np.vectorize(math.erf)
+    return 0.5 * (1 + erf(x / np.sqrt(2))) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+
+
+add(name="activation_backward-sigmoid",
+    fn=lambda g, y: _ActB.apply(g, y, kind="sigmoid"), ref=lambda g, y: g * y * (1 - y),
+    torch_fn=lambda g, y: torch.ops.aten.sigmoid_backward(g, y),
+    shapes=[(3, 4), (3, 4)], domain=[(-2.0, 2.0), (0.05, 0.95)],
+    covers=("ActivationBackward",))  # fmt: skip
+for _kind, _appr in (("gelu", "none"), ("gelu_tanh", "tanh")):
+    add(name=f"activation_backward-{_kind}",
+        fn=lambda g, x, k=_kind: _ActB.apply(g, x, kind=k),
+        ref=lambda g, x, k=_kind: g * _np_gelu_d1(x, k == "gelu_tanh"),
+        torch_fn=lambda g, x, a=_appr: torch.ops.aten.gelu_backward(g, x, approximate=a),
+        shapes=[(3, 4), (3, 4)], domain=[(-2.0, 2.0), (-3.0, 3.0)],
+        covers=("ActivationBackward",))  # fmt: skip

@@ -8,6 +8,7 @@ import operator
 import numpy as np
 
 from .. import backend, halves
+from ..array_backward import array_namespace
 from ..autograd import Function, _backward_state
 from ..errors import DescentError, DtypeError
 from ..grad_mode import is_grad_enabled
@@ -101,6 +102,8 @@ class Sigmoid(Function):
         y = conj_if_complex(ops, self.output(ops))
         if not ops.is_graph and y.dtype == HALF:  # in float32, rounded once (opmath)
             return in_float32(_sigmoid_vjp, gy, y)
+        if ops.is_graph and y.dtype.kind == "f":  # PyTorch's sigmoid_backward node
+            return ActivationBackward.apply(gy, y, kind="sigmoid")
         return _sigmoid_vjp(gy, y)
 
 
@@ -256,20 +259,76 @@ class Gelu(Function):
         if not ops.is_graph and x.dtype == HALF:
             # in float32, rounded once, as PyTorch's gelu_backward (opmath): 2.6x closer
             return in_float32(self._formula, gy, x, ops)
+        if ops.is_graph:  # PyTorch's gelu_backward node
+            kind = "gelu_tanh" if self.approximate == "tanh" else "gelu"
+            return ActivationBackward.apply(gy, x, kind=kind)
         return self._formula(gy, x, ops)
 
     def _formula(self, gy, x, ops):
         """gy times the derivative at x (arrays, or Tensors under create_graph)."""
-        if self.approximate == "tanh":
-            x2 = x * x
-            t = ops.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
-            du = (x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI  # d/dx of tanh's argument
-            d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du
-            return gy * d
-        # d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi).
-        cdf = (ops.erf(x * (1 / _SQRT_2)) + 1) * 0.5
-        pdf = ops.exp(x * x * -0.5) * _INV_SQRT_2PI
-        return gy * (cdf + x * pdf)
+        return _gelu_vjp(gy, x, self.approximate == "tanh", ops)
+
+
+def _gelu_vjp(gy, x, tanh_form: bool, ops):
+    """gy times GELU's derivative at x (arrays, or Tensors)."""
+    if tanh_form:
+        x2 = x * x
+        t = ops.tanh((x + x2 * x * 0.044715) * _SQRT_2_OVER_PI)
+        du = (x2 * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI  # d/dx of tanh's argument
+        d = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * du
+        return gy * d
+    # d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi).
+    cdf = (ops.erf(x * (1 / _SQRT_2)) + 1) * 0.5
+    pdf = ops.exp(x * x * -0.5) * _INV_SQRT_2PI
+    return gy * (cdf + x * pdf)
+
+
+def _gelu_second(x, tanh_form: bool, ops):
+    """GELU's second derivative at x, in PyTorch's gelu_double_backward terms: 2 phi - x^2 phi
+    (exact form, phi the normal density); with f = x / 2, g = 1 - t^2, t = tanh(u), h = u'
+    (u = sqrt(2/pi) (x + 0.044715 x^3)): g h + f h g' + f g h', g' = -2 sech(u)^2 t h (tanh
+    form: at x = 20, g is 0 but sech(u)^2 = 1e-262 is not, so an infinite gy gives -inf)."""
+    if tanh_form:
+        u = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+        t = ops.tanh(u)
+        sech = 2 / (ops.exp(u) + ops.exp(-u))  # 1 / cosh(u), no cosh in both namespaces
+        g = 1 - t * t
+        h = (x * x * (3 * 0.044715) + 1) * _SQRT_2_OVER_PI
+        g_prime = sech * 2 * (-sech * t) * h
+        h_prime = x * (6 * 0.044715 * _SQRT_2_OVER_PI)
+        f = x * 0.5
+        return g * h * 0.5 * 2 + f * h * g_prime + f * g * h_prime
+    x2 = x * x
+    pdf = ops.exp(x2 * -0.5) * _INV_SQRT_2PI
+    return pdf * 2 - x2 * pdf
+
+
+class ActivationBackward(Function):
+    """gy f'(z) as one node under create_graph, PyTorch's sigmoid_backward(gy, y) (kind
+    "sigmoid", z the output y, f' = y (1 - y)) and gelu_backward(gy, x) ("gelu", "gelu_tanh"),
+    so that its derivatives are PyTorch's double backward, one product each: d/dgy = gg f'(z),
+    d/dz = (gg gy) f''(z) (sigmoid: 1 - 2 y). The product rule through the composite summed
+    terms like gy (1 - y) - gy y, inf - inf = nan for an infinite gy where PyTorch's is +-inf
+    (session 30's activation check, p_act2.py)."""
+
+    __slots__ = ("kind",)
+    save_inputs = True
+
+    def forward(self, gy, z):
+        return self._first(gy, z, array_namespace(backend.get_array_module(z)))
+
+    def _first(self, gy, z, ops):
+        if self.kind == "sigmoid":
+            return _sigmoid_vjp(gy, z)
+        return _gelu_vjp(gy, z, self.kind == "gelu_tanh", ops)
+
+    def backward(self, gg, ops):
+        gy, z = self.inputs(ops)
+        d_gy = ActivationBackward.apply(gg, z, kind=self.kind) if ops.is_graph else \
+            self._first(gg, z, ops)  # fmt: skip
+        if self.kind == "sigmoid":
+            return d_gy, (gg * gy) * (z * -2 + 1)
+        return d_gy, (gg * gy) * _gelu_second(z, self.kind == "gelu_tanh", ops)
 
 
 class Silu(Function):
@@ -335,11 +394,15 @@ class Softplus(Function):
         bx = x if self.beta == 1 else x * self.beta
         s = ops.sigmoid(bx)
         if ops.is_graph and math.isfinite(self.threshold):  # PyTorch's softplus_double_backward
-            # masks with beta x < threshold: at beta x == threshold the first derivative is
-            # sigmoid's, the second 0. (An infinite threshold, binary_cross_entropy_with_logits'
-            # composite: only beta x = inf meets it, where sigmoid's derivative is 0 already; the
-            # mask would turn that 0's sign, and the fused node's bits are the composite's.)
-            s = ops.where(bx < self.threshold, s, s.detach())
+            # multiplies by the mask beta x < threshold: at beta x == threshold the first
+            # derivative is sigmoid's, the second 0; a product, so a nan or infinite gy gives nan
+            # at and above the threshold (0 * inf; a where gave 0 there). s m + s.detach() (1 -
+            # m) is s exactly (m is 0 or 1), its derivative m. (An infinite threshold,
+            # binary_cross_entropy_with_logits' composite: only beta x = inf meets it, where
+            # sigmoid's derivative is 0 already; the mask would turn that 0's sign, and the fused
+            # node's bits are the composite's.)
+            m = bx.detach() < self.threshold  # bool: s * m keeps s's dtype
+            s = s * m + s.detach() * ~m
         return ops.where(bx > self.threshold, gy, gy * s)
 
 
