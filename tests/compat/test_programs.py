@@ -1140,6 +1140,39 @@ CASES = {
     # register_post_accumulate_grad_hook (hook order within a pass differs: docs/pytorch.md),
     # optimizer step / state_dict hooks, accumulation by hooks
     "optimizer_in_backward": ((1e-5, 1e-6), None),
+    # pre-torch.linalg calls: torch.svd (V) Kabsch trained through the SVD, torch.cholesky +
+    # triangular_solve GP likelihood, torch.qr init, torch.lu / lu_unpack / lu_solve, ger,
+    # chain_matmul, pinverse, logdet; symeig's removal
+    "legacy_linalg_research": ((1e-5, 1e-6), None),
+    # NaN-aware statistics (nanmean / nansum / nanmedian / nanquantile, nan_to_num_), a masked
+    # denoising autoencoder and GAIN with a hint mask
+    "missing_data_imputation": ((1e-5, 1e-6), None),
+    # Captum's methods by hand: saliency, IG (trapezoid and Gauss-Legendre) with completeness,
+    # SmoothGrad / VarGrad, guided backprop by full backward hooks, DeepLIFT, occlusion
+    "captum_style_attributions": ((1e-5, 1e-6), None),
+    # a user Distribution subclass (Kumaraswamy: arg_constraints, expand, validate_args) with
+    # @register_kl against Beta, a stick-breaking VAE
+    "custom_distribution_subclass": ((1e-5, 1e-6), None),
+    # GradualWarmupScheduler (_LRScheduler subclass handing over to StepLR / ReduceLROnPlateau),
+    # an LRScheduler subclass with _get_closed_form_lr resumed from its state_dict
+    "gradual_warmup_scheduler": ((1e-5, 1e-6), None),
+    # PixelCNN++'s discretized mixture of logistics loss and sampler, down-shifted gated ResNet
+    "pixelcnnpp_dmol": ((1e-5, 1e-6), None),
+    # the saved-tensor hooks tutorial: counting, to-disk (torch.save per tensor), CPU pairs,
+    # hooks inside forward, save_on_cpu, disable_saved_tensors_hooks
+    "saved_tensor_hooks_tutorial": ((1e-5, 1e-6), None),
+    # Embedding(max_norm / norm_type / scale_grad_by_freq / padding_idx), from_pretrained,
+    # F.embedding's in-place renorm, EmbeddingBag(max_norm), TransE on the unit ball
+    "embedding_maxnorm_freq": ((1e-5, 1e-6), None),
+    # torch.jit.trace / trace_module / is_tracing / ignore / unused / freeze /
+    # optimize_for_inference; a trace keeps its mode in PyTorch only (docs/pytorch.md)
+    "jit_trace_module": ((1e-5, 1e-6), None),
+    # EfficientNet-PyTorch: SwishImplementation Function, static / dynamic same padding,
+    # MBConv with SE and drop_connect, round_filters, RMSprop(eps=1e-3)
+    "efficientnet_lukemelas": ((1e-5, 1e-6), None),
+    # pytorch/examples regression (poly_desc strings) and imagenet's AverageMeter /
+    # ProgressMeter / accuracy() strings over tensors
+    "examples_regression_meters": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
