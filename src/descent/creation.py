@@ -552,9 +552,19 @@ def full_like(x, fill_value, dtype=None, requires_grad=False, device=None, *, la
     return _layout_like(out, x, memory_format)
 
 
+_I64 = np.dtype(np.int64)
+
+
 def arange(start=0, end=None, step=1, dtype=None, requires_grad=False, device=None, *,
            layout=None) -> Tensor:  # fmt: skip
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments."""
+    # The common call (Python int bounds, a positive int step, an int64 result on the CPU:
+    # GPT's positions arange(0, T)) makes the array the checked path below makes (~8 us less)
+    if (type(start) is int and type(end) is int and type(step) is int and step > 0
+            and end >= start and not requires_grad and layout is None
+            and (dtype is None or dtype is np.int64 or as_dtype(dtype) == _I64)
+            and _xp(device) is np):  # fmt: skip
+        return autograd._new_tensor(np.arange(start, end, step).astype(np.int64))
     _check_layout(layout, "arange")
     if end is None:
         start, end = 0, start

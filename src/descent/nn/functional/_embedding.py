@@ -20,6 +20,8 @@ from ...tensor import Tensor
 
 __all__ = ["embedding", "embedding_bag", "one_hot"]
 
+_I64 = np.dtype(np.int64)  # (embedding's common call)
+
 
 def embedding(
     input,
@@ -40,6 +42,19 @@ def embedding(
     order, padding_idx positions dropped), for optim.SparseAdam, SGD or Adagrad; with
     scale_grad_by_freq, backward raises as PyTorch's does.
     """
+    # The common call (int64 NumPy indices of a plain Tensor, all in range, into a 2-D NumPy
+    # weight; no padding_idx, max_norm, frequency scaling or sparse gradient) goes to the op
+    # call the checked path below makes, its range check in one reduction (~5 us a call less).
+    if (type(input) is Tensor and isinstance(weight, Tensor) and padding_idx is None
+            and max_norm is None and not scale_grad_by_freq and not sparse):  # fmt: skip
+        idx, wd = input._data, weight._data
+        if (type(idx) is np.ndarray and idx.dtype is _I64 and type(wd) is np.ndarray
+                and wd.ndim == 2 and not weight._nested_layout):  # fmt: skip
+            # (int64: a negative index is above the row count too, as a uint64)
+            if not idx.size or idx.view(np.uint64).max() < wd.shape[0]:
+                check_inference_saved(input, weight)
+                return Embedding.apply(weight, idx=idx, padding_idx=None, freq_scale=None,
+                                       sparse=False)  # fmt: skip
     if getattr(input, "_nested_layout", False):  # nested token ids: rows for their values
         from ...nested import functional as _nf  # noqa: PLC0415 - descent.nested is lazy
 

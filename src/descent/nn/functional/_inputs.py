@@ -6,6 +6,8 @@ names. Errors name the function (`op`) so a user sees which call was wrong.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ... import amp
 from ...errors import DescentError, DtypeError
 from ...ops._common import as_tensor
@@ -45,6 +47,18 @@ def float_tensor(x, op: str) -> Tensor:
     if x._data.dtype.kind not in "fV":
         raise DtypeError(f"{op}: expected a floating tensor, got dtype {x.dtype}; use .float()")
     return x
+
+
+def check_index_target(t, x, op: str) -> None:
+    """PyTorch's class-index targets are int64 or uint8 ("expected target dtype to be Long or
+    Byte"): another integer, bool or float target raises, where descent read it as indices."""
+    if t._data.dtype not in (np.int64, np.uint8):
+        raise DescentError(
+            f"{op}: expected target dtype to be Long or Byte (int64 or uint8 class indices), "
+            f"but got {t.dtype} of shape {tuple(t.shape)} with input {tuple(x.shape)}; "
+            "convert class indices with target.long() (a floating target is read as class "
+            "probabilities only when it has the input's shape)"
+        )
 
 
 def pool_tuple(v, n: int, name: str, op: str) -> tuple:

@@ -43,7 +43,7 @@ from ...ops.loss import (
 from ...ops.math import xlogy
 from ...ops.untracked import computed
 from ...tensor import Tensor
-from ._inputs import autocast_f32, check_weight_dtype, float_tensor
+from ._inputs import autocast_f32, check_index_target, check_weight_dtype, float_tensor
 
 __all__ = [
     "cross_entropy",
@@ -59,6 +59,7 @@ __all__ = [
 
 
 _REDUCTIONS = ("mean", "sum", "none")
+_F32_64, _I64 = (np.dtype(np.float32), np.dtype(np.float64)), np.dtype(np.int64)
 
 
 def _reduction(size_average, reduce, reduction: str, op: str) -> str:
@@ -128,6 +129,21 @@ def cross_entropy(
 
     Stable for any finite logits (the row maximum is subtracted; loss finite at +-1e4 in float32).
     """
+    # The common call (float32/float64 NumPy logits (N, C), int64 NumPy class indices (N,) in
+    # range; no weight, smoothing or autocast) makes the checked path's op call (~15 us less).
+    if (type(input) is Tensor and type(target) is Tensor and weight is None
+            and not label_smoothing and size_average is None and reduce is None
+            and type(ignore_index) is int and not amp._depth):  # fmt: skip
+        xd, tgt = input._data, target._data
+        if (type(xd) is np.ndarray and type(tgt) is np.ndarray and reduction in _REDUCTIONS
+                and xd.ndim == 2 and xd.dtype in _F32_64 and tgt.dtype is _I64
+                and tgt.shape == xd.shape[:1]
+                and (not tgt.size or tgt.view(np.uint64).max() < xd.shape[1])):  # fmt: skip
+            check_inference_saved(target, input)  # (the range check: a negative index is huge)
+            loss = SoftmaxCrossEntropy.apply(input, target=tgt.reshape(-1), weight=None,
+                                             ignore_index=ignore_index, smoothing=0.0,
+                                             reduction=reduction)  # fmt: skip
+            return loss.reshape((xd.shape[0],)) if reduction == "none" else loss
     reduction = _reduction(size_average, reduce, reduction, "cross_entropy")
     if not label_smoothing <= 1.0:
         raise DescentError(
@@ -143,7 +159,7 @@ def cross_entropy(
     if t._data.dtype.kind in "fV" and tuple(t.shape) != tuple(x.shape):
         # PyTorch reads a floating target as probabilities only at the input's shape; any
         # other shape takes the class-index path, which refuses the dtype
-        _check_index_target(t, x, "cross_entropy")
+        check_index_target(t, x, "cross_entropy")
     unbatched = x.ndim == 1
     if unbatched:
         x = _shape.unsqueeze(x, 0)
@@ -182,7 +198,7 @@ def cross_entropy(
             x, x2, t, wt, reduction, label_smoothing, perm if spatial else None
         )
     else:
-        _check_index_target(t, x, "cross_entropy")
+        check_index_target(t, x, "cross_entropy")
         if t._data.shape != xs[:1] + spatial:
             raise ValueError(
                 f"cross_entropy: class-index target of shape {tuple(t.shape)} does not match "
@@ -237,18 +253,6 @@ def cross_entropy(
     return loss
 
 
-def _check_index_target(t, x, op: str) -> None:
-    """PyTorch's class-index targets are int64 or uint8 ("expected target dtype to be Long or
-    Byte"): another integer, bool or float target raises, where descent read it as indices."""
-    if t._data.dtype not in (np.int64, np.uint8):
-        raise DescentError(
-            f"{op}: expected target dtype to be Long or Byte (int64 or uint8 class indices), "
-            f"but got {t.dtype} of shape {tuple(t.shape)} with input {tuple(x.shape)}; "
-            "convert class indices with target.long() (a floating target is read as class "
-            "probabilities only when it has the input's shape)"
-        )
-
-
 def _weight_in(w, dt):
     """cross_entropy's class weights as a copy in the logits' dtype (computed's kernel)."""
     return w.astype(dt)
@@ -297,7 +301,7 @@ def nll_loss(
     x = autocast_f32(float_tensor(input, "nll_loss"))
     check_inference_saved(target, x)  # (the target is saved as a parameter: grad_mode.py)
     tt = as_tensor(target)
-    _check_index_target(tt, x, "nll_loss")
+    check_index_target(tt, x, "nll_loss")
     if weight is not None:
         check_weight_dtype(weight, x, "nll_loss")
     unbatched = x.ndim == 1
