@@ -164,3 +164,59 @@ def test_activation_third_order_as_pytorch_float32(act):
         outs.append((g, hx, hgy, *h3))
     for d, t in zip(*outs, strict=True):
         _same(d, t, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. elu / celu / selu's second order at x = +inf: the masked negative branch was where(x < 0,
+# x, x * 0), nan at inf, so the where's 0 times exp's derivative gave nan; PyTorch's
+# elu_double_backward masks with x < 0 (0 there). grad2 fuzz 30532547, 30573014 (sgn after
+# celu), 30558676, 30565983, 30563528, 30538373, 30566904.
+
+ELUS = {
+    "elu": lambda m, x: m.nn.functional.elu(x),
+    "celu": lambda m, x: m.nn.functional.celu(x, alpha=0.7),
+    "selu": lambda m, x: m.nn.functional.selu(x),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", sorted(ELUS))
+def test_elu_family_second_order_at_infinity(act, dtype):
+    outs = []
+    for m in (descent, torch):
+        dt = getattr(m, dtype)
+        x = m.tensor(
+            [inf, -inf, 2.0, -1.5, 0.0, -0.0, 1e300 if dtype == "float64" else 3e38],
+            dtype=dt,
+            requires_grad=True,
+        )
+        gy = m.tensor([0.5, -1.0, 2.0, 1.5, -0.25, 0.75, 1.0], dtype=dt)
+        (g,) = m.autograd.grad(ELUS[act](m, x), [x], gy, create_graph=True)
+        (h,) = m.autograd.grad((g * g).sum(), [x])
+        outs.append((g, h))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-7)
+
+
+@pytest.mark.parametrize("act", sorted(ELUS))
+def test_elu_family_sgn_known_zero_at_infinity(act):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([inf, 1.07, -2.0], dtype=m.float64, requires_grad=True)
+        (g,) = m.autograd.grad((m.sgn(ELUS[act](m, x)) * 2.5).sum(), [x], create_graph=True)
+        (h,) = m.autograd.grad((g * 0.1).sum() + (x * 0).sum(), [x])
+        outs.append(h)
+    _same(*outs)
+
+
+@pytest.mark.parametrize("act", sorted(ELUS))
+def test_elu_family_second_derivative_finite_differences(act):
+    x0 = np.array([-3.0, -1.2, -0.3, 0.4, 2.5])
+    x = descent.tensor(x0, dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(ELUS[act](descent, x).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(g.sum(), x)
+    f = lambda v: ELUS[act](descent, descent.tensor(v, dtype=descent.float64)).numpy()  # noqa: E731
+    e = 1e-4
+    np.testing.assert_allclose(
+        h.numpy(), (f(x0 + e) - 2 * f(x0) + f(x0 - e)) / e**2, rtol=1e-5, atol=1e-6
+    )

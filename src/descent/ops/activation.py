@@ -194,8 +194,10 @@ class Elu(Function):
     def _vjp(self, gy, x, ops):
         """The backward formula (arrays, or Tensors under create_graph)."""
         if ops.is_graph:  # PyTorch's elu_double_backward masks with x < 0: the second
-            # derivative at x = 0 is 0 (minimum's tie rule gave alpha / 2); x * 0 keeps a nan
-            neg = ops.where(x < 0, x, x * 0)
+            # derivative at x = 0 is 0 (minimum's tie rule gave alpha / 2); a nan x keeps its
+            # nan, a constant 0 elsewhere (x * 0 was nan at x = inf, whose 0 * nan made the
+            # second derivative nan there: grad2 fuzz 30532547, 30573014, 30558676, ...)
+            neg = ops.where(x < 0, x, ops.where(x == x, 0.0, x))
         else:
             neg = ops.minimum(x, 0)
         return ops.where(x > 0, gy, gy * (ops.exp(neg) * self.alpha))
