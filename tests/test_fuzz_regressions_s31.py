@@ -220,3 +220,54 @@ def test_elu_family_second_derivative_finite_differences(act):
     np.testing.assert_allclose(
         h.numpy(), (f(x0 + e) - 2 * f(x0) + f(x0 - e)) / e**2, rtol=1e-5, atol=1e-6
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. cholesky of a matrix holding an inf: an infinite pivot makes the next column inf / inf =
+# nan and the next pivot nan, so LAPACK's potrf (PyTorch's MKL) stops there; NumPy's OpenBLAS
+# returned an inf diagonal and zeros. grad2 fuzz 30544416 (cholesky of matrix_exp(x x^T) @ ... +
+# I, every entry inf).
+
+CHOL_INF = [
+    [[inf, inf], [inf, inf]],
+    [[inf, 1.0], [1.0, 2.0]],
+    [[2.0, 1.0], [1.0, inf]],
+    [[4.0, 1.0, inf], [1.0, 3.0, 0.5], [inf, 0.5, 2.0]],
+    [[4.0, 1.0], [1.0, 3.0]],
+]
+
+
+# (not [[inf, 1], [1, 2]] in float32: PyTorch's float32 MKL spotrf refuses it, where its float64
+# dpotrf and potf2's steps give [[inf, 0], [0, sqrt 2]], descent's in both dtypes)
+@pytest.mark.parametrize(
+    "k, dtype",
+    [
+        (k, d)
+        for k in range(len(CHOL_INF))
+        for d in ("float32", "float64")
+        if (k, d) != (1, "float32")
+    ],
+)
+def test_cholesky_of_a_matrix_with_an_inf(k, dtype):
+    res = []
+    for m in (descent, torch):
+        a = m.tensor(CHOL_INF[k], dtype=getattr(m, dtype))
+        try:
+            res.append(m.linalg.cholesky(a))
+        except Exception as e:  # noqa: BLE001 - which one raises is compared
+            res.append(type(e).__name__.lstrip("_"))
+        res.append(m.linalg.cholesky_ex(a).info)
+    d, dinfo, t, tinfo = res
+    assert isinstance(d, str) == isinstance(t, str), (d, t)
+    if isinstance(d, str):
+        assert d == t == "LinAlgError"
+    else:
+        _same(d, t, rtol=1e-6)
+    assert dinfo.tolist() == tinfo.tolist()
+
+
+def test_cholesky_batch_with_an_infinite_matrix_raises():
+    for m in (descent, torch):
+        a = m.tensor([[[4.0, 1.0], [1.0, 3.0]], [[inf, inf], [inf, inf]]], dtype=m.float64)
+        with pytest.raises(Exception, match="positive"):
+            m.linalg.cholesky(a)

@@ -25,7 +25,7 @@ from .linalg_lu import lu_factor_ex
 from .ops._common import as_tensor
 from .ops._common import return_type as _return_type
 from .ops.elementwise import where
-from .ops.linalg_decomp import LinAlgError, cholesky_lapack, inv, prepare, solve
+from .ops.linalg_decomp import LinAlgError, cholesky_lapack, inv, potf2, prepare, solve
 from .ops.linalg_decomp import cholesky as _cholesky
 from .ops.untracked import computed
 from .tensor import Tensor
@@ -45,21 +45,7 @@ InvExResult = _return_type("linalg_inv_ex", ["inverse", "info"])
 SolveExResult = _return_type("linalg_solve_ex", ["result", "info"])
 
 
-def _potf2(a: np.ndarray) -> tuple[np.ndarray, int]:
-    """LAPACK's unblocked Cholesky (potf2) of one matrix's lower triangle: (the factor as far
-    as it got, info). On failure at column j the diagonal entry keeps the pivot a_jj - |l_j|^2
-    (not positive, or nan) and the columns after j keep A's values. Complex (zpotf2): the
-    pivot is Re(a_jj) - l_j l_j^H, real, and the column subtracts L conj(l_j)."""
-    low = np.tril(a).copy()
-    for j in range(a.shape[-1]):
-        lj = low[j, :j]
-        ajj = (low[j, j] - lj @ np.conj(lj)).real
-        if not ajj > 0:  # also catches nan
-            low[j, j] = ajj
-            return low, j + 1
-        low[j, j] = ajj = np.sqrt(ajj)
-        low[j + 1 :, j] = (low[j + 1 :, j] - low[j + 1 :, :j] @ np.conj(lj)) / ajj
-    return low, 0
+_potf2 = potf2  # (moved to ops/linalg_decomp.py: cholesky_lapack runs it on an inf)
 
 
 def _swap_failed(A: Tensor, failed: np.ndarray) -> Tensor:

@@ -521,14 +521,40 @@ def _broadcast_batch(a, batch) -> tuple:
 # cholesky
 
 
+def potf2(a: np.ndarray) -> tuple[np.ndarray, int]:
+    """LAPACK's unblocked Cholesky (potf2) of one matrix's lower triangle: (the factor as far
+    as it got, info). On failure at column j the diagonal entry keeps the pivot a_jj - |l_j|^2
+    (not positive, or nan) and the columns after j keep A's values. Complex (zpotf2): the
+    pivot is Re(a_jj) - l_j l_j^H, real, and the column subtracts L conj(l_j)."""
+    low = np.tril(a).copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(a.shape[-1]):
+            lj = low[j, :j]
+            ajj = (low[j, j] - lj @ np.conj(lj)).real
+            if not ajj > 0:  # also catches nan
+                low[j, j] = ajj
+                return low, j + 1
+            low[j, j] = ajj = np.sqrt(ajj)
+            low[j + 1 :, j] = (low[j + 1 :, j] - low[j + 1 :, :j] @ np.conj(lj)) / ajj
+    return low, 0
+
+
 def cholesky_lapack(a):
     """xp.linalg.cholesky of a (batch of) matrix, refusing a nan pivot as LAPACK's potrf does
     (`ajj <= 0 or isnan(ajj)`: PyTorch's MKL raises; OpenBLAS's blocked potrf, which NumPy
-    calls, lets the nan through and returns nan factors)."""
+    calls, lets the nan through and returns nan factors). A matrix holding an inf: potf2's own
+    steps decide (an infinite pivot makes the next column inf / inf = nan, so the next pivot is
+    nan: PyTorch raises at that order; OpenBLAS returned an inf diagonal and zeros, grad2 fuzz
+    30544416); the check is O(n^2) beside the O(n^3) factorisation."""
     xp = backend.get_array_module(a)
     low = xp.linalg.cholesky(a)
     if low.size and bool(xp.isnan(xp.diagonal(low, axis1=-2, axis2=-1)).any()):
         raise np.linalg.LinAlgError("Matrix is not positive definite (a nan pivot)")
+    if low.size and not bool(xp.isfinite(low).all()):
+        host = backend.as_numpy(a)
+        for idx in np.ndindex(host.shape[:-2]):
+            if potf2(host[idx])[1]:
+                raise np.linalg.LinAlgError("Matrix is not positive definite (a nan pivot)")
     return low
 
 
