@@ -259,3 +259,108 @@ def test_gpt_step_takes_the_fast_paths(full_ce, full_emb, full_arange):
     assert full_ce == [] and full_emb == [] and full_arange == []
     assert loss.grad_fn.name() == "NllLossBackward0" or loss.grad_fn.name().endswith("Backward0")
     assert all(p.grad is not None for p in m.parameters())
+
+
+# -- Module.parameters -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_walks(monkeypatch):
+    """Count the named walks (Module.named_modules calls) that parameters() makes."""
+    from descent.nn.module import Module
+
+    calls: list = []
+    orig = Module.named_modules
+
+    def spy(self, *a, **k):
+        calls.append(type(self).__name__)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(Module, "named_modules", spy)
+    return calls
+
+
+def _ids(it):
+    return [id(p) for p in it]
+
+
+def test_parameters_walk_same_as_named(named_walks):
+    from descent.models import GPT, GPTConfig
+
+    nn = descent.nn
+    shared = nn.Linear(3, 3)
+    m = nn.Sequential(
+        nn.Linear(2, 3),
+        nn.ModuleDict({"a": shared, "gone": None, "b": nn.Sequential(shared, nn.ReLU())}),
+        nn.ModuleList([nn.LayerNorm(3), nn.Linear(3, 4, bias=False)]),
+    )
+    m[0].register_parameter("extra", None)  # a None entry of the registry
+    m[2][1].register_parameter("late", descent.nn.Parameter(descent.randn(2)))
+    cfg = GPTConfig(vocab_size=11, block_size=4, n_layer=2, n_head=2, n_embd=4, dropout=0.0)
+    gpt = GPT(cfg)  # tied weights: wte.weight is lm_head.weight, yielded once
+    named_walks.clear()  # (GPT's initialisation walks its modules by name)
+    for mod in (m, gpt, shared, nn.ReLU()):
+        fast = _ids(mod.parameters())
+        assert named_walks == []  # the walk without names ran
+        named = _ids(p for _, p in mod.named_parameters())
+        assert fast == named and len(set(fast)) == len(fast)
+        named_walks.clear()
+    tn = torch.nn  # PyTorch's order for the same structure (shapes; the shared Linear once)
+    tshared = tn.Linear(3, 3)
+    tm = tn.Sequential(tn.Linear(2, 3),
+                       tn.ModuleDict({"a": tshared, "b": tn.Sequential(tshared, tn.ReLU())}),
+                       tn.ModuleList([tn.LayerNorm(3), tn.Linear(3, 4, bias=False)]))  # fmt: skip
+    tm[2][1].register_parameter("late", tn.Parameter(torch.randn(2)))
+    assert [tuple(p.shape) for p in m.parameters()] == [tuple(p.shape) for p in tm.parameters()]
+    assert _ids(m.parameters(recurse=False)) == []  # a Sequential's own: none
+    assert _ids(m[0].parameters(recurse=False)) == [id(m[0].weight), id(m[0].bias)]
+
+
+def test_parameters_lazy_as_the_named_walk(named_walks):
+    """A parameter registered on a later module while the walk runs is seen, as by the named
+    walk (both read each module's registry when they reach it)."""
+    nn = descent.nn
+    m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    for walk in (m.parameters, lambda: (p for _, p in m.named_parameters())):
+        it = walk()
+        first = next(it)
+        m[1].register_parameter("added", nn.Parameter(descent.randn(1)))
+        rest = list(it)
+        assert first is m[0].weight and rest[-1] is m[1].added and len(rest) == 4
+        del m[1]._parameters["added"]
+
+
+def test_parameters_overrides_are_honoured(named_walks):
+    """A class overriding named_parameters, _named_members or named_modules keeps its walk."""
+    nn = descent.nn
+
+    class OnlyWeights(nn.Sequential):
+        def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+            for name, p in super().named_parameters(prefix, recurse, remove_duplicate):
+                if name.endswith("weight"):
+                    yield name, p
+
+    class NoChildren(nn.Sequential):
+        def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+            yield prefix, self
+
+    a = OnlyWeights(nn.Linear(2, 3), nn.Linear(3, 1))
+    assert _ids(a.parameters()) == [id(a[0].weight), id(a[1].weight)]
+    b = NoChildren(nn.Linear(2, 3))
+    assert list(b.parameters()) == []
+    assert named_walks == ["OnlyWeights"]  # (NoChildren's own named_modules is not the spy)
+
+
+def test_clip_grad_norm_with_parameters_vs_torch():
+    lin, tlin = descent.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        tlin.weight.copy_(torch.tensor(lin.weight.detach().numpy()))
+        tlin.bias.copy_(torch.tensor(lin.bias.detach().numpy()))
+    x = np.random.default_rng(7).standard_normal((5, 4)).astype(np.float32)
+    (lin(descent.tensor(x)) ** 2).sum().backward()
+    (tlin(torch.tensor(x)) ** 2).sum().backward()
+    n = descent.nn.utils.clip_grad_norm_(lin.parameters(), 0.5)
+    tn_ = torch.nn.utils.clip_grad_norm_(tlin.parameters(), 0.5)
+    np.testing.assert_allclose(n.item(), tn_.item(), rtol=1e-5)
+    np.testing.assert_allclose(lin.weight.grad.numpy(), tlin.weight.grad.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), tlin.bias.grad.numpy(), rtol=1e-5)

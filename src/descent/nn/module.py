@@ -32,6 +32,7 @@ from .module_hooks import GLOBAL as _GLOBAL_HOOKS
 from .module_hooks import REGISTRATION as _REGISTRATION_HOOKS
 from .module_hooks import hooked_call, registered_value
 from .module_protocol import ModuleProtocol, conversion
+from .module_walk import walk_parameters
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -436,8 +437,12 @@ class Module(ModuleExtras, ModuleProtocol):
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """All parameters, each once, in a deterministic order (what optimizers take)."""
-        for _, p in self.named_parameters(recurse=recurse):
-            yield p
+        cls = type(self)
+        if recurse and cls.named_parameters is Module.named_parameters \
+                and cls._named_members is Module._named_members \
+                and cls.named_modules is Module.named_modules:  # fmt: skip
+            return walk_parameters(self)  # named_parameters' walk without its names
+        return (p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(
         self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
