@@ -173,6 +173,25 @@ def _ufunc_kernel(*rest):
 _GRAD_PLAIN: set = set()
 
 
+def _warn_non_leaf_grad(t) -> None:
+    """PyTorch's warning for `.grad` of a non-leaf tensor (is_leaf False, not retains_grad):
+    backward never fills it, so the caller most likely meant the leaf."""
+    retained = getattr(t._node, "retained", None)
+    if retained is not None and retained() is t:
+        return
+    import warnings
+
+    warnings.warn(
+        "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+        "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+        "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf "
+        "Tensor. If you access the non-leaf Tensor by mistake, make sure you access the leaf "
+        "Tensor instead. See github.com/pytorch/pytorch/pull/30531 for more information.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _check_assigned_grad(t, g) -> None:
     """`t.grad = g`: g must be a Tensor of t's shape and dtype, as in PyTorch (a wrong one
     would reach the optimizer and broadcast or cast silently there)."""
@@ -407,8 +426,12 @@ class Tensor(
     @property
     def grad(self) -> Tensor | None:
         """The accumulated gradient (None until a backward reaches this tensor); assigning
-        checks shape and dtype against the tensor's, as PyTorch does."""
-        return self._grad
+        checks shape and dtype against the tensor's, as PyTorch does. Read on a non-leaf that
+        does not retain its gradient, it is None and warns (PyTorch's UserWarning)."""
+        g = self._grad
+        if g is None and self._node is not None:
+            _warn_non_leaf_grad(self)
+        return g
 
     @grad.setter
     def grad(self, value) -> None:

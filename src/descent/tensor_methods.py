@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import memory_layout as _layout
-from .dtypes import SCALAR_TYPES, as_dtype
+from .dtypes import SCALAR_TYPES, as_dtype, get_default_dtype
 
 
 class _OpsTable(SimpleNamespace):
@@ -435,6 +435,9 @@ class MathMethods:
         if dtype is None:
             name = self._data.dtype.name
             return "descent." + _LEGACY_NAMES.get(name, name + "Tensor")
+        if isinstance(dtype, type) and isinstance(self, dtype):
+            # `x.type(torch.Tensor)`: the default tensor type, of the default dtype
+            return _ops.cast(self, get_default_dtype())
         return _ops.cast(self, _legacy_dtype(dtype))
 
 

@@ -1173,6 +1173,22 @@ CASES = {
     # pytorch/examples regression (poly_desc strings) and imagenet's AverageMeter /
     # ProgressMeter / accuracy() strings over tensors
     "examples_regression_meters": ((1e-5, 1e-6), None),
+    # print(model) of nested containers and common layers, print(optimizer), tensor reprs
+    # (dtypes, sci mode, nan / inf, grad_fn names, summarised, set_printoptions), Size / dtype /
+    # device, f-string formats of 0-d tensors: every line equal (descent's module name in a
+    # dtype's repr normalised by the program)
+    "printed_output_zoo": ((1e-5, 1e-6), None),
+    # forum autograd questions: reentrant checkpoint without inputs requiring grad, backward
+    # twice, in-place errors, .data writes, detached aliases, no_grad inside forward,
+    # allow_unused / materialize_grads, .grad of a non-leaf (found: PyTorch's UserWarning was
+    # missing), retain_grad, set_to_none, hooks
+    "autograd_gotchas_forum": ((1e-5, 1e-6), None),
+    # the torchtext text-classification tutorial without torchtext: EmbeddingBag with offsets
+    # by cumsum in collate_batch, clip_grad_norm_(0.1), SGD(lr=5), StepLR on a plateau
+    "text_classification_embbag": ((1e-5, 1e-6), None),
+    # the stock-price LSTM / GRU notebook: look-back windows, from_numpy(x).type(torch.Tensor)
+    # (found: descent cast to an object array; now the default dtype), h0.detach()
+    "stock_lstm_forecast": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")

@@ -190,7 +190,7 @@ class ModuleExtras:
                 for t in reg.values():
                     if t is None:
                         continue
-                    for holder in (t, t.grad):
+                    for holder in (t, t._grad):
                         if holder is not None:
                             new = empty(tuple(holder.shape), dtype=holder.dtype,
                                         device=device or holder.device)  # fmt: skip

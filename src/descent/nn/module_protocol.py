@@ -153,7 +153,7 @@ class ModuleProtocol:
                         # PyTorch's overwrite switch: a new Parameter (and gradient) object
                         registry[key] = _overwritten(t, fn)
                         continue
-                    for holder in (t, t.grad):
+                    for holder in (t, t._grad):
                         if holder is None:
                             continue
                         new = fn(holder)
