@@ -64,7 +64,13 @@ ResNet with FrozenBatchNorm2d and an FPN, ColBERT, Graphormer, MLP-Mixer / gMLP,
 Transformer, makemore's manual backprop, TimesNet, SegFormer, DIN / AutoInt / xDeepFM, a
 stacked hourglass, DAC's residual VQ, HF GPT-2 and BERT QA, a Trainer-style loop by hand, a
 v-prediction diffusion U-Net, a TSP attention model, DDPG + HER, MiDaS depth losses, DeiT /
-CaiT, NODE, SAM's mask decoder, N-HiTS, FastSpeech 2, BYOL / SimSiam, GraphSAGE).
+CaiT, NODE, SAM's mask decoder, N-HiTS, FastSpeech 2, BYOL / SimSiam, GraphSAGE; the NLP
+tutorials (bag of words, N-grams, POS tagging, NLP From Scratch 1-3), REINFORCE and actor-critic,
+forward-forward, fast neural style, LSTMCell + LBFGS sine waves, the distillation and
+optimizer-in-backward tutorials, torch.svd / cholesky / lu research code, NaN-aware imputation,
+Captum-style attributions, a Distribution subclass, a warmup scheduler, PixelCNN++'s loss, saved
+tensor hooks, Embedding(max_norm), jit.trace, EfficientNet-PyTorch, printed output, forum
+autograd gotchas, torchtext-style classification, a stock-price LSTM).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
