@@ -271,3 +271,34 @@ def test_cholesky_batch_with_an_infinite_matrix_raises():
         a = m.tensor([[[4.0, 1.0], [1.0, 3.0]], [[inf, inf], [inf, inf]]], dtype=m.float64)
         with pytest.raises(Exception, match="positive"):
             m.linalg.cholesky(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. det's second order at a nearly singular matrix: under create_graph PyTorch takes the SVD's
+# cofactor matrix where |det| < 100 eps of the dtype (measured: the switch lies between det 2e-14
+# and 6e-14 in float64), so det(x x^T) of a 3 x 2 x (det 1e-17, identically 0) has the true
+# second derivative 0; descent's det A^{-T} gave O(1) noise. grad2 fuzz 30525462.
+
+
+def _det_second(m, a0, w):
+    x = m.tensor(a0, dtype=m.float64, requires_grad=True)
+    (g,) = m.autograd.grad(m.linalg.det(x), x, create_graph=True)
+    (h,) = m.autograd.grad((g * m.tensor(w, dtype=m.float64)).sum(), x)
+    return h
+
+
+@pytest.mark.parametrize("t", [1e-20, 1e-16, 3e-15, 1e-14, 1e-3, 0.5])
+def test_det_second_order_nearly_singular_as_pytorch(t):
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+    a0, w = q @ np.diag([1.0, 2.0, t]) @ q.T, rng.standard_normal((3, 3))
+    _same(_det_second(descent, a0, w), _det_second(torch, a0, w), rtol=1e-9, atol=1e-12)
+
+
+def test_det_of_a_rank_deficient_product_has_zero_second_derivative():
+    v = np.array([[0.61, 0.72], [0.50, 0.65], [0.91, 0.33]])
+    w = np.array([[-1.46, 1.47], [-0.32, -0.47], [-0.90, -0.19]])
+    x = descent.tensor(v, dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(descent.linalg.det(x @ x.mT) * 1.97, x, create_graph=True)
+    (h,) = descent.autograd.grad((g * descent.tensor(w, dtype=descent.float64)).sum(), x)
+    np.testing.assert_allclose(h.numpy(), 0.0, atol=1e-13)  # det(x x^T) is identically 0
