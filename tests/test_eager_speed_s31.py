@@ -204,6 +204,37 @@ def test_embedding_checked_path_cases(full_emb):
     assert len(full_emb) == 13
 
 
+def test_embedding_gather_is_take(monkeypatch):
+    """The op's NumPy gather is np.take along the rows: the bytes of weight[idx], C-contiguous,
+    for C- and F-ordered and strided weights, index shapes of 1+ dims (a 0-d one keeps w[idx]),
+    negative (wrapped) indices and bfloat16, and NumPy's IndexError out of range (the op called
+    directly)."""
+    from descent.ops.embedding import Embedding
+
+    taken: list = []
+    orig = np.take
+    monkeypatch.setattr(np, "take", lambda *a, **k: (taken.append(1), orig(*a, **k))[1])
+    base = np.arange(96.0, dtype=np.float32).reshape(8, 12)
+    import ml_dtypes
+
+    for w in (
+        base[:, :5],
+        np.asfortranarray(base),
+        base[::2, ::3],
+        base.astype(ml_dtypes.bfloat16),
+    ):
+        for idx in (np.array([[1, 3], [3, 0]]), np.array(2), np.array([-1, 0, 2])):
+            idx = idx % w.shape[0] if idx.ndim == 0 else idx
+            wt = descent.tensor(w)
+            y = Embedding.apply(wt, idx=idx, padding_idx=None, freq_scale=None, sparse=False)
+            ref = wt._data[idx]
+            assert y._data.tobytes() == ref.tobytes() and y._data.strides == ref.strides
+    assert len(taken) == 8  # (not the 0-d index)
+    with pytest.raises(IndexError, match="index 8 is out of bounds for axis 0 with size 8"):
+        Embedding.apply(descent.tensor(base), idx=np.array([0, 8]), padding_idx=None,
+                        freq_scale=None, sparse=False)  # fmt: skip
+
+
 # -- arange ------------------------------------------------------------------------------------
 
 

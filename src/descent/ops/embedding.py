@@ -8,6 +8,8 @@ product on CuPy) and because `padding_idx` rows must get no gradient.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -26,7 +28,12 @@ class Embedding(Function):
     saves_params = True  # PyTorch's EmbeddingBackward0 saves the indices
 
     def forward(self, w):
-        return w[self.idx]  # (*idx.shape, D), one gather
+        idx = self.idx
+        if type(w) is np.ndarray and type(idx) is np.ndarray and idx.ndim:
+            # NumPy's take along the rows: the rows w[idx] copies (the same C-contiguous array,
+            # the same IndexError out of range), ~25% faster at baby-gpt's (12, 64) tokens
+            return np.take(w, idx, axis=0)
+        return w[idx]  # (*idx.shape, D), one gather
 
     def backward(self, gy, ops):
         # gy: (*idx.shape, D). `ops` is the backward namespace (arrays, or Tensors under
