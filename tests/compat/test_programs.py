@@ -70,7 +70,8 @@ forward-forward, fast neural style, LSTMCell + LBFGS sine waves, the distillatio
 optimizer-in-backward tutorials, torch.svd / cholesky / lu research code, NaN-aware imputation,
 Captum-style attributions, a Distribution subclass, a warmup scheduler, PixelCNN++'s loss, saved
 tensor hooks, Embedding(max_norm), jit.trace, EfficientNet-PyTorch, printed output, forum
-autograd gotchas, torchtext-style classification, a stock-price LSTM).
+autograd gotchas, torchtext-style classification, a stock-price LSTM, a CRNN with CTC, a GMM by
+EM, Dragonnet, an LSTM autoencoder for anomalies).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -1195,6 +1196,18 @@ CASES = {
     # the stock-price LSTM / GRU notebook: look-back windows, from_numpy(x).type(torch.Tensor)
     # (found: descent cast to an object array; now the default dtype), h0.detach()
     "stock_lstm_forecast": ((1e-5, 1e-6), None),
+    # crnn.pytorch: conv stack to (T, N, C) by squeeze / permute, BidirectionalLSTM, CTCLoss with
+    # IntTensor targets and lengths, strLabelConverter greedy decoding, Adadelta(lr=1)
+    "crnn_ocr_ctc": ((1e-5, 1e-6), None),
+    # float64 full-covariance GMM by EM (MultivariateNormal log_prob broadcasting, einsum
+    # covariances, BIC / AIC, sampling by searchsorted) and by Adam on scale_tril
+    "gmm_em_full_cov": ((1e-5, 1e-6), None),
+    # Dragonnet / TARNet / CFR: propensity head, targeted regularisation, linear MMD, ATE by
+    # plug-in / IPW / AIPW, PEHE; S- and T-learners; nesterov SGD with ReduceLROnPlateau
+    "dragonnet_causal": ((1e-5, 1e-6), None),
+    # the LSTM autoencoder anomaly tutorial: reshape / repeat encoder-decoder, L1Loss(sum),
+    # best weights by deepcopy(state_dict()), a percentile threshold
+    "lstm_autoencoder_anomaly": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
