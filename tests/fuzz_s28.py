@@ -1173,11 +1173,6 @@ KNOWN: dict[tuple, str] = {
     "part of an fft along the other dim): the rounding residues differ (descent 9.5e-7, "
     "PyTorch 1.9e-6: pocketfft vs MKL's order of sums) and 1 / residue doubles (session 30, "
     "helper-229)",
-    ("nn", 30709016): "descent-side, open: float32 scaled_dot_product_attention with a row "
-    "whose scores are all -inf (an infinite key under is_causal): PyTorch 2.13's _safe_softmax "
-    "gives the row 0, descent's NumPy path does since session 30 (float64 / float16 match) but "
-    "the numba float32 softmax kernel (kernels/_cpu_jit.py softmax_fwd32, being changed by "
-    "another helper at the time) gives nan",
 }
 NOT_STRICT = {("func", 663), ("complex", 29666584), ("complex", 30636219)}
 

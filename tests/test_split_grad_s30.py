@@ -299,11 +299,14 @@ def test_the_group_keeps_no_node_alive():
         gc.enable()
 
 
-def test_aminmax_still_refuses_node_hooks():
-    """aminmax's two results share a node that descent does not run as one: refused."""
+def test_aminmax_accepts_node_hooks():
+    """aminmax's two results share a node that descent runs as one since session 31 (a
+    summed PieceGroup; tests/test_fidelity_s31.py compares it with PyTorch's)."""
     lo, hi = descent.randn(5, requires_grad=True).aminmax()
-    with pytest.raises(RuntimeError, match="register a hook on each output tensor"):
-        hi.grad_fn.register_hook(lambda gi, go: None)
+    seen = []
+    hi.grad_fn.register_hook(lambda gi, go: seen.append(len(go)))
+    (lo + hi).backward()
+    assert seen == [2]
 
 
 # -- descent.compile ----------------------------------------------------------------------------

@@ -250,9 +250,15 @@ def _run_backward(
             ops = array_namespace(backend.get_array_module(first))
         shape = node.in_shapes[0]
         parent = node.parents[0]
+        per = None  # summed groups: (piece, gradient, its input's gradient), descending index
         if run is not None and not (parent in run or parent in capture_nodes
                                     or parent in capture_leaves):  # fmt: skip
             gx = None  # x's gradient is not needed (backward(inputs=[piece])): PyTorch's None
+        elif group.summed:  # aminmax: each result's backward over x, summed (commutative)
+            per = _summed_pieces(nodes, gs, ops, create_graph)
+            gx = None
+            for _, _, g in per:
+                gx = g if gx is None else gx + g
         elif any(type(g) is _Reshaped for g in gs):
             gx = _cat_reshaped(gs, shape, group.idxs)
         else:
@@ -271,11 +277,12 @@ def _run_backward(
                         ins = tuple(r)
             gx = ins[0] if ins[0] is None or create_graph else ins[0]._data
         if backward_hooks:  # each piece as its own node (the compile recorder, anomaly mode)
-            for p, g in reversed(list(zip(nodes, gs))):
-                if g is not None:
-                    gxp = p.backward(g, ops)
-                    for hook in tuple(backward_hooks):
-                        hook(p, g, gxp)
+            if per is None:
+                per = [(p, g, None if group.summed else p.backward(g, ops))
+                       for p, g in reversed(list(zip(nodes, gs))) if g is not None]  # fmt: skip
+            for p, g, gxp in per:
+                for hook in tuple(backward_hooks):
+                    hook(p, g, gxp)
         if not retain_graph:
             for p in nodes:
                 if p is not None and p._saves:
@@ -785,6 +792,32 @@ def _run_node_hooks(node, gy, create_graph, runs=True):
                 if r is not None:
                     gt = r
     return gt if create_graph else gt._data
+
+
+def _summed_pieces(nodes, gs, ops, create_graph) -> list:
+    """A summed group's pieces (aminmax's results, `grad_fn.PieceGroup.summed`): each one's
+    backward over the shared input, in descending index (the order the engine ran them as
+    separate nodes), after the checks the engine makes on a node's saved values. Returns
+    [(piece, its gradient, its input's gradient)] for the pieces a gradient reached."""
+    out = []
+    for p, g in reversed(list(zip(nodes, gs))):
+        if g is None or p is None:
+            continue
+        saved = p.saved
+        if saved is _FREED:
+            raise RuntimeError(p._freed_message())
+        if saved is not None:
+            for i, (t, v) in enumerate(zip(saved, p.versions)):
+                if t._version != v and (_needed(p, i) or _no_grad_view(t)):
+                    raise RuntimeError(_modified_message(p, t, v))
+        if create_graph and not p.differentiable_backward:
+            raise RuntimeError(f"'{p.name}' does not support create_graph=True")
+        gx = p.backward(g, ops)
+        if type(gx) is tuple:
+            gx = gx[0]
+        if gx is not None and gx is not ZERO_GRAD:
+            out.append((p, g, gx))
+    return out
 
 
 def _run_piece_hooks(nodes, gs, order, create_graph) -> list:

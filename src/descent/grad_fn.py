@@ -144,9 +144,10 @@ def show_pieces(pieces, name: str, x) -> None:
     PyTorch's one node `name` over `x` that all of them share: `a.grad_fn is b.grad_fn`, and
     piece k is its output k (`b.output_nr`, the index in a `next_functions` pair). The node
     shown is the first piece's (descent's own). With two or more pieces whose PyTorch node is
-    a cat / stack of their gradients (`_CAT_NAMES`), the pieces' nodes get one `PieceGroup`
-    (`node.group`): the engine runs them as that one node (autograd_backward's `run_group`),
-    and node hooks on the shared node are the group's. Other shared nodes (aminmax's) refuse
+    a cat / stack of their gradients (`_CAT_NAMES`), or the sum of each result's backward over
+    one input (`_SUM_NAMES`: aminmax's, each result one node over x here), the pieces' nodes get
+    one `PieceGroup` (`node.group`): the engine runs them as that one node (autograd_backward's
+    `run_group`), and node hooks on the shared node are the group's. Other shared nodes refuse
     node hooks (`_refuse_shared`: they would see one output's gradient, PyTorch's see all)."""
     first, count, nodes = None, 0, []
     for k, p in enumerate(pieces):
@@ -163,9 +164,13 @@ def show_pieces(pieces, name: str, x) -> None:
         if first is None:
             first = node
     if count > 1:
-        if name in _CAT_NAMES and all(n is not None and n.op_class.__name__ == "GetItem"
-                                      and n.basic for n in nodes):  # fmt: skip
-            group = PieceGroup(nodes)
+        cat = name in _CAT_NAMES and all(n is not None and n.op_class.__name__ == "GetItem"
+                                         and n.basic for n in nodes)  # fmt: skip
+        summed = not cat and name in _SUM_NAMES and count == len(nodes) and all(
+            len(n.parents) == 1 and n.parents[0] is first.parents[0]
+            and n.in_shapes == first.in_shapes for n in nodes)  # fmt: skip
+        if cat or summed:
+            group = PieceGroup(nodes, summed)
             for n in nodes:
                 if n is not None:
                     n.group = group
@@ -183,18 +188,25 @@ _CAT_NAMES = frozenset(
 )  # fmt: skip
 
 
+# PyTorch's nodes over several results whose input gradient is the sum of each result's
+# backward (a result no gradient reached adds nothing), descent's results being one node each
+_SUM_NAMES = frozenset(("AminmaxBackward0",))
+
+
 class PieceGroup:
     """The pieces of one split / chunk / unbind as PyTorch's one node over them: `refs` holds a
     weak reference per output (None for a piece without a node of its own), `hooks` the node
     hooks registered on the shared node (`grad_fn.register_hook` / `register_prehook`), which
     see every output's gradient at once (None for a piece no gradient reached). The nodes hold
-    the group; it holds them weakly (no cycle: the graph is freed by reference counts)."""
+    the group; it holds them weakly (no cycle: the graph is freed by reference counts).
+    `summed`: x's gradient is the sum of the pieces' own backward (aminmax), not their cat."""
 
-    __slots__ = ("refs", "hooks", "idxs", "order")
+    __slots__ = ("refs", "hooks", "idxs", "order", "summed")
 
-    def __init__(self, nodes) -> None:
+    def __init__(self, nodes, summed: bool = False) -> None:
+        self.summed = summed
         self.refs = tuple(None if n is None else weakref.ref(n) for n in nodes)
-        self.idxs = tuple(None if n is None else n.idx for n in nodes)
+        self.idxs = None if summed else tuple(None if n is None else n.idx for n in nodes)
         self.hooks: list | None = None
         # (output index, hook) per Tensor.register_hook on a piece, in registration order: PyTorch
         # runs the tensor hooks of a node's outputs in that order, then their retain_grad
@@ -205,21 +217,22 @@ class PieceGroup:
         return [None if r is None else r() for r in self.refs]
 
 
-# the shared node of aminmax's results (split pieces that are not a `PieceGroup`) -> how many
+# a shared node whose pieces are not a `PieceGroup` (split pieces that are not basic slices,
+# aminmax's results that are not one node each over x) -> how many
 _GROUP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _refuse_shared(node, what: str) -> None:
-    """A node hook on the node aminmax's results share: descent runs each result's backward
-    apart, so the hook would see one result's gradient where PyTorch's sees all of them."""
+    """A node hook on a shared node that descent does not run as one: the hook would see one
+    output's gradient where PyTorch's sees all of them."""
     n = _GROUP.get(node) if _GROUP else None
     if n:
         name = type(node).__name__
         raise RuntimeError(
-            f"{name}.{what}: descent computes the {n} outputs this node shows (aminmax's "
-            "results) in separate backward steps, so a hook on their shared node would see one "
-            "output's gradient where PyTorch's sees all of them; register a hook on each output "
-            "tensor instead (t.register_hook(fn) gets that output's gradient)"
+            f"{name}.{what}: descent computes the {n} outputs this node shows in separate "
+            "backward steps, so a hook on their shared node would see one output's gradient "
+            "where PyTorch's sees all of them; register a hook on each output tensor instead "
+            "(t.register_hook(fn) gets that output's gradient)"
         )
 
 
@@ -364,6 +377,11 @@ def _with_shown(node, key: str, parents: tuple, node_class):
                 or len(node.in_shapes[0]) != 2):  # fmt: skip
             return None
         new = (_shown("LogSoftmaxBackward0", parents[0], node_class),)
+    elif key == "PoolGather":  # adaptive_max_pool1d: squeeze(adaptive_max_pool2d(unsqueeze))
+        if torch_name(node) != "SqueezeBackward1" or parents[0] is None:
+            return None
+        inner = _shown("UnsqueezeBackward0", parents[0], node_class)
+        new = (_shown("AdaptiveMaxPool2DBackward0", inner, node_class),)
     elif key == "RDivScalar":  # c / x: reciprocal(x) * c
         if torch_name(node) != "MulBackward0" or parents[0] is None:
             return None
@@ -375,7 +393,8 @@ def _with_shown(node, key: str, parents: tuple, node_class):
 
 
 _CONVS = frozenset({"Conv2d", "ConvNd", "ConvTransposeNd"})
-_HAS_SHOWN = frozenset({"GetItem", "IndexGetItem", "Linear", "SoftmaxCrossEntropy", "RDivScalar"})
+_HAS_SHOWN = frozenset({"GetItem", "IndexGetItem", "Linear", "SoftmaxCrossEntropy", "RDivScalar",
+                        "PoolGather"})
 
 
 def next_functions(node, node_class) -> tuple:

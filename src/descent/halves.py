@@ -185,7 +185,7 @@ def sdpa_forward_part(i0, i1, a, matmul, transpose_last2) -> None:
     else:
         matmul(q[i0:i1], k[i0:i1].swapaxes(-1, -2), out=sh)
     if sh.size:
-        softmax(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False)
+        softmax(sh.reshape(-1, sh.shape[-1]), scale, n_q, causal, False, True)  # safe
     matmul(sh, v[i0:i1], out=out[i0:i1])
 
 

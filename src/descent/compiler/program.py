@@ -34,6 +34,7 @@ distinct buffers.
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from time import perf_counter as _perf_counter
 from typing import Any
@@ -559,7 +560,7 @@ class Program:
                         continue
             if type(node) is _GetItem and node.basic and type(gy) is _ndarray and pool:
                 parent = deliveries[0][1] if deliveries else None
-                if isinstance(parent, autograd.Function):
+                if _slice_target(node, parent):
                     _slice_gradient(grads, parent, node, gy, deliveries[0][2], pool,
                                     parent in partition)
                     continue
@@ -774,8 +775,8 @@ def _plain_plan(prog, ins: Backward):
             kind, aux = _GELU, id(node)
         elif id(node) in prog.ln_backward:
             kind, aux = _LN, id(node)
-        elif (cls is _GetItem and node.basic and deliveries
-                and isinstance(deliveries[0][1], autograd.Function)):  # fmt: skip
+        elif cls is _GetItem and node.basic and deliveries and _slice_target(node,
+                                                                            deliveries[0][1]):
             parent = deliveries[0][1]
             kind, aux = _SLICE, (dels[0][1], deliveries[0][2], parent in partition)
         elif cls in _RESHAPES and len(deliveries) == 1:
@@ -1230,6 +1231,15 @@ def _pair_linear_relu(steps: list, reads: dict, keep) -> None:
             nextra[2] = _DONE_BY_LINEAR
 
 
+def _slice_target(node, parent) -> bool:
+    """Whether a basic-index read's gradient goes into its parent's at its index
+    (`_slice_gradient`): a parent node's, or a leaf's for a piece of a split (eager's cat,
+    run_group: a leaf's zero-padded pieces summed made a piece's -0.0 +0.0; session 31)."""
+    if isinstance(parent, autograd.Function):
+        return True
+    return node.group is not None and isinstance(parent, _Tensor)
+
+
 def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) -> None:
     """A basic-index read's gradient added at its index into the parent's gradient.
 
@@ -1264,7 +1274,7 @@ def _slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = False) ->
         buf[node.idx] = gy
         grads[parent] = buf
         if node.group is not None:
-            _FRESH[:] = [weakref.ref(buf), node.group]
+            _FRESH.mark = (weakref.ref(buf), node.group)
         return
     if node.group is not None and _started_by_group(prev, node):
         prev[node.idx] = gy  # eager's cat (run_group): copied, a -0.0 kept
@@ -1299,7 +1309,7 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
         np.copyto(dest, gy)
         grads[parent] = buf
         if prev is None and not fill and node.group is not None:
-            _FRESH[:] = [weakref.ref(buf), node.group]
+            _FRESH.mark = (weakref.ref(buf), node.group)
         return True
     pooled = any(b is prev for b in pool.free.get((shape, prev.dtype), ()))
     if not (_getrefcount(prev) <= 3 + pooled and prev.base is None and prev.flags.writeable
@@ -1312,17 +1322,19 @@ def _reshaped_slice_gradient(grads, parent, node, gy, shape, pool, fill: bool = 
     return True
 
 
-# [weak reference to the zeros buffer a piece of a split started as its parent's gradient, the
-# split's group (grad_fn.PieceGroup)]: the pass delivers one split's pieces one after another
-# (eager runs them as one step), so the other pieces copy into that buffer instead of adding
-# (0.0 + -0.0 would be +0.0 where eager's cat keeps the piece's -0.0)
-_FRESH: list = [None, None]
+# .mark: (weak reference to the zeros buffer a piece of a split started as its parent's
+# gradient, the split's group (grad_fn.PieceGroup)): the pass delivers one split's pieces one
+# after another (eager runs them as one step), so the other pieces copy into that buffer instead
+# of adding (0.0 + -0.0 would be +0.0 where eager's cat keeps the piece's -0.0). Per thread: a
+# pass runs on its caller's thread, and two compiled functions replaying at once in two threads
+# read their own (one module variable let one add into the other's: session 31).
+_FRESH = threading.local()
 
 
 def _started_by_group(prev, node) -> bool:
     """Whether `prev` is the zeros buffer another piece of `node`'s split started."""
-    ref = _FRESH[0]
-    return _FRESH[1] is node.group and ref is not None and ref() is prev
+    mark = getattr(_FRESH, "mark", None)
+    return mark is not None and mark[1] is node.group and mark[0]() is prev
 
 
 def _widens(prev, gy) -> bool:

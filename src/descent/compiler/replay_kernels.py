@@ -161,9 +161,9 @@ def sdpa_forward(op, q, k, v, axes=None, pool=None):
         rows = s.reshape(-1, s.shape[-1])
         sm, scale, causal = _jit().softmax_fwd32, np.float32(op.scale), bool(op.causal)
         if pool is None:
-            sm(rows, scale, n_q, causal, False)
+            sm(rows, scale, n_q, causal, False, True)  # safe: -inf rows give 0
         else:  # halves of whole heads (the causal limit is the row's index modulo n_q)
-            split(rows.shape[0], lambda i0, i1: sm(rows[i0:i1], scale, n_q, causal, False),
+            split(rows.shape[0], lambda i0, i1: sm(rows[i0:i1], scale, n_q, causal, False, True),
                   n_q, s.size)  # fmt: skip
     op.probs = s
     if axes is None:

@@ -9,8 +9,9 @@ for NumPy arrays, and None otherwise (float64 on the GPU, mixed dtypes, `DESCENT
 which case the op runs its generic `xp` code. Importing this package needs no GPU;
 `descent.kernels.cuda` compiles its kernels on first use. The signatures are those of
 `descent.kernels.cuda`. Importing the package makes numba's on-disk cache safe for several
-processes at once (`_numba_cache`) and lets a process load descent's cached kernels without
-numba's compile-time set-up (`_numba_startup`: no registry refresh, no scipy.linalg import), and
+processes at once and keyed on the sibling modules a kernel file inlines (`_numba_cache`),
+lets a process load descent's cached kernels without numba's compile-time set-up
+(`_numba_startup`: no registry refresh, no scipy.linalg import), and
 on an AVX-512 core has descent's kernels use 512-bit vectors where LLVM's tuning prefers 256
 (`_numba_width`).
 """
@@ -18,12 +19,14 @@ on an AVX-512 core has descent's kernels use 512-bit vectors where LLVM's tuning
 from __future__ import annotations
 
 from ._numba_cache import install as _install_cache_lock
+from ._numba_cache import install_source_stamps as _install_source_stamps
 from ._numba_startup import install as _install_quick_start
 from ._numba_width import install as _install_vector_width
 
 # numba's on-disk cache is not safe for several processes compiling at once: lock it before any
 # kernel of this package compiles or loads (see _numba_cache).
 _install_cache_lock()
+_install_source_stamps()  # a kernel's cache also keys on the sibling modules it inlines
 _install_quick_start()
 _install_vector_width()
 

@@ -361,9 +361,24 @@ def _row_max32(x, scale, n_q, causal, out):
         out[r] = m
 
 
+@njit(inline="always", **_OPTS)
+def _all_neginf(x, r, lim, scale):
+    """Whether scale * x[r, j] is -inf for every j < lim (a row that attends to nothing)."""
+    for j in range(lim):
+        if scale * x[r, j] != -_INF:
+            return False
+    return True
+
+
 @njit(**_OPTS)
-def softmax_fwd32(x, scale, n_q, causal, log):
+def softmax_fwd32(x, scale, n_q, causal, log, safe=False):
     """In place: x (R, S) becomes softmax(scale * x) (or log-softmax) row by row.
+
+    safe (attention, softmax only): a row whose scaled scores are all -inf becomes 0, as
+    PyTorch's _safe_softmax, instead of nan (exp(-inf - -inf)), as F.softmax keeps. Checked
+    only where the row's maximum is -inf (the maxima skip a NaN, so the whole row is read once
+    more there): one compare per row on the other rows. Every caller in descent passes it (one
+    compiled specialisation for F.softmax and attention); omitted, it is False.
 
     One array argument: an output that aliased the input would fail LLVM's runtime alias
     check and run the scalar loop (3x slower, measured). The masked columns are filled by a
@@ -374,12 +389,15 @@ def softmax_fwd32(x, scale, n_q, causal, log):
     n_rows, n_cols = x.shape
     mx = np.empty(n_rows, np.float32)
     if causal and (x.strides[1] == 4 or n_cols == 1):
-        _causal_rows16(x, scale, n_q, log, mx)
+        _causal_rows16(x, scale, n_q, log, safe, mx)
         return
     _row_max32(x, scale, n_q, causal, mx)
     for r in range(n_rows):
         lim = min(n_cols, r % n_q + 1) if causal else n_cols
         m = mx[r]
+        if safe and m == -_INF and _all_neginf(x, r, lim, scale):
+            x[r, :] = _ZERO
+            continue
         s = _ZERO
         if log:
             for j in range(lim):
@@ -404,13 +422,28 @@ def softmax_fwd32(x, scale, n_q, causal, log):
 
 
 @njit(inline="always", **_OPTS)
-def _causal_rows16(x, scale, n_q, log, t):
+def _causal_rows16(x, scale, n_q, log, safe, t):
     """softmax_fwd32's causal rows in 16-lane chunks (`_cpu_simd`; t: (R,) scratch). Three
     passes over all the rows, each row independent of the others within a pass (so the core
-    overlaps consecutive rows): the maxima, the exponentials and their sums, the scaling."""
+    overlaps consecutive rows): the maxima, the exponentials and their sums, the scaling. The
+    safe rows of -inf scores are found between the first two (a compare loop over the maxima)
+    and zeroed after the third, so the two hot passes stay as they were."""
     n_rows, n_cols = x.shape
     for r in range(n_rows):
         t[r] = _simd.row_max(x, r, min(n_cols, r % n_q + 1), scale)
+    dead = np.empty(0, np.int64)
+    if safe:
+        n_dead = 0
+        for r in range(n_rows):
+            n_dead += t[r] == -_INF
+        if n_dead:
+            dead = np.empty(n_dead, np.int64)
+            n_dead = 0
+            for r in range(n_rows):
+                if t[r] == -_INF and _all_neginf(x, r, min(n_cols, r % n_q + 1), scale):
+                    dead[n_dead] = r
+                    n_dead += 1
+            dead = dead[:n_dead]
     for r in range(n_rows):
         lim = min(n_cols, r % n_q + 1)
         if log:
@@ -427,6 +460,8 @@ def _causal_rows16(x, scale, n_q, log, t):
             _simd.row_scale(x, r, lim, _ONE / t[r])
             if lim < n_cols:
                 x[r, lim:] = _ZERO
+    for r in dead:
+        x[r, :] = _ZERO
 
 
 @njit(**_OPTS)

@@ -286,15 +286,18 @@ def _rows(a):
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
-def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = False, out=None):
+def softmax_forward(
+    x, *, scale: float = 1.0, causal: bool = False, log: bool = False, safe: bool = False, out=None
+):
     """softmax(scale * x) (or log-softmax) over the last axis; `out=x` works in place.
 
     causal: x is (..., L, S) attention scores; key j > query i is masked (probability 0, or
-    -inf for log), and never exponentiated. float32 only (see `kernel`).
+    -inf for log), and never exponentiated. safe (attention): a row of -inf scores gives 0, as
+    PyTorch's _safe_softmax (F.softmax gives nan there, as PyTorch's). float32 only.
     """
     n_q = x.shape[-2] if (causal and x.ndim >= 2) else 1
     if out is not None and not out.flags.c_contiguous:
-        np.copyto(out, softmax_forward(x, scale=scale, causal=causal, log=log))
+        np.copyto(out, softmax_forward(x, scale=scale, causal=causal, log=log, safe=safe))
         return out
     if out is None:
         out = np.array(x, dtype=x.dtype, order="C")  # the kernel works in place
@@ -302,7 +305,7 @@ def softmax_forward(x, *, scale: float = 1.0, causal: bool = False, log: bool = 
         np.copyto(out, x)
     if out.size:
         y2 = out.reshape(-1, out.shape[-1]) if out.ndim else out.reshape(1, 1)
-        _k().softmax_fwd32(y2, np.float32(scale), n_q, bool(causal), bool(log))
+        _k().softmax_fwd32(y2, np.float32(scale), n_q, bool(causal), bool(log), bool(safe))
     return out
 
 

@@ -101,8 +101,12 @@ class ScaledDotProductAttention(Function):
         masked = self.mask is not None or bias
         kern = None if masked else backend.fused("softmax_forward", s)
         if kern is not None:
-            # CuPy: scale, causal mask and softmax in one kernel, in place.
-            s = kern(s, scale=self.scale, causal=self.causal, out=s)
+            # scale, causal mask and softmax in one kernel, in place. The CPU kernel's `safe`:
+            # a row of -inf scores gives 0, as below (CuPy's kernel still gives nan there)
+            if kern is _cpu().softmax_forward:
+                s = kern(s, scale=self.scale, causal=self.causal, safe=True, out=s)
+            else:
+                s = kern(s, scale=self.scale, causal=self.causal, out=s)
         else:
             s *= q.dtype.type(self.scale)
             s = self._scores(xp, s, bias)

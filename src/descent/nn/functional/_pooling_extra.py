@@ -424,12 +424,19 @@ def _adaptive_max_nd(x, output_size, return_indices, nd, op):
     # The winners' positions are data: see _max_pool_nd
     flat = computed(_adaptive_flat, (x,), (nd, tuple(out)))
     if x._data.dtype in _FUSED_GATHER:  # one node, the composite's calls (its bits)
-        kind = f"AdaptiveMaxPool{max(nd, 2)}DBackward0"  # (PyTorch's 1-d is its 2-d)
+        # PyTorch's 1-d is its 2-d of x.unsqueeze(-2), squeezed: the node shows that chain
+        # (SqueezeBackward1 over ShownNodes AdaptiveMaxPool2DBackward0 and UnsqueezeBackward0,
+        # grad_fn._with_shown) at no cost a call; unbatched, x's unsqueeze and the select of
+        # the result are nodes already: the select shows as the squeeze
+        kind = ("SqueezeBackward1" if nd == 1 and not unbatched
+                else f"AdaptiveMaxPool{max(nd, 2)}DBackward0")  # fmt: skip
         y = PoolGather.apply(x, idx=flat._data, kind=kind)
     else:
         y = take_along_axis(_nc(x, n, c), _nc(flat._data, n, c), axis=2).reshape(n, c, *out)
     if unbatched:
-        y, flat = y[0], flat[0]
+        y0, y, flat = y, y[0], flat[0]
+        if nd == 1 and x._data.dtype in _FUSED_GATHER:
+            show_as(y, "SqueezeBackward1", (y0,))
     return (y, flat) if return_indices else y
 
 
