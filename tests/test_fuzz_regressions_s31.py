@@ -302,3 +302,25 @@ def test_det_of_a_rank_deficient_product_has_zero_second_derivative():
     (g,) = descent.autograd.grad(descent.linalg.det(x @ x.mT) * 1.97, x, create_graph=True)
     (h,) = descent.autograd.grad((g * descent.tensor(w, dtype=descent.float64)).sum(), x)
     np.testing.assert_allclose(h.numpy(), 0.0, atol=1e-13)  # det(x x^T) is identically 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. floor / ceil / trunc / round under create_graph: PyTorch's zeros_like(grad) hangs on no
+# graph; descent's where(True, 0, gy) passed a 0 back into gy's graph, where it met the infinite
+# derivative of 0 ** y (0 * inf = nan). grad2 fuzz 30510099 (trunc -> float_power -> abs).
+
+
+@pytest.mark.parametrize("fn", ["trunc", "floor", "ceil", "round"])
+def test_rounding_gradient_hangs_on_no_graph(fn):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([0.5, 1.0, 0.97], dtype=m.float64, requires_grad=True)
+        y = m.tensor([-0.17, 0.83, 0.0997], dtype=m.float64, requires_grad=True)
+        v = m.abs(m.float_power(getattr(m, fn)(x), y))
+        (v * m.tensor([0.26, 0.80, 1.62], dtype=m.float64)).sum().backward(create_graph=True)
+        s = (x.grad * m.tensor([1.25, 1.97, 1.58], dtype=m.float64)).sum() + (v * 0).sum()
+        hx, hy = m.autograd.grad(s, [x, y])
+        outs.append((x.grad, hx, hy))
+        assert not x.grad.requires_grad
+    for d, t in zip(*outs, strict=True):
+        _same(d, t)

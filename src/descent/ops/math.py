@@ -307,8 +307,11 @@ class Round(Function):
 
     def backward(self, gy, ops):
         # Zeros, not None (the input stays connected) and not gy * 0: PyTorch's zeros_like(grad)
-        # also where gy is inf or nan.
-        return ops.where(True, 0, gy)
+        # also where gy is inf or nan. Under create_graph they hang on no graph (zeros_like's
+        # result does not depend on grad): a where over gy passed a 0 back into gy's own graph,
+        # where 0 times an infinite derivative was nan (trunc(x) ** y at a zero base: grad2
+        # fuzz 30510099)
+        return ops.where(True, 0, gy.detach() if ops.is_graph else gy)
 
 
 def _rounding(mode, doc):
