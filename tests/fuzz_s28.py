@@ -1403,12 +1403,15 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "grad2",
         r"values differ|nan at",
         r"^(?=[\s\S]*F\.(?:hardtanh|relu6|hardswish|elu|celu|selu|softshrink|hardshrink|"
-        r"leaky_relu)\()(?=[\s\S]*(?:m\.(?:log|sqrt|rsqrt|acos|asin|atanh|acosh|log2|log10|logit)\(|"
-        r"math\.nan))",
+        r"leaky_relu)\()(?=[\s\S]*(?:m\.(?:log|log1p|sqrt|rsqrt|acos|asin|atanh|acosh|log2|log10|"
+        r"logit|xlogy)\(|m\.div\(\w+, 0\.0\)|math\.nan))",
         "a nan reaching an activation with branches (hardtanh, relu6, elu, shrink, ...): PyTorch "
         "passes or masks its gradient depending on its vectorized loop or scalar tail (it "
         "disagrees with itself; the differential fuzz does not compare these, NAN_GRAD_OPS), "
-        "and the nan comes from log / sqrt / acos ... of an out-of-domain value or the input",
+        "and the nan comes from log / sqrt / acos ... of an out-of-domain value or the input "
+        "(session 31 added log1p of x < -1, xlogy of a negative y and 0 / 0: 17 programs of "
+        "grad2 30510001, e.g. 30518637: elu(log1p(-1.04)) whose gradient is PyTorch's gy where "
+        "its scalar tail passes it, descent's nan)",
     ),
     (
         "grad2",
@@ -1639,6 +1642,64 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
         "is the bias, descent's) and nan for a longer one (8 values, its vectorized cascade "
         "merges partial moments as inf - inf), so every output of the group is nan there "
         "(session 30, helper-229)",
+    ),
+    # Session 31 (helper-234): classes from the triage of grad2 campaign 30510001
+    (
+        "grad2",
+        r"raises at line (?:None|\d+) vs \d+ \(descent (?:-|TypeError: cannot make a tensor from "
+        r"data of dtype object) \| torch _LinAlgError: torch\.linalg\.solve: The solver failed "
+        r"because the input matrix is singular",
+        r"slogdet\(",
+        "PyTorch's slogdet backward under create_graph solves A^H X = I with linalg.solve, "
+        "which refuses a singular matrix (log|det| = -inf there: its gradient A^{-T} does not "
+        "exist; PyTorch's backward without a graph gives +-inf from its LU); descent's gives nan "
+        "(a superset: it computes where PyTorch raises; descent's TypeError is the program's "
+        "next line multiplying the None gradient of an unused leaf). 16 programs of 30510001",
+    ),
+    (
+        "grad2",
+        r"values differ",
+        r"^(?=[\s\S]*sinc\()(?=[\s\S]*1e-08)",
+        "sinc near 0 (x = +-1e-8) in float64 too: its derivative's formula (pi x cos(pi x) - "
+        "sin(pi x)) / (pi x^2), PyTorch's and descent's (the same order of operations), cancels "
+        "to a few correct digits and the second order differentiates the noise: 30516803, x = "
+        "-1e-8, PyTorch 2.7076, descent 2.6920, central differences 1.5656 (= the cotangent times "
+        "sinc''(0) = -pi^2 / 3); neither is right (15 programs of 30510001)",
+    ),
+    (
+        "grad2",
+        r"values differ",
+        r"^(?=[\s\S]*(?:\.prod\(|m\.prod\())(?=[\s\S]*1e-08)",
+        "the higher orders of prod with a 1e-8 entry: both libraries form P / x_i terms that "
+        "cancel; in exact rational arithmetic 30542350's third order is -0.348189073593 and "
+        "-0.75266 where descent gives -0.3481890735904 and -0.7424, PyTorch -0.3481890737943 "
+        "and -0.6886 (descent the nearer; neither exact)",
+    ),
+    (
+        "grad2",
+        r"^out\S*: inf at \(.*\): -?inf vs -?\d",
+        r"m\.logit\(",
+        "logit of a value within an ulp of 1 (or 0): solve(x, x.mT) of a 1 x 1 x is 1 exactly in "
+        "descent (NumPy's LAPACK) and 1 - 1 ulp in PyTorch's (MKL's reciprocal-multiply), and "
+        "log(z / (1 - z)) turns that ulp into inf vs 36.7 (30520901); i0 of a tiny value likewise "
+        "(30535148)",
+    ),
+    (
+        "grad2",
+        r"raises at line \d+ vs (?:None|\d+) \(descent LinAlgError: linalg\.inv: Singular matrix",
+        r"@ \w+\.mT\)|cummax\(",
+        "inv of an exactly rank-deficient matrix (x @ x.mT of a column, cummax's repeated "
+        "columns): OpenBLAS's getrf meets an exact 0 pivot (descent raises, as PyTorch does for "
+        "one), MKL's a rounding residue of 1e-17 (PyTorch returns an inverse of 1e16-sized "
+        "entries): which one is the rounding's choice (30535450, 30534655)",
+    ),
+    (
+        "grad2",
+        r"values differ",
+        r"m\.linalg\.pinv\(",
+        "pinv of an ill-conditioned matrix: the SVDs (OpenBLAS's gesdd, MKL's) differ in the last "
+        "bits, which the second order's pinv^3 terms amplify by cond^2 (30518758: 1e-10 relative "
+        "apart, each 1e-9 relative from central differences)",
     ),
 ]
 
