@@ -71,7 +71,8 @@ optimizer-in-backward tutorials, torch.svd / cholesky / lu research code, NaN-aw
 Captum-style attributions, a Distribution subclass, a warmup scheduler, PixelCNN++'s loss, saved
 tensor hooks, Embedding(max_norm), jit.trace, EfficientNet-PyTorch, printed output, forum
 autograd gotchas, torchtext-style classification, a stock-price LSTM, a CRNN with CTC, a GMM by
-EM, Dragonnet, an LSTM autoencoder for anomalies).
+EM, Dragonnet, an LSTM autoencoder for anomalies, PointNet++'s sampling, GLMs by IRLS and a
+Laplace GP classifier).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -1208,6 +1209,13 @@ CASES = {
     # the LSTM autoencoder anomaly tutorial: reshape / repeat encoder-decoder, L1Loss(sum),
     # best weights by deepcopy(state_dict()), a percentile threshold
     "lstm_autoencoder_anomaly": ((1e-5, 1e-6), None),
+    # yanx27's PointNet++ utilities: farthest point sampling, ball query by sort and masks,
+    # index_points, set abstraction, feature propagation (conv biases before BatchNorm dropped:
+    # Adam steps their rounding, and eval mode reads the running means that recorded it)
+    "pointnet2_sampling": ((1e-5, 1e-6), None),
+    # float64 GLMs by IRLS (Poisson with an offset, logistic; Wald tests by special.ndtr) vs
+    # Newton on autograd.functional.hessian; a GP classifier by the Laplace approximation
+    "glm_irls_laplace_gp": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
