@@ -17,10 +17,11 @@ Beside the wall time each row gives the process CPU time per call divided by the
 the cores that library kept busy. The first calls (recording, tracing, compiling) are timed
 separately. The load average is printed before and after: on a shared machine the figures are
 NOT quiet-machine results (PyTorch's threaded kernels suffer most from other jobs).
-After the warm-up rounds, untimed rounds run on (at most `--settle`, default 30) until each
+After the warm-up rounds, untimed rounds run on (at most `--settle`, default 60) until each
 compiled step's thread plan is chosen and checked (`threads.ThreadPlan`: its trials take ~30-60
 calls here, ~100 where its check times the plans again, many of them on a slower plan, which
-the median of a short run took in before session 30); the report says how many rounds ran.
+the median of a short run took in before session 30; since session 31 two close plans are
+timed for up to 20 rounds, ~35 blocks here); the report says how many rounds ran.
 `--settle 0`: as before.
 
 JAX is optional (the `bench` extra: pip install 'descent[bench]'); without it its rows say so.
@@ -451,7 +452,7 @@ def main() -> None:
     ap.add_argument(
         "--settle",
         type=int,
-        default=30,
+        default=60,
         help="untimed rounds at most, after the warm-up, until descent's thread plans settle",
     )
     ap.add_argument("--only", default="gpt,mlp,lenet")

@@ -332,3 +332,82 @@ def test_a_changed_choice_starts_again_at_retune(clock):
     _run(plan, clock, cost, 4 * threads.ThreadPlan.RETUNE + 100)
     assert plan.plan == ONE
     assert plan.interval == threads.ThreadPlan.RETUNE
+
+
+# -- session 31 (helper-231): two close plans are timed until they are apart ---------------------
+# At 709c06ea the halves plan was ~5% faster than one thread at the GPT step (per-round ratios
+# 0.947, 0.948 in blocks), within a round's noise (+-12%), so the median of 5 rounds still chose
+# one thread in some runs. Now rounds go on while the leader and the next plan are within
+# Z x the standard error of each other (`ThreadPlan._leader`), up to ROUNDS_MAX, where a tie
+# goes to the halves (`ThreadPlan._tie`). Each case below chose wrong under 476d9fd4's rule.
+
+
+def _per_round(halves):
+    """A cost: one thread 1.0, every core 2.5 (dropped after two rounds), the halves
+    halves[k] in round k (its last value on from there)."""
+
+    def cost(p, i):
+        if p != HALVES:
+            return (1.0, 2.5)[p]
+        k = len(plan_ref[0].rounds)
+        return halves[min(k, len(halves) - 1)]
+
+    return cost
+
+
+plan_ref: list = [None]
+
+
+def _settle_with(clock, halves):
+    plan = plan_ref[0] = threads.ThreadPlan()
+    _until_settled(plan, clock, _per_round(halves), limit=400)
+    return plan
+
+
+def test_close_plans_are_timed_until_apart(clock):
+    """The halves 5% faster on average but not in the first 5 rounds' median (1.00: one thread
+    before): more rounds, then the halves, long before ROUNDS_MAX, no tie."""
+    halves = [1.02, 0.99, 1.05, 0.90, 1.00] + [0.93, 0.95, 0.91, 0.96, 0.94, 0.92, 0.95] * 3
+    plan = _settle_with(clock, halves)
+    assert plan.plan == HALVES
+    assert plan.TRIALS < len(plan.rounds) < plan.ROUNDS_MAX and plan.ties == 0
+
+
+def test_one_thread_is_kept_when_the_halves_only_looked_faster(clock):
+    """The first 5 rounds' median says the halves are 3% faster (0.97: the halves before), the
+    rounds after say 4% slower: one thread."""
+    halves = [0.93, 1.10, 0.96, 1.12, 0.97] + [1.03, 1.05, 1.04, 1.06, 1.02] * 4
+    plan = _settle_with(clock, halves)
+    assert plan.plan == ONE
+    assert len(plan.rounds) > plan.TRIALS and plan.ties == 0
+
+
+def test_a_tie_after_rounds_max_goes_to_the_halves(clock):
+    """Ratios cycling through 1.08, 0.88, 0.99, 1.03, 0.93 (around HALVES_MARGIN's 0.98: never
+    apart); the first 5 rounds' median 0.99 chose one thread before. After ROUNDS_MAX rounds
+    the tie goes to the halves (on average the faster on the host where it is timed: `_tie`)."""
+    halves = [1.08, 0.88, 0.99, 1.03, 0.93] * 8
+    plan = _settle_with(clock, halves)
+    assert len(plan.rounds) == plan.ROUNDS_MAX and plan.ties == 1
+    assert plan.plan == HALVES
+
+
+def test_a_tie_between_one_thread_and_every_core_goes_to_one_thread(clock, monkeypatch):
+    """Where the halves are not timed (BLAS at one thread, MKL): every core cycling through
+    0.99, 0.83, 0.94, 1.03, 0.91 of one thread's time (around its MARGIN, 0.95). The first 5
+    rounds' median 0.94 chose every core before; a tie goes to one thread, whose threads do not
+    spin after its calls."""
+    monkeypatch.setattr(threads, "_two_blas_threads", lambda: False)
+    plan = threads.ThreadPlan()
+    every = [0.99, 0.83, 0.94, 1.03, 0.91] * 8
+    _until_settled(plan, clock, lambda p, i: every[len(plan.rounds)] if p else 1.0, limit=400)
+    assert len(plan.rounds) == plan.ROUNDS_MAX and plan.ties == 1
+    assert plan.plan == ONE
+
+
+def test_clear_choices_still_take_trials_rounds(clock):
+    """Plans apart from the first rounds (the constant costs of the cases above, and the GPT
+    step's usual halves at 0.88-0.93 with noise) are chosen after TRIALS rounds, as before."""
+    halves = [0.88, 0.93, 0.90, 0.86, 0.92] * 4
+    plan = _settle_with(clock, halves)
+    assert plan.plan == HALVES and len(plan.rounds) == plan.TRIALS

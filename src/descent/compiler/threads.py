@@ -43,7 +43,21 @@ its blocks ran 2-5 ms slow) is followed by another timed call of its plan (`LATE
 rounds that hold one are
 left out of the choice, judged once the timing's smallest gap is known (a single-call warm-up
 has only long gaps; a training loop's steady data loading sets the smallest gap and drops
-nothing); up to `REDO` more rounds replace them. Every choice is then checked on `VERIFY` calls:
+nothing); up to `REDO` more rounds replace them. Two plans within each other's noise are timed
+on (session 31, helper-231: at 709c06ea the halves plan was ~5% faster than one thread at the
+GPT step, a round's noise +-12%, and the median of 5 rounds still chose one thread in some
+runs): from the `TRIALS`-th round the leading plan (the smallest median per-round log ratio to
+one thread, less the log of its margin) is chosen only once the median of its per-round
+differences to the next plan's is `Z` (1.64) standard errors from 0 (the standard error from the
+differences' quartiles: a spike moves it little), else another round runs, up to `ROUNDS_MAX`
+(20) rounds, where a tie goes to the halves plan over either other (over 150 rounds of the
+GPT step on the Intel host its median ratio to one thread was 0.913; where it lost, by 1-2%
+on the Zen 3 host, its margin covers that), and to one thread over every core (see `_tie`).
+On a fake clock whose rounds are drawn from 180 measured ones (their ratios shifted), the
+halves at 0.95 x one thread's time were chosen in 91% of 1000 timings (77% by the median of 5),
+after 10.4 rounds on average (59 calls to settle, 35 before); at 0.90 x in 98% (90%); at
+1.02 x in 12% (7.5%), at 1.05 x in 1.3% (3.3%) (session 31 in docs/compile.md). Every choice is
+then checked on `VERIFY` calls:
 every core or the halves above `VERIFY_SLACK` x one thread's trials (their median), or one
 thread above `RECHECK_SLACK` x its own, times the plans again, once (trials that ran while
 another library's threads still spun chose every core for the MLP step in benchmarks/compile.py,
@@ -56,8 +70,9 @@ softmax and the AdamW step split between the caller and the split worker, and at
 halves of the batch), is timed beside them where NumPy's BLAS runs two threads on two usable
 cores, and kept when `HALVES_MARGIN` faster than one thread (then checked on `VERIFY` calls as
 every core is): it pays on some hosts and not on others (see `SPLIT`, `HALVES`, `HALVES_PLAN`).
-On the Intel host of sessions 27-30 it is ~8-10% faster than one thread at the baby-gpt step
-(median per-round ratios 0.92-0.96 in session 30's logs); the MLP step chooses one thread or
+On the Intel host of sessions 27-31 it is ~5-10% faster than one thread at the baby-gpt step
+(median per-round ratios 0.92-0.96 in session 30's logs, 0.88-0.91 in session 31's); the MLP
+step chooses one thread or
 every core there (it has no halves sites to speak of), and with descent's products on MKL
 every core was ~5% faster than one thread at the GPT step in a standalone run (why there and
 not with OpenBLAS: not measured).
@@ -74,6 +89,7 @@ and one thread's `end()` reset another's plan), and the timings are of calls tha
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from time import perf_counter
 
@@ -128,18 +144,21 @@ class ThreadPlan:
     RECHECK_SLACK = 1.10  # one thread: over 1.10 x its trials' median (see `_check`)
 
     HALVES_MARGIN = 0.98  # the halves plan: 2% faster (its loss where it loses is ~1-2%)
+    Z = 1.64  # the leader is chosen when apart from the next by Z x the standard error ...
+    ROUNDS_MAX = 20  # ... or after this many rounds (a tie then: `_tie`)
 
     DROP = 1.5  # a plan over 1.5 x the fastest in two rounds is not timed again (every core)
     GAP = 3.0  # a timing whose call began GAP x the smallest gap (and GAP_CALL x a call) ...
     GAP_CALL = 0.25  # ... after the call before it is not one (something else ran between)
     REDO = 4  # at most this many rounds more than TRIALS to replace such rounds
-    LATE = 24  # at most this many timed calls run again for a gap in a timing
+    LATE = 64  # at most this many timed calls run again for a gap in a timing (~3 a round in
+    # benchmarks/compile.py's blocks of 4: 24 ran out after 6-8 rounds)
 
     __slots__ = ("calls", "times", "rounds", "round", "queue", "choice", "trial", "fixed",
                  "verify", "overlap", "timed", "gap", "min_gap", "last_end", "last_dt",
                  "redo", "rechecked", "ran", "round_gap", "late", "prev_disturbed",
                  "prev_gap", "dropped", "retunes", "interval", "next_retune",
-                 "prev_choice")  # fmt: skip
+                 "prev_choice", "ties")  # fmt: skip
 
     def __init__(self) -> None:
         self.calls = 0
@@ -169,6 +188,7 @@ class ThreadPlan:
         self.interval = self.RETUNE  # calls from a re-timing to the next
         self.next_retune = self.RETUNE  # the call that times the plans again
         self.prev_choice = -1  # the choice before a re-timing (-1: none)
+        self.ties = 0  # choices made by `_tie` (tests, logs)
 
     def fix(self, plan) -> None:
         """Run one plan from now on, never timed again (benchmarks' A/B, tests): False or 0 one
@@ -300,7 +320,10 @@ class ThreadPlan:
     def _round_done(self) -> None:
         """A round's timings are in: drop a plan that lost by DROP, time another round, or
         choose by the rounds whose timed calls began within GAP x the smallest gap after the
-        call before (judged at the end: a benchmark's single-call warm-up has only long gaps)."""
+        call before (judged at the end: a benchmark's single-call warm-up has only long gaps).
+        After TRIALS such rounds the choice is made only once the leading plan is apart from
+        the next (`_leader`); while they are within each other's noise rounds go on, up to
+        ROUNDS_MAX, and a tie there goes to `_tie`."""
         self.rounds.append((self.round, self.round_gap))
         self.round_gap = 0.0
         clean = [r for r, gap in self.rounds if gap <= self.GAP * self.min_gap]
@@ -316,19 +339,52 @@ class ThreadPlan:
         rounds = [r for r in clean if all(p in r for p in self.timed)] or [
             r for r, _ in self.rounds if all(p in r for p in self.timed)
         ]
+        choice, rival, apart = self._leader(rounds)
+        if not apart and len(self.rounds) < self.ROUNDS_MAX:
+            self._next_round()
+            return
+        if not apart:
+            choice = self._tie(choice, rival)
+        self.ties += not apart
         self.times = tuple([r[p] for r in rounds if p in r] for p in range(3))
-        choice, ratio = 0, 1.0
-        for p, margin in ((1, self.MARGIN), (HALVES_PLAN, self.HALVES_MARGIN)):
-            if p in self.timed:  # (timed in every round: not dropped)
-                r = _median([t[p] / t[0] for t in rounds])
-                if r < margin and r < ratio:
-                    choice, ratio = p, r
         self.choice, self.verify = choice, []
         if self.prev_choice >= 0:  # a re-timing: back off while the choice holds
             same = choice == self.prev_choice
             self.interval = min(2 * self.interval, self.RETUNE_MAX) if same else self.RETUNE
             self.prev_choice = -1
             self.next_retune = self.calls + self.interval
+
+    def _leader(self, rounds: list) -> tuple:
+        """(the leading plan, the next, whether they are apart) over `rounds` ({plan: seconds}
+        each). A plan's score in a round is log(its time / one thread's) - log(its margin):
+        every core's MARGIN, the halves' HALVES_MARGIN, one thread's 0; the leader has the
+        smallest median score. Apart: the median of the per-round differences of the two
+        scores is further from 0 than Z x the median's standard error, taken as 1.253 x the
+        differences' interquartile range / 1.349 / sqrt(rounds) (the normal's; the quartiles
+        are robust to a spike or two, which a standard deviation is not)."""
+        margin = {0: 1.0, 1: self.MARGIN, HALVES_PLAN: self.HALVES_MARGIN}
+        plans = [p for p in self.timed if p in margin]
+        if len(plans) < 2 or not rounds:
+            return 0, None, True
+        scores = {p: [math.log(r[p] / r[0] / margin[p]) for r in rounds] for p in plans}
+        order = sorted(plans, key=lambda p: (_median(scores[p]), p))
+        lead, rival = order[0], order[1]
+        d = sorted(a - b for a, b in zip(scores[lead], scores[rival], strict=True))
+        q1, mid, q3 = _quantile(d, 0.25), _median(d), _quantile(d, 0.75)
+        se = 1.253 * (q3 - q1) / 1.349 / math.sqrt(len(d))
+        return lead, rival, abs(mid) > self.Z * se
+
+    @staticmethod
+    def _tie(lead: int, rival: int) -> int:
+        """Two plans still within each other's noise after ROUNDS_MAX rounds: the halves over
+        either other, one thread over every core. The halves because on the host where it is
+        timed (two cores, BLAS at two threads) it was the faster on average (session 31: per
+        round median ratio 0.913 over 150 rounds of a training loop, 0.88 over 30 in
+        benchmarks/compile.py's schedule; session 30: 0.947, 0.948 in blocks), and where it
+        lost (the Zen 3 host of sessions 17 and 21) by 1-2%, which its margin covers; one
+        thread over every core because every core's spinning threads cost outside its calls."""
+        pair = (lead, rival)
+        return HALVES_PLAN if HALVES_PLAN in pair else 0 if 0 in pair else lead
 
     def _check(self, steady: float) -> None:
         """After VERIFY calls of the choice (median `steady`). Every core or the halves slower
@@ -361,6 +417,13 @@ class ThreadPlan:
     def plan(self) -> int | None:
         """The chosen plan (0 one thread, 1 every core, 2 halves), None while timing."""
         return None if self.choice < 0 else self.choice
+
+
+def _quantile(s: list, q: float) -> float:
+    """The q-quantile of the sorted list s, linearly interpolated (NumPy's default)."""
+    x = q * (len(s) - 1)
+    i = int(x)
+    return s[i] if i + 1 >= len(s) else s[i] + (s[i + 1] - s[i]) * (x - i)
 
 
 def _median(xs: list) -> float:

@@ -1,4 +1,4 @@
-"""descent.compile's thread plan, session 31 (helper-231): no kernel compiles late in a run.
+"""descent.compile, session 31 (helper-231): no adam kernel compiles late in a run.
 
 The replayed AdamW step runs `_cpu_optim.adam_grads_scaled` (clipping's scaling folded in) while
 the gradients' norm is over clip_grad_norm_'s max_norm and `adam_grads` from the first step
