@@ -72,7 +72,7 @@ Captum-style attributions, a Distribution subclass, a warmup scheduler, PixelCNN
 tensor hooks, Embedding(max_norm), jit.trace, EfficientNet-PyTorch, printed output, forum
 autograd gotchas, torchtext-style classification, a stock-price LSTM, a CRNN with CTC, a GMM by
 EM, Dragonnet, an LSTM autoencoder for anomalies, PointNet++'s sampling, GLMs by IRLS and a
-Laplace GP classifier).
+Laplace GP classifier, CleanRL's PPO, an SNGAN, checkpointing with dropout).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -1216,6 +1216,16 @@ CASES = {
     # float64 GLMs by IRLS (Poisson with an offset, logistic; Wald tests by special.ndtr) vs
     # Newton on autograd.functional.hessian; a GP classifier by the Laplace approximation
     "glm_irls_laplace_gp": ((1e-5, 1e-6), None),
+    # CleanRL's ppo.py: orthogonal_ layer_init, lr annealed through param_groups, GAE with
+    # nextnonterminal, minibatches by a NumPy permutation, approx_kl / clipfracs, clipped value
+    # loss, explained variance; a NumPy corridor environment, actions drawn by NumPy
+    "cleanrl_ppo": ((1e-5, 1e-6), None),
+    # SNGAN: the spectral_norm hook API with weight_u / weight_v set through load_state_dict,
+    # hinge losses, Adam(0.0, 0.9), n_dis = 2, frozen power iteration in eval, removal
+    "sngan_hinge_spectral": ((1e-5, 1e-6), None),
+    # checkpoint(use_reentrant=False) replaying dropout's masks (each library against itself),
+    # reentrant / keyword / tuple-output / checkpoint_sequential forms, a checkpointed stack
+    "ckpt_rng_consistency": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
