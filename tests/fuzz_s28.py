@@ -1709,6 +1709,16 @@ KNOWN_CLASSES: list[tuple[str, str, str, str]] = [
     (
         "grad2",
         r"values differ",
+        r"^(?=[\s\S]*logcumsumexp\()(?=[\s\S]*1e\+300)",
+        "logcumsumexp's gradient beside a 1e300 entry: PyTorch's log-space backward adds "
+        "log|gy_j| (~1) to -y_j = -1e300, which rounds it away, so every weight e^(x_i - y_j) "
+        "= 1 multiplies |gy| = 1 (its gradient is +-1 or 0 = 1 - 1); descent's graph path (its "
+        "create_graph backward) sums gy_j e^(x_i - y_j) directly: 31516694 gives gy_0 + gy_1 = "
+        "-0.0678, the exact value, where PyTorch gives 0 (31537503: -2.3385 vs -1)",
+    ),
+    (
+        "grad2",
+        r"values differ",
         r"m\.linalg\.pinv\(",
         "pinv of an ill-conditioned matrix: the SVDs (OpenBLAS's gesdd, MKL's) differ in the last "
         "bits, which the second order's pinv^3 terms amplify by cond^2 (30518758: 1e-10 relative "
