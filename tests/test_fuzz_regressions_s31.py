@@ -324,3 +324,37 @@ def test_rounding_gradient_hangs_on_no_graph(fn):
         assert not x.grad.requires_grad
     for d, t in zip(*outs, strict=True):
         _same(d, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. sinh's gradient under create_graph is gy * cosh(x) (PyTorch's; Cosh's already used sinh): the
+# composite (e^x + e^-x) / 2 differentiated to a difference of two products, inf - inf = nan for
+# an infinite gradient (exp(sinh(30)) overflows). grad2 fuzz 31540855, 31510275 (campaign
+# 31510001).
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sinh_second_order_with_an_infinite_gradient(dtype):
+    outs = []
+    for m in (descent, torch):
+        x = m.tensor([30.0, 1.0, -2.0, 1e-8, 0.0], dtype=getattr(m, dtype), requires_grad=True)
+        (g,) = m.autograd.grad((m.exp(m.sinh(x)) * -0.21).sum(), [x], create_graph=True)
+        (h,) = m.autograd.grad(g.sum(), [x], create_graph=True)
+        (h3,) = m.autograd.grad(h.sum(), [x])
+        outs.append((g, h, h3))
+    for d, t in zip(*outs, strict=True):
+        _same(d, t, rtol=1e-6 if dtype == "float32" else 1e-12)
+
+
+def test_sinh_second_derivative_finite_differences():
+    x0 = np.array([-2.5, -0.3, 1e-3, 0.8, 3.0])
+    x = descent.tensor(x0, dtype=descent.float64, requires_grad=True)
+    (g,) = descent.autograd.grad(descent.sinh(x).sum(), x, create_graph=True)
+    (h,) = descent.autograd.grad(g.sum(), x)
+    e = 1e-4
+    np.testing.assert_allclose(
+        h.numpy(),
+        (np.sinh(x0 + e) - 2 * np.sinh(x0) + np.sinh(x0 - e)) / e**2,
+        rtol=1e-6,
+        atol=1e-8,
+    )
