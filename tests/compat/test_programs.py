@@ -72,7 +72,8 @@ Captum-style attributions, a Distribution subclass, a warmup scheduler, PixelCNN
 tensor hooks, Embedding(max_norm), jit.trace, EfficientNet-PyTorch, printed output, forum
 autograd gotchas, torchtext-style classification, a stock-price LSTM, a CRNN with CTC, a GMM by
 EM, Dragonnet, an LSTM autoencoder for anomalies, PointNet++'s sampling, GLMs by IRLS and a
-Laplace GP classifier, CleanRL's PPO, an SNGAN, checkpointing with dropout).
+Laplace GP classifier, CleanRL's PPO, an SNGAN, checkpointing with dropout,
+pytorch/examples' VAE).
 It is written once, against `torch`. The harness runs it twice, at the same time, each as a
 script in its own process (a fork of a server that imported the library once, forkserver.py;
 COMPAT_FORKSERVER=0 starts a plain interpreter per run instead) and its own working directory:
@@ -1226,6 +1227,9 @@ CASES = {
     # checkpoint(use_reentrant=False) replaying dropout's masks (each library against itself),
     # reentrant / keyword / tuple-output / checkpoint_sequential forms, a checkpointed stack
     "ckpt_rng_consistency": ((1e-5, 1e-6), None),
+    # pytorch/examples vae/main.py: fc1 / fc21 / fc22 / fc3 / fc4, BCE(sum) + KLD, the
+    # "Train Epoch" lines, the comparison cat and decoded samples (noise from NumPy)
+    "vae_examples_main": ((1e-5, 1e-6), None),
 }
 
 IMPORT_RE = re.compile(r"^(import|from)\s+torch\b")
