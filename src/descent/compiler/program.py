@@ -276,6 +276,9 @@ class Program:
             saved = _undo_begin(undo)
             self._write_log = saved[2]
         t0 = self.threads.begin()
+        # NumPy's floating-point warnings silenced, as eager silences them around every op and
+        # backward pass (autograd._QUIET; PyTorch is silent): replays warned where eager did not
+        quiet = autograd._quiet_on(autograd._QUIET)
         try:
             gen = self.generated
             if gen is None and self._replays and self.codegen:
@@ -291,6 +294,7 @@ class Program:
                 _undo_end(saved)
             raise
         finally:
+            autograd._quiet_off(quiet)
             self.threads.end(t0)
             if self._twins:
                 self._twins.clear()
