@@ -49,7 +49,7 @@ def test_thread_plan_times_whole_calls(monkeypatch, parallel_cost, expect):
     used = _drive(plan, clock, lambda par: 1.0, 10)
     assert used == [expect] * 10
     # Retimed every RETUNE calls: the other plan runs again when the load changed.
-    n = plan.RETUNE - plan.calls % plan.RETUNE + 4 * plan.TRIALS
+    n = plan.next_retune - plan.calls + 4 * plan.TRIALS  # (RETUNE calls after the choice)
     _drive(plan, clock, lambda par: (0.5 if par else 1.0) if not expect else (2.0 if par else 1.0),
            n)  # fmt: skip
     assert plan.parallel is (not expect)

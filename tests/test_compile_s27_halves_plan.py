@@ -98,7 +98,7 @@ def test_the_halves_plan_is_timed_again_every_retune_calls(clock):
     plan = threads.ThreadPlan()
     _drive(plan, clock, lambda p: (1.0, 1.5, 0.8)[p], 3 + 6 * plan.TRIALS + plan.VERIFY)
     assert plan.plan == threads.HALVES_PLAN
-    n = plan.RETUNE - plan.calls % plan.RETUNE + 6 * plan.TRIALS
+    n = plan.next_retune - plan.calls + 6 * plan.TRIALS  # (RETUNE calls after the choice)
     _drive(plan, clock, lambda p: (1.0, 1.5, 1.3)[p], n)  # the load changed: halves lose
     assert plan.plan == 0
 

@@ -339,7 +339,8 @@ def test_a_changed_choice_starts_again_at_retune(clock):
 # 0.947, 0.948 in blocks), within a round's noise (+-12%), so the median of 5 rounds still chose
 # one thread in some runs. Now rounds go on while the leader and the next plan are within
 # Z x the standard error of each other (`ThreadPlan._leader`), up to ROUNDS_MAX, where a tie
-# goes to the halves (`ThreadPlan._tie`). Each case below chose wrong under 476d9fd4's rule.
+# goes to the smaller median ratio to one thread, one thread over every core (`ThreadPlan._tie`).
+# The first four cases below chose wrong under 476d9fd4's rule.
 
 
 def _per_round(halves):
@@ -385,11 +386,20 @@ def test_one_thread_is_kept_when_the_halves_only_looked_faster(clock):
 def test_a_tie_after_rounds_max_goes_to_the_halves(clock):
     """Ratios cycling through 1.08, 0.88, 0.99, 1.03, 0.93 (around HALVES_MARGIN's 0.98: never
     apart); the first 5 rounds' median 0.99 chose one thread before. After ROUNDS_MAX rounds
-    the tie goes to the halves (on average the faster on the host where it is timed: `_tie`)."""
+    the tie goes to the halves, whose median ratio to one thread over them is 0.99 (`_tie`)."""
     halves = [1.08, 0.88, 0.99, 1.03, 0.93] * 8
     plan = _settle_with(clock, halves)
     assert len(plan.rounds) == plan.ROUNDS_MAX and plan.ties == 1
     assert plan.plan == HALVES
+
+
+def test_a_tie_with_the_halves_slower_goes_to_one_thread(clock):
+    """The same spread around a median ratio of 1.01 (the MLP step's shape: a 20-round tie at
+    2.16 against 2.11 ms, session 31): one thread."""
+    halves = [1.10, 0.90, 1.01, 1.05, 0.95] * 8
+    plan = _settle_with(clock, halves)
+    assert len(plan.rounds) == plan.ROUNDS_MAX and plan.ties == 1
+    assert plan.plan == ONE
 
 
 def test_a_tie_between_one_thread_and_every_core_goes_to_one_thread(clock, monkeypatch):
