@@ -48,7 +48,8 @@ from .. import creation_random as _random
 from ..autograd import _bump_family
 from ..autograd import _is_grad_enabled as is_grad_enabled
 from ..nn.module import Module
-from ..nn.module_hooks import any_global_hooks
+from ..nn.module_hooks import VERSION as _HOOKS_VERSION
+from ..nn.module_hooks import modules_hooked
 from ..ops import out_arg as _out_arg
 from ..optim import clip as _clip
 from ..optim.lr_scheduler import LRScheduler
@@ -125,6 +126,8 @@ class CompiledFunction:
         self._cache: OrderedDict[Any, _Entry] = OrderedDict()
         self._warned: set[str] = set()
         self._watched_cache: tuple | None = None  # (referents, watched): see _watched
+        # (hook VERSION, watched) of the last hook scan that found none on watched["modules"]
+        self._hooks_seen: tuple = (-1, None)
         self.stats = dict(calls=0, eager=0, recordings=0, replays=0, fallbacks=0)
         self._lock = threading.RLock()  # (re-entrant: a call from its own recording runs eagerly)
         functools.update_wrapper(self, fn)
@@ -166,15 +169,21 @@ class CompiledFunction:
         else:  # the common call, f(x, y): no nesting to walk
             key_args = ("args", *[_key_of(a, tensors) for a in args])
         watched = self._watched(args, kwargs)
-        if watched["modules"] and any_global_hooks() or any(
-                m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                or m._backward_pre_hooks for m in watched["modules"]):  # fmt: skip
-            self._warn(
-                "a captured module has forward hooks or backward hooks (register_forward_hook / "
-                "_pre_hook, register_full_backward_hook / _pre_hook): running eagerly so that "
-                "they run on every call"
-            )
-            return self._eager(args, kwargs)
+        # The captured modules' hooks: scanned only when a hook registry changed since the
+        # last scan found none (nn/module_hooks.VERSION) or the captured objects changed.
+        hooks_seen = self._hooks_seen
+        if hooks_seen[0] != _HOOKS_VERSION[0] or hooks_seen[1] is not watched:
+            version = _HOOKS_VERSION[0]
+            hooked = modules_hooked(watched["modules"])
+            if hooked:
+                self._warn(
+                    "a captured module has forward hooks or backward hooks (register_forward_"
+                    "hook / _pre_hook, register_full_backward_hook / _pre_hook): running "
+                    "eagerly so that they run on every call"
+                )
+                return self._eager(args, kwargs)
+            if hooked is False:  # (None: a registry that does not count its writes)
+                self._hooks_seen = (version, watched)
         if any(has_step_hooks(o) for o in watched["optimizers"] if isinstance(o, Optimizer)):
             self._warn(
                 "an optimizer step hook is registered (register_step_pre_hook / _post_hook or "
@@ -184,7 +193,9 @@ class CompiledFunction:
         # Whether each captured leaf has a .grad decides whether backward stores or adds; its
         # requires_grad, whether it gets one at all (a layer frozen between calls: before
         # 2026-12-05 the replay kept computing and applying the frozen parameter's update).
-        grads = tuple((t.grad is None, t._rg) for t in watched["leaves"])
+        # (`_grad`, not the property: its non-leaf check costs ~0.5 us a leaf, and read on a
+        # captured non-leaf it warned on every call that .grad of a non-leaf is not filled)
+        grads = tuple((t._grad is None, t._rg) for t in watched["leaves"])
         # The BLAS too (descent.backends.set_blas): a switch records anew, so that the program's
         # layout probes (linear_t, nt_product) are made on the BLAS that runs it.
         key = (is_grad_enabled(), key_args, tuple(m.training for m in watched["modules"]), grads,

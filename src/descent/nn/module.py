@@ -29,8 +29,10 @@ from ..tensor import Tensor
 from .buffer import Buffer
 from .module_extras import ModuleExtras
 from .module_hooks import GLOBAL as _GLOBAL_HOOKS
+from .module_hooks import HOOK_DICTS as _FWD_BWD_HOOK_DICTS
 from .module_hooks import REGISTRATION as _REGISTRATION_HOOKS
-from .module_hooks import hooked_call, registered_value
+from .module_hooks import VERSION as _HOOKS_VERSION
+from .module_hooks import HookDict, hooked_call, registered_value
 from .module_protocol import ModuleProtocol, conversion
 from .module_walk import walk_parameters
 from .parameter import Parameter
@@ -171,7 +173,8 @@ class Module(ModuleExtras, ModuleProtocol):
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", {})
         for name in _HOOK_DICTS:  # PyTorch's hook registries (module_extras.py registers)
-            object.__setattr__(self, name, {})
+            # (the forward / backward ones count their writes: module_hooks.VERSION)
+            object.__setattr__(self, name, HookDict() if name in _FWD_BWD_HOOK_DICTS else {})
         object.__setattr__(self, "_forward_hooks_with_kwargs", set())
         object.__setattr__(self, "_forward_hooks_always_called", set())
         object.__setattr__(self, "_backward_hooks_kind", None)
@@ -246,6 +249,8 @@ class Module(ModuleExtras, ModuleProtocol):
                 value = registered_value("buffer", self, name, value)
             self._buffers[name] = value
         else:
+            if name in _FWD_BWD_HOOK_DICTS:  # a hook registry assigned whole
+                _HOOKS_VERSION[0] += 1
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str, keep: dict | None = None) -> None:
