@@ -360,11 +360,7 @@ def _run_backward(
                                 raise RuntimeError(_modified_message(node, t, v))
             if create_graph:
                 if not node.differentiable_backward:
-                    raise RuntimeError(
-                        f"'{node.name}' does not support create_graph=True (higher-order "
-                        "gradients): its backward is a fused array kernel. Use the composite "
-                        "form of the op for higher-order derivatives."
-                    )
+                    raise RuntimeError(_no_create_graph_message(node))
                 ops = graph_ns
             elif type(gy) is ndarray or type(gy) is _Reshaped:  # NumPy: fetched once per pass
                 ops = np_ns
@@ -755,6 +751,15 @@ def _no_grad_view(t) -> bool:
     return type(getattr(t, "_view_base", None)) is _NoGradView
 
 
+def _no_create_graph_message(node) -> str:
+    """The error for create_graph=True through a node whose backward is an array kernel."""
+    return (
+        f"'{node.name}' does not support create_graph=True (higher-order gradients): its "
+        "backward is a fused array kernel. Use the composite form of the op for higher-order "
+        "derivatives."
+    )
+
+
 def _modified_message(node, t, v) -> str:
     if _no_grad_view(t):
         return no_grad_view_message(t.shape)
@@ -811,7 +816,7 @@ def _summed_pieces(nodes, gs, ops, create_graph) -> list:
                 if t._version != v and (_needed(p, i) or _no_grad_view(t)):
                     raise RuntimeError(_modified_message(p, t, v))
         if create_graph and not p.differentiable_backward:
-            raise RuntimeError(f"'{p.name}' does not support create_graph=True")
+            raise RuntimeError(_no_create_graph_message(p))
         gx = p.backward(g, ops)
         if type(gx) is tuple:
             gx = gx[0]
